@@ -1,0 +1,5 @@
+import sys
+
+from msknb.cli import main
+
+sys.exit(main())

@@ -1,0 +1,98 @@
+"""Atomic file writing: a write either completes or leaves the old file untouched.
+
+All msknb outputs (PNG, DICOM, JSON, checkpoints, HTML) go through these helpers:
+data is written to a temporary file in the same folder, flushed, fsynced and then
+``os.replace``-d over the target. A full disk or an unwritable folder raises
+:class:`~msknb.errors.MsknbError` naming the path, and the previous file survives.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from msknb.errors import MsknbError
+
+
+def ensure_dir(path: str | Path) -> Path:
+    """Create ``path`` (and parents) if needed; error naming it if impossible."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MsknbError(f"cannot create output folder ({e.strerror or e})", p) from e
+    if not os.access(p, os.W_OK):
+        raise MsknbError("output folder is not writable", p)
+    return p
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it over ``path``.
+
+    Use for writers that want a file name (``torch.save``, ``pydicom.dcmwrite``,
+    ``PIL.Image.save``). On any exception the temporary file is removed and the
+    original ``path`` is left as it was.
+    """
+    target = Path(path)
+    ensure_dir(target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as e:
+        raise MsknbError(f"cannot write ({e.strerror or e})", target) from e
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    except OSError as e:
+        tmp_path.unlink(missing_ok=True)
+        raise MsknbError(f"cannot write ({e.strerror or e}); the previous file is unchanged", target) from e
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically; returns the path."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON (numpy scalars/arrays and Paths converted)."""
+    return write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n")
+
+
+def save_with(path: str | Path, writer: Callable[[Path], None]) -> Path:
+    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    return Path(path)
