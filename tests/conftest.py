@@ -1,0 +1,34 @@
+"""Shared fixtures. Tests that need the real shared data fail in CI (CI=true) when it
+is missing, and skip on a user's machine."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _torch_threads():
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of the real DL_Track set (``../shared/data/dltrack_apo``)."""
+    from msknb.paths import shared_data_dir
+
+    path = shared_data_dir()
+    if not (path / "images").is_dir():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"shared data missing in CI: {path}")
+        pytest.skip(f"shared data not present: {path}")
+    return path
