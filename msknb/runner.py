@@ -1,0 +1,188 @@
+"""Run the notebook series headless with papermill: ``python -m msknb run``.
+
+Executes ``notebooks/NN_*.ipynb`` in order, injecting ``profile``, ``data_dir``,
+``out_dir`` and ``seed`` into each notebook's ``parameters`` cell. Executed copies go to
+``<out>/notebooks/``; each notebook writes its key results to ``<out>/results/``; the
+runner writes ``<out>/index.json`` with each notebook's status, wall time (s) and peak
+memory (MiB, resident set of the kernel process). It stops at the first failing notebook
+and prints the failing cell and its error.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from msknb.errors import ConfigError, DataError, MsknbError
+from msknb.io import ensure_dir, write_json_atomic
+from msknb.paths import NOTEBOOKS_DIR, default_data_dir, default_output_dir
+from msknb.profiles import check_profile
+
+
+@dataclass
+class NotebookRun:
+    """Outcome of one notebook: ``status`` is "ok", "failed" or "not run"."""
+
+    name: str
+    status: str = "not run"
+    seconds: float | None = None
+    peak_rss_mib: float | None = None
+    output: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class SeriesRun:
+    profile: str
+    data_dir: str
+    out_dir: str
+    seed: int
+    notebooks: list[NotebookRun] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(nb.status == "ok" for nb in self.notebooks)
+
+
+def list_notebooks(folder: str | Path = NOTEBOOKS_DIR, only: Sequence[str] | None = None) -> list[Path]:
+    """The series' notebooks ``NN_name.ipynb`` in reading order.
+
+    ``only``: names or number prefixes (``"03"``, ``"03_train_ddpm"``) to keep; an
+    unknown one raises :class:`ConfigError`.
+    """
+    paths = sorted(p for p in Path(folder).glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise DataError("no notebooks NN_name.ipynb found", folder)
+    if only:
+        keep = []
+        for key in only:
+            hits = [p for p in paths if p.stem == key or p.stem.split("_", 1)[0] == key]
+            if not hits:
+                raise ConfigError(f"unknown notebook {key!r}; known: {', '.join(p.stem for p in paths)}", "--only")
+            keep.extend(h for h in hits if h not in keep)
+        paths = sorted(keep)
+    return paths
+
+
+class _PeakMemory:
+    """Polls the resident memory of this process's children (the kernel) in a thread."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "_PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+def _failing_cell(exc: Exception) -> str:
+    """A readable description of a papermill execution error."""
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    count = getattr(exc, "exec_count", None)
+    source = getattr(exc, "source", None) or ""
+    where = f"cell [{count}]" if count is not None else "a cell"
+    text = f"{ename} in {where}: {evalue}"
+    if source:
+        text += "\n--- cell source ---\n" + source.strip()
+    return text
+
+
+def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_name: str = "python3",
+                 progress: bool = False) -> NotebookRun:
+    """Execute one notebook with papermill into ``<out_dir>/notebooks/``."""
+    import papermill as pm
+
+    run = NotebookRun(name=path.stem)
+    target = ensure_dir(out_dir / "notebooks") / path.name
+    run.output = str(target)
+    start = time.perf_counter()
+    with _PeakMemory() as mem:
+        try:
+            pm.execute_notebook(str(path), str(target), parameters=parameters, kernel_name=kernel_name,
+                                cwd=str(path.parent), progress_bar=progress, log_output=False)
+            run.status = "ok"
+        except Exception as exc:  # papermill wraps the kernel's error; report it, stop the series
+            run.status = "failed"
+            run.error = _failing_cell(exc)
+    run.seconds = round(time.perf_counter() - start, 2)
+    run.peak_rss_mib = round(mem.peak / 2**20, 1)
+    return run
+
+
+def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_dir: str | Path | None = None,
+               seed: int = 0, only: Sequence[str] | None = None, report: bool = True,
+               notebooks_dir: str | Path = NOTEBOOKS_DIR, verbose: bool = True) -> SeriesRun:
+    """Run the notebooks in order; stop at the first failure. Writes ``<out>/index.json``
+    (and ``<out>/report.html`` when ``report`` and the series succeeded)."""
+    check_profile(profile)
+    data = Path(data_dir) if data_dir is not None else default_data_dir()
+    if not data.exists():
+        raise DataError("data folder does not exist", data)
+    out = ensure_dir(Path(out_dir) if out_dir is not None else default_output_dir(profile)).resolve()
+    paths = list_notebooks(notebooks_dir, only)
+    series = SeriesRun(profile=profile, data_dir=str(data.resolve()), out_dir=str(out), seed=seed,
+                       notebooks=[NotebookRun(name=p.stem) for p in paths])
+    params = {"profile": profile, "data_dir": series.data_dir, "out_dir": series.out_dir, "seed": seed}
+    for i, path in enumerate(paths):
+        if verbose:
+            print(f"[{i + 1}/{len(paths)}] {path.stem} ({profile}) ...", flush=True)
+        series.notebooks[i] = result = run_notebook(path, out, params)
+        write_json_atomic(out / "index.json", asdict(series))
+        if verbose:
+            print(f"    {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mib:.0f} MiB", flush=True)
+        if result.status != "ok":
+            if verbose:
+                print(f"\nnotebook {path.name} failed (executed copy: {result.output}):\n{result.error}", flush=True)
+            return series
+    if report:
+        try:
+            from msknb.report import write_report
+
+            page = write_report(out)
+            if verbose:
+                print(f"report: {page}")
+        except ModuleNotFoundError:
+            pass
+    return series
+
+
+def _cli_run(args) -> int:
+    series = run_series(profile=args.profile, data_dir=args.data, out_dir=args.out, seed=args.seed,
+                        only=args.only, report=not args.no_report)
+    print(f"index: {Path(series.out_dir) / 'index.json'}")
+    return 0 if series.ok else 1
+
+
+def register_cli(subparsers) -> None:
+    p = subparsers.add_parser("run", help="execute the notebook series with papermill",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--profile", default="quick", help="smoke | quick | paper (default: quick)")
+    p.add_argument("--data", default=None, help="data folder (default: shared DL_Track set, else phantoms)")
+    p.add_argument("--out", default=None, help="output folder (default: outputs/<profile>)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="+", default=None, help="run only these notebooks (e.g. 00 03)")
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
+    p.set_defaults(func=_cli_run)
+

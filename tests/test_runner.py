@@ -1,0 +1,62 @@
+"""The papermill runner: order, parameters, index, stop at the first failure."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from msknb.cli import main
+from msknb.errors import ConfigError
+from msknb.runner import list_notebooks, run_series
+
+
+def _write_nb(path, code: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "quick"\ndata_dir = None\nout_dir = None\nseed = 0')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# test"), params, nbformat.v4.new_code_cell(code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def series_dir(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _write_nb(nbs / "00_first.ipynb", "from msknb.results import save_results\n"
+              "save_results(out_dir, '00_first', {'profile': profile, 'seed': seed})")
+    _write_nb(nbs / "01_broken.ipynb", "x = 1\nraise ValueError('planted failure')")
+    _write_nb(nbs / "02_never.ipynb", "print('should not run')")
+    return nbs
+
+
+def test_runner_injects_parameters_and_stops_at_failure(series_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    series = run_series("smoke", data_dir=tmp_path, out_dir=out, seed=7, notebooks_dir=series_dir, report=False)
+    assert [nb.status for nb in series.notebooks] == ["ok", "failed", "not run"]
+    res = json.loads((out / "results" / "00_first.json").read_text())
+    assert res["results"] == {"profile": "smoke", "seed": 7}
+    index = json.loads((out / "index.json").read_text())
+    assert index["notebooks"][0]["seconds"] > 0 and index["notebooks"][0]["peak_rss_mib"] >= 0
+    err = index["notebooks"][1]["error"]
+    assert "planted failure" in err and "raise ValueError" in err
+    assert not (out / "notebooks" / "02_never.ipynb").exists()
+    assert "01_broken.ipynb failed" in capsys.readouterr().out
+
+
+def test_list_notebooks_only_and_unknown(series_dir):
+    assert [p.stem for p in list_notebooks(series_dir, ["01"])] == ["01_broken"]
+    with pytest.raises(ConfigError, match="99"):
+        list_notebooks(series_dir, ["99"])
+
+
+def test_cli_unknown_profile_is_one_line_error(tmp_path, capsys):
+    assert main(["run", "--profile", "huge", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown profile 'huge'" in err and "Traceback" not in err
+
+
+def test_cli_missing_data_folder(tmp_path, capsys):
+    assert main(["run", "--profile", "smoke", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "nope: data folder does not exist" in capsys.readouterr().err
