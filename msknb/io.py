@@ -29,6 +29,15 @@ def ensure_dir(path: str | Path) -> Path:
     return p
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it over ``path``.
@@ -46,6 +55,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise MsknbError(f"cannot write ({e.strerror or e})", target) from e
     tmp_path = Path(tmp)
     try:
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             fh.flush()

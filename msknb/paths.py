@@ -38,5 +38,7 @@ def default_data_dir() -> Path:
 
 
 def default_output_dir(profile: str = "quick") -> Path:
-    """``outputs/<profile>`` in the repository (git-ignored)."""
-    return REPO_ROOT / "outputs" / profile
+    """``$MSKNB_OUT/<profile>`` when set, else ``outputs/<profile>`` in the repository
+    (git-ignored)."""
+    base = os.environ.get("MSKNB_OUT")
+    return (Path(base) if base else REPO_ROOT / "outputs") / profile
