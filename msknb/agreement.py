@@ -1,0 +1,156 @@
+"""Agreement between two measurement methods (e.g. muscle thickness on expert vs
+predicted masks): RMSE, Bland–Altman bias and limits of agreement, ICC(2,1), Lin's CCC.
+
+References
+----------
+- Bland J.M., Altman D.G. (1986) Statistical methods for assessing agreement between two
+  methods of clinical measurement. Lancet 327(8476):307-310.
+- Shrout P.E., Fleiss J.L. (1979) Intraclass correlations: uses in assessing rater
+  reliability. Psychol. Bull. 86(2):420-428 (ICC(2,1): two-way random effects,
+  absolute agreement, single measures).
+- Koo T.K., Li M.Y. (2016) A guideline of selecting and reporting intraclass correlation
+  coefficients for reliability research. J. Chiropr. Med. 15(2):155-163 (same model,
+  "two-way random, absolute agreement, single rater"; < 0.5 poor, 0.5-0.75 moderate,
+  0.75-0.9 good, > 0.9 excellent).
+- Lin L.I. (1989) A concordance correlation coefficient to evaluate reproducibility.
+  Biometrics 45(1):255-268.
+
+All statistics are in the unit of the inputs (px or mm).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from msknb.errors import ConfigError
+
+#: paper Table 5: MT RMSE vs manual measurement (mm), mean over 4 muscles; reference
+#: constants typed from Katakis et al. 2023 (doi:10.3390/biomedinformatics3020027),
+#: *not* results of this kit. Manual MT was 24.50 +- 6.49 mm.
+PAPER_TABLE5_RMSE_MM: dict[str, float] = {"Real": 0.35, "Gen": 1.05, "Real+Gen": 0.38}
+PAPER_MANUAL_MT_MM = (24.50, 6.49)
+PAPER_SOURCE = ("Katakis S. et al., Generation of Musculoskeletal Ultrasound Images with Diffusion "
+                "Models, BioMedInformatics 2023, 3, 405-421, doi:10.3390/biomedinformatics3020027, Table 5")
+
+
+def icc_2_1(ratings: Any) -> float:
+    """ICC(2,1) of ``ratings`` (n targets, k raters): two-way random effects, absolute
+    agreement, single measures (Shrout & Fleiss 1979; Koo & Li 2016)::
+
+        ICC(2,1) = (BMS - EMS) / (BMS + (k - 1) EMS + k (JMS - EMS) / n)
+
+    with BMS the between-targets, JMS the between-raters and EMS the residual mean
+    square of the two-way ANOVA without replication. NaN for n < 2 or a degenerate
+    denominator. Rows with NaN must be removed by the caller.
+    """
+    x = np.asarray(ratings, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise ConfigError(f"ratings must be (n targets, k >= 2 raters); got shape {x.shape}", "ratings")
+    n, k = x.shape
+    if n < 2:
+        return float("nan")
+    grand = x.mean()
+    ss_rows = k * np.sum((x.mean(axis=1) - grand) ** 2)
+    ss_cols = n * np.sum((x.mean(axis=0) - grand) ** 2)
+    ss_total = np.sum((x - grand) ** 2)
+    ss_err = ss_total - ss_rows - ss_cols
+    bms = ss_rows / (n - 1)
+    jms = ss_cols / (k - 1)
+    ems = ss_err / ((n - 1) * (k - 1))
+    denom = bms + (k - 1) * ems + k * (jms - ems) / n
+    if denom <= 0 or not np.isfinite(denom):
+        return float("nan")
+    return float((bms - ems) / denom)
+
+
+def lin_ccc(a: Any, b: Any) -> float:
+    """Lin's concordance correlation coefficient (1989) with population (1/n) moments::
+
+        CCC = 2 s_ab / (s_a^2 + s_b^2 + (mean_a - mean_b)^2)
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if len(a) < 2:
+        return float("nan")
+    ma, mb = a.mean(), b.mean()
+    sab = np.mean((a - ma) * (b - mb))
+    denom = a.var() + b.var() + (ma - mb) ** 2
+    return float(2 * sab / denom) if denom > 0 else float("nan")
+
+
+def agreement(a: Any, b: Any, ids: Sequence[str] | None = None) -> dict[str, Any]:
+    """Agreement of method ``b`` with reference method ``a`` (1-D, same length, paired).
+
+    Pairs where either value is NaN/inf are dropped (``n_dropped``, ``dropped_ids``).
+    Returns a JSON-friendly dict: ``n``, ``n_dropped``, ``dropped_ids`` (when ``ids``),
+    ``mean_a``, ``mean_b``, ``sd_a``, ``sd_b``, ``rmse`` (sqrt mean (b-a)^2), ``mae``,
+    ``bias`` (mean of b - a), ``sd_diff`` (sample SD of b - a), ``loa_low``/``loa_high``
+    (bias -+ 1.96 sd_diff, Bland & Altman 1986), ``icc_2_1``, ``ccc``, ``pearson_r``.
+    Statistics that need more pairs than there are are NaN.
+    """
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ConfigError(f"a and b must have the same length; got {len(a)} and {len(b)}", "agreement")
+    if ids is not None and len(ids) != len(a):
+        raise ConfigError(f"ids must have one entry per pair; got {len(ids)} for {len(a)}", "ids")
+    keep = np.isfinite(a) & np.isfinite(b)
+    out: dict[str, Any] = {"n": int(keep.sum()), "n_dropped": int((~keep).sum())}
+    if ids is not None:
+        out["dropped_ids"] = [str(i) for i, k in zip(ids, keep) if not k]
+    a, b = a[keep], b[keep]
+    n = len(a)
+    nan = float("nan")
+    d = b - a
+    out.update(
+        mean_a=float(a.mean()) if n else nan, mean_b=float(b.mean()) if n else nan,
+        sd_a=float(a.std(ddof=1)) if n > 1 else nan, sd_b=float(b.std(ddof=1)) if n > 1 else nan,
+        rmse=float(math.sqrt(np.mean(d ** 2))) if n else nan, mae=float(np.mean(np.abs(d))) if n else nan,
+        bias=float(d.mean()) if n else nan, sd_diff=float(d.std(ddof=1)) if n > 1 else nan,
+    )
+    out["loa_low"] = out["bias"] - 1.96 * out["sd_diff"]
+    out["loa_high"] = out["bias"] + 1.96 * out["sd_diff"]
+    out["icc_2_1"] = icc_2_1(np.column_stack([a, b])) if n > 1 else nan
+    out["ccc"] = lin_ccc(a, b)
+    if n > 2 and a.std() > 0 and b.std() > 0:
+        out["pearson_r"] = float(np.corrcoef(a, b)[0, 1])
+    else:
+        out["pearson_r"] = nan
+    return out
+
+
+def bland_altman_figure(a: Any, b: Any, ids: Sequence[str] | None = None, title: str = "Bland–Altman",
+                        unit: str = "px", label_a: str = "expert", label_b: str = "predicted"):
+    """Plotly Bland–Altman plot: x = mean of the pair, y = b - a, one point per image
+    (hover shows the image id and both values), with the bias and the 95 % limits of
+    agreement (bias -+ 1.96 SD) as horizontal lines. Pairs with NaN are left out.
+    Returns a ``plotly.graph_objects.Figure``."""
+    import plotly.graph_objects as go
+
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    ids = [str(i) for i in (ids if ids is not None else range(len(a)))]
+    stats = agreement(a, b, ids)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    kept_ids = [i for i, k in zip(ids, keep) if k]
+    mean, diff = (a + b) / 2, b - a
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=mean, y=diff, mode="markers", name="images", marker={"size": 7, "opacity": 0.75},
+        customdata=np.column_stack([kept_ids, a, b]) if len(a) else None,
+        hovertemplate=(f"id %{{customdata[0]}}<br>{label_a} %{{customdata[1]:.2f}} {unit}<br>"
+                       f"{label_b} %{{customdata[2]:.2f}} {unit}<br>diff %{{y:.2f}} {unit}<extra></extra>")))
+    for key, name, dash in (("bias", "bias", "solid"), ("loa_high", "+1.96 SD", "dash"), ("loa_low", "-1.96 SD", "dash")):
+        value = stats[key]
+        if np.isfinite(value):
+            fig.add_hline(y=value, line_dash=dash, line_color="firebrick" if key == "bias" else "grey",
+                          annotation_text=f"{name} {value:.2f} {unit}", annotation_position="right")
+    fig.update_layout(
+        title=f"{title} (n = {stats['n']}, RMSE {stats['rmse']:.2f} {unit})",
+        xaxis_title=f"mean of {label_a} and {label_b} ({unit})",
+        yaxis_title=f"{label_b} − {label_a} ({unit})", template="plotly_white", width=700, height=450,
+        showlegend=False)
+    return fig
