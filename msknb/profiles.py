@@ -22,48 +22,83 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "paper": {"image_size": 256, "max_images": None, "crop_fov": True},
     },
     # ---- 01/02 diffusion math -----------------------------------------------------
+    # image_size px (square); max_images loaded; t_show = timestep of the static figures
+    # (None -> T // 2); ddim_steps for the DDIM comparison; toy_* = the tiny denoiser of 02
+    # (DiffusionUNet width / depth, Adam steps, batch, learning rate, L1 loss as in the paper).
     "diffusion": {
-        "smoke": {"image_size": 64, "timesteps": 300, "schedule": "linear", "toy_train_steps": 20},
-        "quick": {"image_size": 64, "timesteps": 300, "schedule": "linear", "toy_train_steps": 300},
-        "paper": {"image_size": 256, "timesteps": 300, "schedule": "linear", "toy_train_steps": 2000},
+        "smoke": {"image_size": 32, "timesteps": 300, "schedule": "linear", "max_images": 8, "t_show": None,
+                  "ddim_steps": 20, "toy_train_steps": 20, "toy_dim": 8, "toy_dim_mults": (1, 2),
+                  "toy_batch_size": 4, "toy_lr": 2e-3},
+        "quick": {"image_size": 64, "timesteps": 300, "schedule": "linear", "max_images": 64, "t_show": None,
+                  "ddim_steps": 50, "toy_train_steps": 200, "toy_dim": 16, "toy_dim_mults": (1, 2, 4),
+                  "toy_batch_size": 8, "toy_lr": 1e-3},
+        "paper": {"image_size": 256, "timesteps": 300, "schedule": "linear", "max_images": None, "t_show": None,
+                  "ddim_steps": 50, "toy_train_steps": 2000, "toy_dim": 32, "toy_dim_mults": (1, 2, 4, 8),
+                  "toy_batch_size": 4, "toy_lr": 1e-4},
     },
     # ---- 03/04 DDPM training and sampling ---------------------------------------
+    # image_size px (square); dim/dim_mults = DiffusionUNet size; epochs, max_steps (cap on
+    # optimiser steps, None = all epochs), batch_size, timesteps T, schedule, loss, lr, hflip
+    # (random horizontal flips); max_images loaded; joint_mask: 2-channel image + mask model;
+    # pretrained: checkpoint in msknb/checkpoints that 03 continues from (None = from scratch);
+    # n_samples written to out_dir/synthetic by 04 (DDIM with ddim_steps); n_timing = images
+    # in the DDPM-T vs DDIM timing comparison of 04. smoke uses T = 100 to stay in seconds.
     "ddpm": {
-        "smoke": {"image_size": 32, "dim": 8, "dim_mults": (1, 2), "epochs": 1, "batch_size": 8,
-                  "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-3,
-                  "max_images": 32, "n_samples": 8, "ddim_steps": 10, "joint_mask": True,
-                  "pretrained": None},
-        "quick": {"image_size": 64, "dim": 32, "dim_mults": (1, 2, 4), "epochs": 2, "batch_size": 16,
-                  "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 2e-4,
-                  "max_images": None, "n_samples": 64, "ddim_steps": 50, "joint_mask": True,
-                  "pretrained": "ddpm_dltrack_64.pt"},
-        "paper": {"image_size": 256, "dim": 64, "dim_mults": (1, 2, 4, 8), "epochs": 300, "batch_size": 4,
-                  "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
-                  "max_images": None, "n_samples": 200, "ddim_steps": 50, "joint_mask": False,
-                  "pretrained": None},
+        "smoke": {"image_size": 32, "dim": 8, "dim_mults": (1, 2), "epochs": 1, "max_steps": None,
+                  "batch_size": 8, "timesteps": 100, "schedule": "linear", "loss": "l1", "lr": 1e-3,
+                  "hflip": False, "max_images": 32, "n_samples": 8, "ddim_steps": 10, "n_timing": 2,
+                  "joint_mask": True, "pretrained": None},
+        "quick": {"image_size": 64, "dim": 16, "dim_mults": (1, 2, 4, 8), "epochs": 1, "max_steps": 10,
+                  "batch_size": 16, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
+                  "hflip": True, "max_images": None, "n_samples": 32, "ddim_steps": 25, "n_timing": 2,
+                  "joint_mask": True, "pretrained": "ddpm_dltrack_64.pt"},
+        "paper": {"image_size": 256, "dim": 64, "dim_mults": (1, 2, 4, 8), "epochs": 300, "max_steps": None,
+                  "batch_size": 4, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
+                  "hflip": False, "max_images": None, "n_samples": 200, "ddim_steps": 50, "n_timing": 4,
+                  "joint_mask": False, "pretrained": None},
     },
     # ---- 05 segmentation ---------------------------------------------------------
+    # image_size px (square); channels = Attention-UNet features per level (strides 2);
+    # epochs, batch_size, lr (Adam), lr_step/lr_gamma (StepLR: x gamma every lr_step epochs,
+    # None -> epochs/3); loss: "generalized_dice" (weighted Dice, paper) or
+    # "generalized_dice_bce" (+ BCE, converges faster on short CPU budgets);
+    # min_samples_per_epoch: None = one pass per epoch (paper), K = max(N, K) samples per
+    # epoch so small fractions still get enough updates; augment: rotation/scale/vflip/
+    # erasing (msknb.augment); max_images loaded; grid = experiments of notebook 05.
     "segment": {
-        "smoke": {"image_size": 64, "channels": (4, 8, 16), "epochs": 1, "batch_size": 8, "lr": 1e-3,
-                  "max_images": 40, "grid": ("Real", "Gen", "Real+Gen")},
-        "quick": {"image_size": 128, "channels": (16, 32, 64, 128), "epochs": 8, "batch_size": 8,
-                  "lr": 1e-3, "max_images": None,
-                  "grid": ("Real", "Gen", "Real+Gen", "50%", "50%+Gen", "30%", "30%+Gen", "10%", "10%+Gen")},
+        "smoke": {"image_size": 64, "channels": (4, 8, 16), "epochs": 1, "batch_size": 8, "lr": 3e-3,
+                  "lr_step": None, "lr_gamma": 0.5, "loss": "generalized_dice_bce",
+                  "min_samples_per_epoch": None, "augment": True, "max_images": 40,
+                  "grid": ("Real", "Gen", "Real+Gen")},
+        "quick": {"image_size": 64, "channels": (8, 16, 32, 64), "epochs": 10, "batch_size": 8, "lr": 3e-3,
+                  "lr_step": None, "lr_gamma": 0.5, "loss": "generalized_dice_bce",
+                  "min_samples_per_epoch": 96, "augment": True, "max_images": None,
+                  "grid": ("Real", "Gen", "Real+Gen", "50%", "50%+Gen", "10%", "10%+Gen")},
         "paper": {"image_size": 256, "channels": (32, 64, 128, 256, 512), "epochs": 300, "batch_size": 8,
-                  "lr": 1e-3, "max_images": None,
+                  "lr": 1e-3, "lr_step": 100, "lr_gamma": 0.1, "loss": "generalized_dice",
+                  "min_samples_per_epoch": None, "augment": True, "max_images": None,
                   "grid": ("Real", "Gen", "Real+Gen", "50%", "50%+Gen", "30%", "30%+Gen", "10%", "10%+Gen")},
     },
     # ---- 06 muscle thickness -----------------------------------------------------
+    # n_chords: chords per image (paper: 5); max_images: expert/test masks measured (None
+    # = all); phantom_n / phantom_size: phantoms (px, square) of the measured-vs-true check
     "thickness": {
-        "smoke": {"n_chords": 5, "max_images": 40},
-        "quick": {"n_chords": 5, "max_images": None},
-        "paper": {"n_chords": 5, "max_images": None},
+        "smoke": {"n_chords": 5, "max_images": 40, "phantom_n": 8, "phantom_size": 128},
+        "quick": {"n_chords": 5, "max_images": None, "phantom_n": 20, "phantom_size": 256},
+        "paper": {"n_chords": 5, "max_images": None, "phantom_n": 40, "phantom_size": 256},
     },
     # ---- 07 evaluation -----------------------------------------------------------
+    # n_images: synthetic images evaluated (paper: 100 per muscle); feature_size: px of the
+    # evaluation when there is no synthetic set (else the synthetic images' size);
+    # use_inception / use_lpips_pretrained: try the ImageNet weights (fall back, loudly, when
+    # absent); memorisation_metric: "ncc" | "ssim"; kid_subsets: KID subset draws.
     "evaluation": {
-        "smoke": {"n_images": 16, "feature_size": 64, "use_inception": False, "use_lpips_pretrained": False},
-        "quick": {"n_images": 100, "feature_size": 128, "use_inception": True, "use_lpips_pretrained": True},
-        "paper": {"n_images": 200, "feature_size": 256, "use_inception": True, "use_lpips_pretrained": True},
+        "smoke": {"n_images": 16, "feature_size": 64, "use_inception": False, "use_lpips_pretrained": False,
+                  "memorisation_metric": "ncc", "kid_subsets": 20},
+        "quick": {"n_images": 100, "feature_size": 128, "use_inception": True, "use_lpips_pretrained": True,
+                  "memorisation_metric": "ssim", "kid_subsets": 50},
+        "paper": {"n_images": 200, "feature_size": 256, "use_inception": True, "use_lpips_pretrained": True,
+                  "memorisation_metric": "ssim", "kid_subsets": 100},
     },
 }
 
