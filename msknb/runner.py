@@ -109,9 +109,16 @@ def _failing_cell(exc: Exception) -> str:
     return text
 
 
+#: seconds one cell may run before the notebook counts as failed (None: no limit)
+CELL_TIMEOUT_S = {"smoke": 600, "quick": 3600, "paper": None}
+
+
 def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_name: str = "python3",
-                 progress: bool = False) -> NotebookRun:
-    """Execute one notebook with papermill into ``<out_dir>/notebooks/``."""
+                 progress: bool = False, cell_timeout_s: float | None = None) -> NotebookRun:
+    """Execute one notebook with papermill into ``<out_dir>/notebooks/``.
+
+    ``cell_timeout_s`` bounds each cell, so a hung kernel (e.g. a widget message that
+    never arrives) fails the notebook instead of blocking the series."""
     import papermill as pm
 
     run = NotebookRun(name=path.stem)
@@ -121,7 +128,8 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_n
     with _PeakMemory() as mem:
         try:
             pm.execute_notebook(str(path), str(target), parameters=parameters, kernel_name=kernel_name,
-                                cwd=str(path.parent), progress_bar=progress, log_output=False)
+                                cwd=str(path.parent), progress_bar=progress, log_output=False,
+                                execution_timeout=cell_timeout_s)
             run.status = "ok"
         except Exception as exc:  # papermill wraps the kernel's error; report it, stop the series
             run.status = "failed"
@@ -148,7 +156,7 @@ def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_d
     for i, path in enumerate(paths):
         if verbose:
             print(f"[{i + 1}/{len(paths)}] {path.stem} ({profile}) ...", flush=True)
-        series.notebooks[i] = result = run_notebook(path, out, params)
+        series.notebooks[i] = result = run_notebook(path, out, params, cell_timeout_s=CELL_TIMEOUT_S[profile])
         write_json_atomic(out / "index.json", asdict(series))
         if verbose:
             print(f"    {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mib:.0f} MiB", flush=True)
