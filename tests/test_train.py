@@ -1,0 +1,193 @@
+"""DDPM training: config validation, bit-reproducible resume after SIGKILL, checkpoint
+safety (weights_only) and errors."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from msknb.errors import CheckpointError, ConfigError, TrainingError
+from msknb.train import (TrainConfig, config_from_settings, export_ema, images_to_array, load_checkpoint,
+                         load_model, train_ddpm)
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY = dict(image_size=16, channels=2, dim=8, dim_mults=(1, 2), batch_size=4, epochs=3, checkpoint_every=3,
+            lr=1e-3, hflip=True, seed=3)
+
+
+def tiny_data(n: int = 12) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 2, 16, 16)).astype(np.float32)
+    x[:, 1] = (x[:, 1] > 0.7).astype(np.float32)
+    return x
+
+
+def test_config_validation_and_roundtrip():
+    cfg = TrainConfig(**TINY)
+    again = TrainConfig.from_dict(cfg.to_dict())
+    assert again == cfg and isinstance(cfg.to_dict()["dim_mults"], list)
+    for bad, name in [(dict(loss="l3"), "loss"), (dict(lr=-1.0), "lr"), (dict(channels=3), "channels"),
+                      (dict(image_size=18, dim_mults=(1, 2, 4)), "image_size"), (dict(schedule="nope"), "schedule"),
+                      (dict(optimizer="sgd"), "optimizer"), (dict(dim=12, resnet_groups=8), "resnet_groups"),
+                      (dict(amp="fp8"), "amp")]:
+        with pytest.raises(ConfigError) as e:
+            TrainConfig(**{**TINY, **bad})
+        assert e.value.path == name
+    with pytest.raises(ConfigError, match="colour"):
+        TrainConfig.from_dict({**TINY, "colour": 1})
+    s = {"image_size": 16, "dim": 8, "dim_mults": (1, 2), "joint_mask": True, "n_samples": 4}
+    assert config_from_settings(s, seed=5).channels == 2
+    with pytest.raises(ConfigError, match="channel"):
+        train_ddpm(tiny_data()[:, :1], TrainConfig(**TINY), None, progress=False)
+
+
+_CHILD = textwrap.dedent("""
+    import os, sys, time, numpy as np, torch
+    torch.set_num_threads(1)
+    sys.path.insert(0, {repo!r})
+    from msknb.train import TrainConfig, train_ddpm
+    rng = np.random.default_rng(0)
+    x = rng.random((12, 2, 16, 16)).astype(np.float32); x[:, 1] = (x[:, 1] > 0.7).astype(np.float32)
+    def cb(info):
+        if info["step"] == {kill_at}:
+            open({marker!r}, "w").write("x")
+            time.sleep(120)
+    train_ddpm(x, TrainConfig(**{cfg!r}), {out!r}, progress=False, callback=cb)
+""")
+
+
+def test_sigkill_resume_is_bit_identical(tmp_path):
+    data = tiny_data()
+    cfg = TrainConfig(**TINY)  # 12 images / batch 4 = 3 steps per epoch, 9 steps, checkpoints at 3, 6, 9
+    ref = train_ddpm(data, cfg, None, progress=False)  # uninterrupted, writes nothing
+    assert ref.steps == 9
+
+    out = tmp_path / "killed"
+    marker = tmp_path / "at_step_5"
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD.format(repo=str(REPO), kill_at=5, marker=str(marker), cfg=cfg.to_dict(), out=str(out)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env)
+    try:
+        deadline = time.time() + 60
+        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "child never reached step 5"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3  # last checkpoint before the kill
+
+    resumed = train_ddpm(data, cfg, out, progress=False)
+    assert resumed.resumed_from_step == 3 and resumed.steps == 9
+    for name in ("model", "ema"):
+        a, b = getattr(ref, name).state_dict(), getattr(resumed, name).state_dict()
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), f"{name} weights differ after resume"
+    assert ref.losses == resumed.losses
+
+    # the checkpoint is weights_only-safe and holds everything
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert {"model", "ema", "optimizer", "rng", "step", "losses", "config"} <= set(ck)
+    assert {"torch", "numpy", "python", "data"} <= set(ck["rng"])
+    # finished run: calling again returns at once with the same weights
+    again = train_ddpm(data, cfg, out, progress=False)
+    assert again.steps == 9 and all(torch.equal(v, again.model.state_dict()[k]) for k, v in ref.model.state_dict().items())
+
+
+def test_checkpoint_errors(tmp_path):
+    data = tiny_data(8)
+    cfg = TrainConfig(**{**TINY, "epochs": 1})
+    res = train_ddpm(data, cfg, tmp_path / "a", progress=False)
+    # another architecture in the same folder -> CheckpointError naming file and mismatch
+    with pytest.raises(CheckpointError) as e:
+        train_ddpm(data, TrainConfig(**{**TINY, "epochs": 1, "dim": 16}), tmp_path / "a", progress=False)
+    assert "checkpoint.pt" in str(e.value) and "dim" in str(e.value)
+    # garbage / truncated / pickled objects
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        load_model(bad)
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(res.checkpoint_path.read_bytes()[:500])
+    with pytest.raises(CheckpointError, match="trunc.pt"):
+        load_model(trunc)
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "msknb-ddpm", "obj": Path("/x")}, evil)
+    with pytest.raises(CheckpointError, match="evil.pt"):
+        load_model(evil)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    # EMA export (fp16) loads weights-only and matches the EMA up to fp16 rounding
+    ema_path = export_ema(res.checkpoint_path, tmp_path / "ema.pt")
+    model, schedule, config = load_model(ema_path)
+    assert config.dim == 8 and schedule.timesteps == 300
+    for k, v in res.ema.state_dict().items():
+        assert torch.allclose(model.state_dict()[k], v, atol=1e-2, rtol=1e-2)
+    # fine-tuning from it: 2 more steps, EMA starts from the pretrained weights
+    ft = train_ddpm(data, TrainConfig(**{**TINY, "epochs": 1, "max_steps": 2}), tmp_path / "ft", progress=False,
+                    init_from=ema_path)
+    assert ft.started_from == str(ema_path) and ft.steps == 2
+    with pytest.raises(CheckpointError, match="dim"):
+        train_ddpm(data, TrainConfig(**{**TINY, "dim": 16}), tmp_path / "ft2", progress=False, init_from=ema_path)
+
+
+def test_nan_loss_raises_training_error(tmp_path, monkeypatch):
+    import msknb.train as T
+
+    real = T.D.diffusion_loss
+    calls = {"n": 0}
+
+    def flaky_loss(*args, **kwargs):  # the loss diverges at the 5th step
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 5 else loss
+
+    monkeypatch.setattr(T.D, "diffusion_loss", flaky_loss)
+    cfg = TrainConfig(**{**TINY, "checkpoint_every": 2})
+    with pytest.raises(TrainingError, match=r"loss became nan at step 5") as e:
+        train_ddpm(tiny_data(), cfg, tmp_path, progress=False)
+    assert "checkpoint.pt" in str(e.value)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 4  # intact, untouched by the failure
+
+
+def test_images_to_array():
+    imgs, masks = np.zeros((3, 8, 8), np.float32), np.ones((3, 8, 8), np.uint8)
+    assert images_to_array(imgs, masks, joint=True).shape == (3, 2, 8, 8)
+    assert images_to_array(imgs).shape == (3, 1, 8, 8)
+
+
+def test_train_groups_and_form(tmp_path):
+    from types import SimpleNamespace
+
+    from msknb.sample import find_checkpoint
+    from msknb.train import train_groups, training_form
+
+    x = tiny_data(8)
+    ds = SimpleNamespace(images=x[:, 0], masks=(x[:, 1] > 0).astype(np.uint8), groups=["TA"] * 4 + ["RF"] * 4)
+    s = {"image_size": 16, "dim": 8, "dim_mults": (1, 2), "joint_mask": True, "epochs": 1, "batch_size": 4,
+         "timesteps": 20, "lr": 1e-3}
+    res = train_groups(ds, s, tmp_path / "ddpm", progress=False)
+    assert set(res) == {"TA", "RF"} and all(r.steps == 1 for r in res.values())
+    assert (tmp_path / "ddpm" / "RF" / "checkpoint.pt").is_file()
+    path, note = find_checkpoint(tmp_path, pretrained="no-such-file.pt")
+    assert path == tmp_path / "ddpm" / "RF" / "checkpoint.pt" and "RF" in note
+    assert find_checkpoint(tmp_path / "empty", pretrained="no-such-file.pt")[0] is None
+    # other settings in the same folder: restart instead of raising
+    res2 = train_groups(ds, {**s, "lr": 5e-4}, tmp_path / "ddpm", progress=False, restart_on_mismatch=True)
+    assert all(r.resumed_from_step == 0 for r in res2.values())
+    form = training_form(lambda values: None, {"timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
+                                                "batch_size": 4, "image_size": 64, "epochs": 1})
+    assert len(form.children) == 9

@@ -1,0 +1,82 @@
+"""The annotated-diffusion U-Net: shapes, weight standardisation, parameter counts."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from msknb.errors import ConfigError
+from msknb.unet import (Attention, DiffusionUNet, Downsample, LinearAttention, ResnetBlock,
+                        SinusoidalPositionEmbeddings, Upsample, WeightStandardizedConv2d, count_parameters,
+                        standardize_weight)
+
+
+@pytest.mark.parametrize("cfg,size,batch", [
+    (dict(dim=8, dim_mults=(1, 2), channels=1), 16, 2),
+    (dict(dim=8, dim_mults=(1, 2), channels=2), 24, 1),
+    (dict(dim=8, dim_mults=(1, 2, 4), channels=1, out_channels=2), 32, 2),
+    (dict(dim=16, dim_mults=(1, 2, 2, 4), channels=2, resnet_groups=4, init_dim=8), 16, 3),
+])
+def test_output_shape(cfg, size, batch):
+    torch.manual_seed(0)
+    model = DiffusionUNet(**cfg)
+    x = torch.randn(batch, cfg["channels"], size, size)
+    t = torch.randint(0, 300, (batch,))
+    with torch.no_grad():
+        y = model(x, t)
+    out = cfg.get("out_channels") or cfg["channels"]
+    assert y.shape == (batch, out, size, size)
+    assert torch.isfinite(y).all()
+
+
+def test_non_square_and_bad_sizes():
+    model = DiffusionUNet(dim=8, dim_mults=(1, 2, 4), channels=1)
+    with torch.no_grad():
+        assert model(torch.randn(1, 1, 16, 32), torch.tensor([5])).shape == (1, 1, 16, 32)
+        with pytest.raises(ConfigError, match="divisible by 4"):
+            model(torch.randn(1, 1, 18, 18), torch.tensor([5]))
+        with pytest.raises(ConfigError, match="expected input"):
+            model(torch.randn(1, 2, 16, 16), torch.tensor([5]))
+    with pytest.raises(ConfigError, match="resnet_groups|groups"):
+        DiffusionUNet(dim=12, dim_mults=(1, 2), resnet_groups=8)
+
+
+def test_weight_standardization_zero_mean_unit_var():
+    torch.manual_seed(0)
+    conv = WeightStandardizedConv2d(3, 5, 3, padding=1)
+    with torch.no_grad():
+        conv.weight.mul_(7.0).add_(3.0)  # far from standardised on purpose
+        w = conv.standardized_weight()
+    flat = w.reshape(5, -1)
+    assert torch.allclose(flat.mean(dim=1), torch.zeros(5), atol=1e-5)
+    assert torch.allclose(flat.var(dim=1, unbiased=False), torch.ones(5), atol=1e-3)
+    # the widely copied "(w - mean) / rsqrt(var + eps)" would give variance var**2, not 1
+    raw = conv.weight.reshape(5, -1)
+    wrong = (raw - raw.mean(1, keepdim=True)) / torch.rsqrt(raw.var(1, unbiased=False, keepdim=True) + 1e-5)
+    assert not torch.allclose(wrong.var(dim=1, unbiased=False), torch.ones(5), atol=1e-1)
+    # forward uses the standardised kernel
+    x = torch.randn(2, 3, 8, 8)
+    ref = torch.nn.functional.conv2d(x, standardize_weight(conv.weight), conv.bias, padding=1)
+    assert torch.allclose(conv(x), ref, atol=1e-5)
+
+
+def test_blocks_shapes():
+    x = torch.randn(2, 16, 8, 8)
+    emb = SinusoidalPositionEmbeddings(16)(torch.tensor([0, 299]))
+    assert emb.shape == (2, 16) and torch.allclose(emb[0, :8], torch.zeros(8))  # sin(0) = 0
+    assert ResnetBlock(16, 32, time_emb_dim=64)(x, torch.randn(2, 64)).shape == (2, 32, 8, 8)
+    assert LinearAttention(16)(x).shape == x.shape
+    assert Attention(16)(x).shape == x.shape
+    assert Downsample(16, 32)(x).shape == (2, 32, 4, 4)
+    assert Upsample(16, 8)(x).shape == (2, 8, 16, 16)
+
+
+def test_parameter_counts(capsys):
+    counts = {}
+    for name, cfg in {"smoke": dict(dim=8, dim_mults=(1, 2), channels=2),
+                      "quick": dict(dim=16, dim_mults=(1, 2, 4, 8), channels=2),
+                      "paper": dict(dim=64, dim_mults=(1, 2, 4, 8), channels=1)}.items():
+        counts[name] = count_parameters(DiffusionUNet(**cfg))
+    with capsys.disabled():
+        print("\nDiffusionUNet parameters:", {k: f"{v / 1e6:.2f}M" for k, v in counts.items()})
+    assert counts["smoke"] < counts["quick"] < counts["paper"]
+    assert 30e6 < counts["paper"] < 40e6  # annotated-diffusion U-Net at dim 64: ~35.7M
