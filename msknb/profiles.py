@@ -50,7 +50,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "joint_mask": True, "pretrained": None},
         "quick": {"image_size": 64, "dim": 16, "dim_mults": (1, 2, 4, 8), "epochs": 1, "max_steps": 6,
                   "batch_size": 16, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
-                  "hflip": True, "max_images": None, "n_samples": 32, "ddim_steps": 25, "n_timing": 1,
+                  "hflip": True, "max_images": None, "n_samples": 64, "ddim_steps": 25, "n_timing": 1,
                   "joint_mask": True, "pretrained": "ddpm_dltrack_64.pt"},
         "paper": {"image_size": 256, "dim": 64, "dim_mults": (1, 2, 4, 8), "epochs": 300, "max_steps": None,
                   "batch_size": 4, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
