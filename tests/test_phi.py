@@ -63,3 +63,20 @@ def test_exported_samples_carry_no_phi_from_training_dicoms(tmp_path):
         back = pydicom.dcmread(dcm)
         assert back.PatientIdentityRemoved == "YES"
         assert np.allclose([float(v) for v in back.PixelSpacing], spacing, rtol=1e-9)
+
+
+def test_every_torch_load_in_msknb_is_weights_only():
+    """Safe loading: no msknb code unpickles arbitrary objects from a user's file."""
+    import re
+
+    from msknb.paths import REPO_ROOT
+
+    offenders = []
+    for path in sorted((REPO_ROOT / "msknb").glob("*.py")):
+        text = path.read_text()
+        for match in re.finditer(r"torch\.load\(([^()]|\([^()]*\))*\)", text):
+            if "weights_only=True" not in match.group(0):
+                offenders.append(f"{path.name}: {match.group(0)}")
+        if re.search(r"\bpickle\.loads?\(|allow_pickle=True", text):
+            offenders.append(f"{path.name}: raw pickle load")
+    assert not offenders, offenders
