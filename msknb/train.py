@@ -725,7 +725,7 @@ def _resume_mismatch(ckpt_path: Path, config: TrainConfig) -> str:
 
 def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 0, progress: bool = True,
                  pretrained: str | Path | None = None, restart_on_mismatch: bool = False,
-                 **extra: Any) -> dict[str, TrainResult]:
+                 strict_pretrained: bool = False, **extra: Any) -> dict[str, TrainResult]:
     """One DDPM per group (muscle) of an :class:`~msknb.data.UltrasoundSet`, as in the paper.
 
     A single group trains into ``out_dir/checkpoint.pt``; several into
@@ -744,6 +744,8 @@ def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 
         ok, why = check_pretrained(pretrained, config)
         if ok:
             init = pretrained
+        elif strict_pretrained:  # the user named this checkpoint: a mismatch is an error
+            raise CheckpointError(f"cannot initialise from it: {why}", pretrained)
         else:
             print(f"not starting from {pretrained}: {why}; training from scratch")
     results = {}
@@ -835,7 +837,8 @@ def _cli_train(args) -> int:
     if args.batch_size:
         extra["batch_size"] = args.batch_size
     pretrained = args.init_from
-    results = train_groups(ds, s, args.out, seed=args.seed, progress=not args.quiet, pretrained=pretrained, **extra)
+    results = train_groups(ds, s, args.out, seed=args.seed, progress=not args.quiet, pretrained=pretrained,
+                           strict_pretrained=pretrained is not None, **extra)
     for g, r in results.items():
         print(f"{g}: {r.steps} steps, final loss {r.final_loss:.4f}, {r.img_per_s:.1f} img/s, "
               f"{r.seconds:.0f} s -> {r.checkpoint_path}")

@@ -179,3 +179,34 @@ def test_real_process_exit_status_without_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "scan.dcm" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sample_cli_garbage_checkpoint_keeps_existing_outputs(tmp_path, capsys):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"\x80\x04not really a checkpoint")
+    out = tmp_path / "synthetic"
+    (out / "images").mkdir(parents=True)
+    (out / "images" / "keep.png").write_bytes(b"earlier sample")
+    assert main(["sample", "--model", str(bad), "--out", str(out), "--n", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "model.pt" in err and "checkpoint" in err and "Traceback" not in err
+    assert (out / "images" / "keep.png").read_bytes() == b"earlier sample"
+
+
+def test_train_cli_checkpoint_from_other_architecture(tmp_path, capsys):
+    from msknb.paths import CHECKPOINTS_DIR, PHANTOM_SAMPLES_DIR
+
+    shipped = CHECKPOINTS_DIR / "ddpm_dltrack_64.pt"  # 64², dim 16: not the smoke architecture
+    out = tmp_path / "train"
+    assert main(["train", "--data", str(PHANTOM_SAMPLES_DIR), "--profile", "smoke", "--out", str(out),
+                 "--init-from", str(shipped), "--max-steps", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "ddpm_dltrack_64.pt" in err and "cannot initialise" in err and "dim" in err
+    assert not any(out.rglob("*.pt"))
+
+
+def test_train_cli_unknown_profile(tmp_path, capsys):
+    from msknb.paths import PHANTOM_SAMPLES_DIR
+
+    assert main(["train", "--data", str(PHANTOM_SAMPLES_DIR), "--profile", "huge", "--out", str(tmp_path)]) == 2
+    assert "unknown profile 'huge'" in capsys.readouterr().err
