@@ -96,6 +96,38 @@ class _PeakMemory:
         self._thread.join(timeout=2)
 
 
+def parse_param(text: str) -> tuple[str, Any]:
+    """``"epochs=3"`` -> ``("epochs", 3)``; the value is a Python literal when it parses as
+    one (numbers, lists, True/None), else a string."""
+    import ast
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise ConfigError(f"expected NAME=VALUE, got {text!r}", "--param")
+    try:
+        return name.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name.strip(), value
+
+
+def notebook_parameters(path: Path) -> set[str]:
+    """Names declared in a notebook's ``parameters`` cell (papermill's inspection)."""
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(path)))
+
+
+def route_params(paths: Sequence[Path], extra: dict[str, Any]) -> dict[Path, dict[str, Any]]:
+    """Give each notebook the extra parameters its ``parameters`` cell declares; a name no
+    notebook declares raises :class:`ConfigError` (a typo must not be silently ignored)."""
+    declared = {p: notebook_parameters(p) for p in paths}
+    for name in extra:
+        if not any(name in names for names in declared.values()):
+            known = sorted(set().union(*declared.values()))
+            raise ConfigError(f"unknown parameter {name!r}; the notebooks declare: {', '.join(known)}", name)
+    return {p: {k: v for k, v in extra.items() if k in declared[p]} for p in paths}
+
+
 def _failing_cell(exc: Exception) -> str:
     """A readable description of a papermill execution error."""
     ename = getattr(exc, "ename", type(exc).__name__)
@@ -141,22 +173,27 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_n
 
 def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_dir: str | Path | None = None,
                seed: int = 0, only: Sequence[str] | None = None, report: bool = True,
-               notebooks_dir: str | Path = NOTEBOOKS_DIR, verbose: bool = True) -> SeriesRun:
+               notebooks_dir: str | Path = NOTEBOOKS_DIR, verbose: bool = True,
+               params: dict[str, Any] | None = None) -> SeriesRun:
     """Run the notebooks in order; stop at the first failure. Writes ``<out>/index.json``
-    (and ``<out>/report.html`` when ``report`` and the series succeeded)."""
+    (and ``<out>/report.html`` when ``report`` and the series succeeded).
+
+    ``params``: extra papermill parameters (e.g. ``{"epochs": 3}``), each given to the
+    notebooks whose ``parameters`` cell declares it."""
     check_profile(profile)
     data = Path(data_dir) if data_dir is not None else default_data_dir()
     if not data.exists():
         raise DataError("data folder does not exist", data)
     out = ensure_dir(Path(out_dir) if out_dir is not None else default_output_dir(profile)).resolve()
     paths = list_notebooks(notebooks_dir, only)
+    extra = route_params(paths, params or {})
     series = SeriesRun(profile=profile, data_dir=str(data.resolve()), out_dir=str(out), seed=seed,
                        notebooks=[NotebookRun(name=p.stem) for p in paths])
     params = {"profile": profile, "data_dir": series.data_dir, "out_dir": series.out_dir, "seed": seed}
     for i, path in enumerate(paths):
         if verbose:
             print(f"[{i + 1}/{len(paths)}] {path.stem} ({profile}) ...", flush=True)
-        series.notebooks[i] = result = run_notebook(path, out, params, cell_timeout_s=CELL_TIMEOUT_S[profile])
+        series.notebooks[i] = result = run_notebook(path, out, {**params, **extra[path]}, cell_timeout_s=CELL_TIMEOUT_S[profile])
         write_json_atomic(out / "index.json", asdict(series))
         if verbose:
             print(f"    {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mib:.0f} MiB", flush=True)
@@ -178,7 +215,8 @@ def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_d
 
 def _cli_run(args) -> int:
     series = run_series(profile=args.profile, data_dir=args.data, out_dir=args.out, seed=args.seed,
-                        only=args.only, report=not args.no_report)
+                        only=args.only, report=not args.no_report,
+                        params=dict(parse_param(p) for p in args.param or []))
     print(f"index: {Path(series.out_dir) / 'index.json'}")
     return 0 if series.ok else 1
 
@@ -191,6 +229,8 @@ def register_cli(subparsers) -> None:
     p.add_argument("--out", default=None, help="output folder (default: outputs/<profile>)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="+", default=None, help="run only these notebooks (e.g. 00 03)")
+    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="extra notebook parameter, e.g. -p epochs=3 (repeatable; unknown names are an error)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
     p.set_defaults(func=_cli_run)
 

@@ -210,3 +210,10 @@ def test_train_cli_unknown_profile(tmp_path, capsys):
 
     assert main(["train", "--data", str(PHANTOM_SAMPLES_DIR), "--profile", "huge", "--out", str(tmp_path)]) == 2
     assert "unknown profile 'huge'" in capsys.readouterr().err
+
+
+def test_runner_unknown_notebook_parameter(tmp_path, capsys):
+    assert main(["run", "--profile", "smoke", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "-p", "epoch=3"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown parameter 'epoch'" in err and "epochs" in err

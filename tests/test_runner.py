@@ -60,3 +60,18 @@ def test_cli_unknown_profile_is_one_line_error(tmp_path, capsys):
 def test_cli_missing_data_folder(tmp_path, capsys):
     assert main(["run", "--profile", "smoke", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "nope: data folder does not exist" in capsys.readouterr().err
+
+
+def test_extra_parameters_routed_and_typos_rejected(series_dir, tmp_path):
+    from msknb.runner import parse_param
+
+    assert parse_param("epochs=3") == ("epochs", 3)
+    assert parse_param("schedule=cosine") == ("schedule", "cosine")
+    with pytest.raises(ConfigError, match="NAME=VALUE"):
+        parse_param("epochs")
+    with pytest.raises(ConfigError, match="unknown parameter 'epoch'"):
+        run_series("smoke", data_dir=tmp_path, out_dir=tmp_path / "o", notebooks_dir=series_dir,
+                   params={"epoch": 3}, report=False)
+    series = run_series("smoke", data_dir=tmp_path, out_dir=tmp_path / "o", notebooks_dir=series_dir,
+                        params={"seed": 11}, only=["00"], report=False)
+    assert json.loads((tmp_path / "o" / "results" / "00_first.json").read_text())["results"]["seed"] == 11
