@@ -39,3 +39,37 @@ def image_grid(images: Sequence[np.ndarray], masks: Sequence[np.ndarray] | None 
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def image_browser(images, masks=None, ids=None, spacing_mm=None):
+    """ipywidgets browser: an IntSlider "image" over ``images`` (N, H, W) in [0, 1] and a
+    "mask" Checkbox to overlay ``masks`` (N, H, W); the title shows the id and the spacing
+    (mm/px, NaN = unknown). Returns the widget box (display it in a notebook)."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    n = len(images)
+    slider = widgets.IntSlider(value=0, min=0, max=max(n - 1, 0), description="image", continuous_update=False)
+    show_mask = widgets.Checkbox(value=masks is not None, description="mask", disabled=masks is None)
+    out = widgets.Output()
+
+    def draw(*_):
+        i = slider.value
+        title = str(ids[i]) if ids is not None else f"#{i}"
+        if spacing_mm is not None:
+            title += f" · spacing {np.round(np.asarray(spacing_mm[i], dtype=float), 4)} mm/px"
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(4.5, 4.5))
+            m = masks[i] if (masks is not None and show_mask.value) else None
+            ax.imshow(overlay_mask(images[i], m), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+            display(fig)
+            plt.close(fig)
+
+    slider.observe(draw, names="value")
+    show_mask.observe(draw, names="value")
+    draw()
+    return widgets.VBox([widgets.HBox([slider, show_mask]), out])

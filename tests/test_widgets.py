@@ -68,3 +68,19 @@ def test_reverse_stepper_reaches_x0(image, sched):
     torch.testing.assert_close(box.state["x_t"], x0, rtol=1e-4, atol=1e-4)
     box.reset()
     assert box.state["t"] == 49
+
+
+def test_image_browser_redraws_on_slider():
+    import numpy as np
+
+    from msknb.viz import image_browser
+
+    images = np.random.default_rng(0).random((3, 16, 16)).astype(np.float32)
+    masks = (images > 0.8).astype(np.uint8)
+    box = image_browser(images, masks, ids=["a", "b", "c"], spacing_mm=np.full((3, 2), np.nan))
+    slider, checkbox = box.children[0].children
+    out = box.children[1]
+    assert slider.description == "image" and slider.max == 2 and checkbox.value
+    slider.value = 2
+    checkbox.value = False
+    assert out is box.children[1]
