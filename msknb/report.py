@@ -229,8 +229,11 @@ def _section_ddpm(results: dict[str, dict[str, Any]]) -> str:
     train, sample = results.get("03_train_ddpm"), results.get("04_sampling")
     ours_train = _table(("quantity", "value"), [[k, fmt(_get(train, "results", k))] for k in
                         ("epochs", "steps", "final_loss", "n_params", "img_per_s")]) if train else ""
+    pair_rows = [[f"masks with two aponeuroses spanning half the width ({side})",
+                  fmt(_get(sample, "results", "aponeurosis_pairs", side, "spanning_rate"))]
+                 for side in ("synthetic", "real") if _get(sample, "results", "aponeurosis_pairs", side)]
     ours_sample = _table(("quantity", "value"), [[k, fmt(_get(sample, "results", k))] for k in
-                         ("n_samples", "ddpm_seconds", "ddim_seconds", "speedup")]) if sample else ""
+                         ("n_samples", "ddpm_seconds", "ddim_seconds", "speedup")] + pair_rows) if sample else ""
     return ("<h2>DDPM training and sampling (03, 04)</h2>"
             + _pair(_paper_block("training setup", paper),
                     _ours_block("training (03_train_ddpm)", train, ours_train)

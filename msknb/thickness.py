@@ -540,6 +540,32 @@ def measure_many(masks: Iterable[Any], ids: Sequence[str] | None = None, spacing
     return out, errors, results
 
 
+def aponeurosis_pair_rate(masks: Iterable[Any], min_span: float = 0.5, **kwargs: Any) -> dict[str, Any]:
+    """How many masks show a measurable pair of aponeuroses: a plausibility score for
+    generated (joint image+mask) samples, to read beside the same score of real masks.
+
+    ``masks``: (N, H, W) or an iterable of (H, W) masks (any form :func:`measure_thickness`
+    takes). A mask *measures* when :func:`measure_thickness` finds two overlapping bands;
+    it *spans* when, in addition, their common column range covers ``min_span`` (fraction,
+    0-1) of the width, as the superficial and deep aponeuroses of a longitudinal scan do.
+    Returns ``{"n", "measured", "spanning", "measured_rate", "spanning_rate",
+    "span_fraction": [per mask, NaN where not measured], "mt_px": [per mask]}``.
+    """
+    if not 0.0 <= float(min_span) <= 1.0:
+        raise ConfigError(f"min_span must be a fraction in [0, 1]; got {min_span!r}", "min_span")
+    masks = list(masks)
+    mt, _, results = measure_many(masks, **kwargs)
+    span = np.array([np.nan if r is None else len(r.centreline) / np.asarray(m).shape[-1]
+                     for m, r in zip(masks, results)], dtype=np.float64)
+    n = len(masks)
+    measured = int(np.isfinite(span).sum())
+    spanning = int(np.sum(np.nan_to_num(span, nan=0.0) >= min_span))
+    return {"n": n, "measured": measured, "spanning": spanning, "min_span": float(min_span),
+            "measured_rate": measured / n if n else float("nan"),
+            "spanning_rate": spanning / n if n else float("nan"),
+            "span_fraction": span.tolist(), "mt_px": mt[:, 0].tolist()}
+
+
 # ------------------------------------------------------------------------------------
 # expert vs predicted masks (notebook 06)
 # ------------------------------------------------------------------------------------

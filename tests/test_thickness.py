@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from msknb.errors import ConfigError, ThicknessError
-from msknb.thickness import measure_many, measure_thickness, plot_chords
+from msknb.thickness import aponeurosis_pair_rate, measure_many, measure_thickness, plot_chords
 
 H = W = 256
 
@@ -188,6 +188,23 @@ def test_measure_many_collects_errors():
     mt, errors, results = measure_many([flat_mask(), empty], ids=["a", "b"], spacing_mm=[[0.1, 0.1], [np.nan, np.nan]])
     assert mt[0].tolist() == pytest.approx([50.0, 5.0]) and np.isnan(mt[1]).all()
     assert list(errors) == ["b"] and "found 0" in errors["b"] and results[1] is None
+
+
+def test_aponeurosis_pair_rate_counts_spanning_pairs():
+    short = np.zeros((H, W), np.uint8)
+    short[20:28, :100] = 1     # two bands over 100 of 256 columns: measurable, not spanning
+    short[80:88, :100] = 1
+    masks = [flat_mask(), tilted_mask(10, 50), short, np.zeros((H, W), np.uint8)]
+    r = aponeurosis_pair_rate(masks, min_span=0.5)
+    assert (r["n"], r["measured"], r["spanning"]) == (4, 3, 2)
+    assert r["spanning_rate"] == 0.5 and r["measured_rate"] == 0.75
+    assert r["span_fraction"][0] == pytest.approx(1.0)
+    assert r["span_fraction"][2] == pytest.approx(100 / W)
+    assert math.isnan(r["span_fraction"][3]) and math.isnan(r["mt_px"][3])
+    assert r["mt_px"][0] == pytest.approx(50, abs=0.5)
+    assert aponeurosis_pair_rate(masks, min_span=0.3)["spanning"] == 3
+    with pytest.raises(ConfigError, match="min_span"):
+        aponeurosis_pair_rate(masks, min_span=2)
 
 
 def test_plot_chords_draws(tmp_path):
