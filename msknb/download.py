@@ -16,7 +16,6 @@ Tests never download: they use ``file://`` URLs.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -26,7 +25,7 @@ import zipfile
 from pathlib import Path
 
 from msknb.errors import DataError, MsknbError
-from msknb.io import atomic_path, ensure_dir, write_text_atomic
+from msknb.io import atomic_path, ensure_dir, sha256_file, write_text_atomic
 
 #: commit of njcronin/DL_Track that holds apo_images/ and apo_masks/
 DLTRACK_COMMIT = "99ee21877d04bc288e83378d260963fe415da8c8"
@@ -41,15 +40,6 @@ def default_cache_dir() -> Path:
     """``$MSKNB_CACHE/dltrack`` if set, else ``~/.cache/msknb/dltrack``."""
     env = os.environ.get("MSKNB_CACHE")
     return (Path(env) if env else Path.home() / ".cache" / "msknb") / "dltrack"
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _download(url: str, target: Path, progress: bool = True) -> None:

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from msknb import diffusion as D
 from msknb.errors import CheckpointError, ConfigError, DataError, TrainingError
-from msknb.io import atomic_path, ensure_dir
+from msknb.io import atomic_path, ensure_dir, sha256_file
 from msknb.unet import DiffusionUNet, count_parameters
 
 __all__ = ["TrainConfig", "TrainResult", "train_ddpm", "build_model", "load_model", "load_checkpoint",
@@ -506,7 +506,7 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
     ema = copy.deepcopy(model).requires_grad_(False)
     data_gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 17 + dist.rank)
     schedule = D.make_schedule(cfg.schedule, cfg.timesteps)
-    step, losses, seconds_before, started_from, warmup = 0, [], 0.0, None, True
+    step, losses, seconds_before, started_from, started_sha, warmup = 0, [], 0.0, None, None, True
     prev_ips = float("nan")
 
     resume_state = None
@@ -519,6 +519,8 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
                            [k for k in cfg.to_dict() if k not in RESUMABLE_CHANGES])
         if int(resume_state.get("n_images", n_images)) != n_images:
             diff.append(f"n_images: checkpoint {resume_state['n_images']} vs now {n_images}")
+        if _init_mismatch(resume_state, init_from):
+            diff.append(_init_mismatch(resume_state, init_from))
         if diff:
             raise CheckpointError("checkpoint is from a different configuration (" + "; ".join(diff)
                                   + "); use another out_dir or resume=False", ckpt_path)
@@ -531,6 +533,7 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
         losses = [float(v) for v in resume_state["losses"].tolist()]
         seconds_before = float(resume_state.get("seconds", 0.0))
         started_from = resume_state.get("started_from")
+        started_sha = resume_state.get("started_from_sha256")
         warmup = bool(resume_state.get("ema_warmup", True))
         prev_ips = float(resume_state.get("img_per_s", float("nan")))
     elif init_from is not None:
@@ -542,6 +545,7 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
         model.load_state_dict(weights)
         ema.load_state_dict(weights)
         started_from = str(init_from)
+        started_sha = sha256_file(init_from)
         warmup = False
 
     model.to(device)
@@ -579,7 +583,7 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
                 "scaler": scaler.state_dict() if scaler.is_enabled() else {}, "rng": _rng_state(data_gen),
                 "step": step, "epoch": step // steps_per_epoch, "losses": torch.tensor(losses, dtype=torch.float64),
                 "n_images": n_images, "seconds": seconds_before + (time.perf_counter() - t_start),
-                "started_from": started_from, "ema_warmup": warmup,
+                "started_from": started_from, "started_from_sha256": started_sha, "ema_warmup": warmup,
                 "n_params": count_parameters(model), "device": str(device),
                 "img_per_s": (images_seen / (time.perf_counter() - t_start)) if images_seen else prev_ips}
 
@@ -709,8 +713,24 @@ def pretrained_path(name: str | Path | None) -> Path | None:
     return None
 
 
-def _resume_mismatch(ckpt_path: Path, config: TrainConfig) -> str:
-    """'' when ``ckpt_path`` is absent or resumable with ``config``, else the reason."""
+def _init_mismatch(state: dict[str, Any], init_from: str | Path | None) -> str:
+    """'' when a run saved as ``state`` may be resumed by a call that names ``init_from``
+    (none named, or the run was initialised from a file with the same SHA-256), else why
+    not: e.g. the shipped checkpoint was updated since the run started from it."""
+    if init_from is None:
+        return ""
+    now = sha256_file(init_from)
+    saved = state.get("started_from_sha256")
+    if saved == now:
+        return ""
+    was = Path(state["started_from"]).name if state.get("started_from") else "random weights"
+    return (f"started_from: checkpoint initialised from {was} (sha256 {(saved or 'unknown')[:12]}) "
+            f"vs now {Path(init_from).name} (sha256 {now[:12]})")
+
+
+def _resume_mismatch(ckpt_path: Path, config: TrainConfig, init_from: str | Path | None = None) -> str:
+    """'' when ``ckpt_path`` is absent or resumable with ``config`` (and ``init_from``, see
+    :func:`_init_mismatch`), else the reason."""
     if not ckpt_path.is_file():
         return ""
     try:
@@ -719,8 +739,8 @@ def _resume_mismatch(ckpt_path: Path, config: TrainConfig) -> str:
         return str(e)
     if ck["format"] != FORMAT_FULL:
         return "holds EMA weights only"
-    return "; ".join(_mismatches(ck["config"], config.to_dict(),
-                                 [k for k in config.to_dict() if k not in RESUMABLE_CHANGES]))
+    diff = _mismatches(ck["config"], config.to_dict(), [k for k in config.to_dict() if k not in RESUMABLE_CHANGES])
+    return "; ".join(diff + [d for d in [_init_mismatch(ck, init_from)] if d])
 
 
 def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 0, progress: bool = True,
@@ -755,7 +775,7 @@ def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 
                               joint=config.channels == 2)
         target = Path(out_dir) if len(groups) == 1 else Path(out_dir) / g
         resume = True
-        why = _resume_mismatch(target / CHECKPOINT_NAME, config)
+        why = _resume_mismatch(target / CHECKPOINT_NAME, config, init)
         if why and restart_on_mismatch:
             print(f"{target / CHECKPOINT_NAME}: from other settings ({why}); starting over")
             resume = False

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from msknb.errors import CheckpointError, ConfigError, TrainingError
+from msknb.io import sha256_file
 from msknb.train import (TrainConfig, config_from_settings, export_ema, images_to_array, load_checkpoint,
                          load_model, train_ddpm)
 
@@ -167,6 +168,39 @@ def test_images_to_array():
     imgs, masks = np.zeros((3, 8, 8), np.float32), np.ones((3, 8, 8), np.uint8)
     assert images_to_array(imgs, masks, joint=True).shape == (3, 2, 8, 8)
     assert images_to_array(imgs).shape == (3, 1, 8, 8)
+
+
+def test_updated_pretrained_file_is_not_silently_resumed(tmp_path):
+    """A run fine-tuned from checkpoint A is not resumed when the caller now starts from a
+    different file (e.g. an updated shipped checkpoint): CheckpointError, or a restart."""
+    from types import SimpleNamespace
+
+    from msknb.train import train_groups
+
+    data = tiny_data(8)
+    base = train_ddpm(data, TrainConfig(**{**TINY, "epochs": 1}), tmp_path / "base", progress=False)
+    a = export_ema(base.checkpoint_path, tmp_path / "a.pt")
+    cfg = TrainConfig(**{**TINY, "epochs": 1, "max_steps": 1})
+    ft = train_ddpm(data, cfg, tmp_path / "ft", progress=False, init_from=a)
+    assert load_checkpoint(ft.checkpoint_path)["started_from_sha256"]
+    # same file: resumes (already finished -> returns at once)
+    again = train_ddpm(data, cfg, tmp_path / "ft", progress=False, init_from=a)
+    assert again.resumed_from_step == 1
+    more = train_ddpm(data, TrainConfig(**{**TINY, "epochs": 2, "max_steps": None}), tmp_path / "base",
+                      progress=False)
+    b = export_ema(more.checkpoint_path, tmp_path / "a.pt")  # "a.pt" updated in place
+    with pytest.raises(CheckpointError, match="started_from.*a.pt"):
+        train_ddpm(data, cfg, tmp_path / "ft", progress=False, init_from=b)
+    class OneGroup(SimpleNamespace):
+        def __len__(self):
+            return len(self.images)
+
+    ds = OneGroup(images=data[:, 0], masks=(data[:, 1] > 0).astype(np.uint8), groups=["all"] * 8)
+    s = {**TINY, "joint_mask": True, "epochs": 1, "max_steps": 1, "timesteps": 300}
+    res = train_groups(ds, s, tmp_path / "ft", seed=TINY["seed"], progress=False, pretrained=b,
+                       restart_on_mismatch=True)["all"]
+    assert res.resumed_from_step == 0 and res.steps == 1
+    assert load_checkpoint(res.checkpoint_path)["started_from_sha256"] == sha256_file(b)
 
 
 def test_train_groups_and_form(tmp_path):
