@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     cuda = torch.cuda.is_available()
     modes = args.amp or (["auto", "off"] if cuda else ["off"])
     torch.manual_seed(0)
-    n_params = count_parameters(build_model(config_from_settings(S, seed=0)))
+    model = build_model(config_from_settings(S, seed=0))  # timed for sampling below (random weights)
+    n_params = count_parameters(model)
     report = {"device": device_name(torch.device("cuda" if cuda else "cpu")), "torch": torch.__version__,
               "profile": "paper", "overrides": over, "image_size": base["image_size"],
               "channels": base["channels"], "batch_size": base["batch_size"], "dim": base["dim"],
@@ -141,8 +142,7 @@ def main(argv=None) -> int:
         write_json_atomic(args.out, report)  # keep what is measured even if a later mode fails
     if not args.no_sampling:
         device = torch.device("cuda" if cuda else "cpu")
-        torch.manual_seed(0)
-        model = build_model(config_from_settings(S, seed=0)).to(device).eval()
+        model = model.to(device).eval()
         schedule = D.make_schedule(base["schedule"], base["timesteps"]).to(device)
         times = time_samplers(model, schedule, n=args.n_samples, ddim_steps=50, seed=0)
         report["sampling"] = {"n": args.n_samples, "precision": "fp32", "seconds": times,

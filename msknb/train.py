@@ -519,8 +519,9 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
                            [k for k in cfg.to_dict() if k not in RESUMABLE_CHANGES])
         if int(resume_state.get("n_images", n_images)) != n_images:
             diff.append(f"n_images: checkpoint {resume_state['n_images']} vs now {n_images}")
-        if _init_mismatch(resume_state, init_from):
-            diff.append(_init_mismatch(resume_state, init_from))
+        init_diff = _init_mismatch(resume_state, init_from)
+        if init_diff:
+            diff.append(init_diff)
         if diff:
             raise CheckpointError("checkpoint is from a different configuration (" + "; ".join(diff)
                                   + "); use another out_dir or resume=False", ckpt_path)
@@ -740,7 +741,8 @@ def _resume_mismatch(ckpt_path: Path, config: TrainConfig, init_from: str | Path
     if ck["format"] != FORMAT_FULL:
         return "holds EMA weights only"
     diff = _mismatches(ck["config"], config.to_dict(), [k for k in config.to_dict() if k not in RESUMABLE_CHANGES])
-    return "; ".join(diff + [d for d in [_init_mismatch(ck, init_from)] if d])
+    init_diff = _init_mismatch(ck, init_from)
+    return "; ".join(diff + ([init_diff] if init_diff else []))
 
 
 def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 0, progress: bool = True,
