@@ -31,3 +31,34 @@ def test_bench_paper_epoch_rejects_too_few_steps(tmp_path):
 
     with pytest.raises(SystemExit):
         bench_paper_epoch.main(["--steps", "1", "--out", str(tmp_path / "x.json")])
+
+
+@pytest.mark.timeout(300)
+def test_bench_samplers_compares_ddpm_and_ddim(tmp_path):
+    import numpy as np
+
+    import bench_samplers
+    from msknb.train import TrainConfig, export_ema, train_ddpm
+
+    data = np.random.default_rng(0).random((4, 2, 16, 16)).astype(np.float32)
+    cfg = TrainConfig(image_size=16, channels=2, dim=8, dim_mults=(1, 2), timesteps=20, batch_size=4, epochs=1)
+    ckpt = export_ema(train_ddpm(data, cfg, tmp_path / "run", progress=False).checkpoint_path, tmp_path / "ema.pt")
+    out = tmp_path / "samplers.json"
+    rc = bench_samplers.main(["--checkpoint", str(ckpt), "--data", str(REPO / "data_samples" / "phantoms"),
+                              "--n", "3", "--ddim-steps", "2", "5", "--batch", "2", "--grids", str(tmp_path / "g"),
+                              "--out", str(out)])
+    assert rc == 0
+    r = json.loads(out.read_text())
+    (entry,) = r["checkpoints"]
+    assert set(entry["samplers"]) == {"ddpm_20", "ddim_2", "ddim_5"}
+    assert entry["joint_mask"] and entry["samplers"]["ddim_5"]["aponeurosis_pairs"]["n"] == 3
+    assert r["real_aponeurosis_pairs_16"]["n"] == 3
+    assert len(list((tmp_path / "g").glob("*.png"))) == 3
+
+
+def test_bench_samplers_names_a_missing_checkpoint(tmp_path, capsys):
+    import bench_samplers
+
+    with pytest.raises(SystemExit):
+        bench_samplers.main(["--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x.json")])
+    assert "nope.pt" in capsys.readouterr().err
