@@ -255,6 +255,15 @@ def _init_distributed(config: TrainConfig) -> tuple[_Dist, torch.device]:
     return _Dist(world, rank, local), device
 
 
+def _agree(dist: _Dist, device: torch.device, *flags: bool) -> list[bool]:
+    """``flags`` OR-ed over all ranks (one all-reduce under DDP; as given otherwise)."""
+    if dist.world <= 1:
+        return [bool(f) for f in flags]
+    t = torch.tensor([float(f) for f in flags], device=device)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return [bool(v) for v in t.tolist()]
+
+
 def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
     if device.type != "cuda" or config.amp == "off":
         return None
@@ -622,8 +631,12 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
 
             loss = D.diffusion_loss(denoise, schedule, x0, t=t, noise=noise, loss=cfg.loss)
             value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingError(f"loss became {value} at step {step + 1} (epoch {epoch + 1}); "
+            # every rank must take the same decision, or DDP waits forever for the one that left
+            bad_loss, out_of_time = _agree(dist, device, not math.isfinite(value),
+                                           cfg.max_seconds is not None and time.perf_counter() - t_start >= cfg.max_seconds)
+            if bad_loss:
+                what = value if not math.isfinite(value) else "non-finite on another rank"
+                raise TrainingError(f"loss became {what} at step {step + 1} (epoch {epoch + 1}); "
                                     f"lower lr or use grad_clip; the last checkpoint "
                                     f"({ckpt_path if ckpt_path and ckpt_path.is_file() else 'none'}) is left intact",
                                     ckpt_path)
@@ -639,7 +652,6 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
             losses.append(value)
             images_seen += int(x0.shape[0]) * dist.world
             wrote = None
-            out_of_time = cfg.max_seconds is not None and time.perf_counter() - t_start >= cfg.max_seconds
             if ckpt_path is not None and dist.main and (step % cfg.checkpoint_every == 0 or step == total_steps
                                                         or out_of_time):
                 wrote = _save_checkpoint(ckpt_path, checkpoint_state())
@@ -656,6 +668,8 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
     finally:
         if bar is not None:
             bar.close()
+    if dist.world > 1:  # the other ranks wait until rank 0 has written the last checkpoint
+        torch.distributed.barrier()
     seconds = time.perf_counter() - t_start
     img_per_s = images_seen / seconds if images_seen else prev_ips
     if not images_seen and resume_state is not None:  # already finished: report the run that was resumed
@@ -861,6 +875,8 @@ def _cli_train(args) -> int:
     pretrained = args.init_from
     results = train_groups(ds, s, args.out, seed=args.seed, progress=not args.quiet, pretrained=pretrained,
                            strict_pretrained=pretrained is not None, **extra)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports and exports
+        return 0
     for g, r in results.items():
         print(f"{g}: {r.steps} steps, final loss {r.final_loss:.4f}, {r.img_per_s:.1f} img/s, "
               f"{r.seconds:.0f} s -> {r.checkpoint_path}")
