@@ -37,7 +37,7 @@ from msknb.io import sha256_file, write_json_atomic  # noqa: E402
 from msknb.paths import default_data_dir  # noqa: E402
 from msknb.sample import quality_proxy, sample_images, save_grid_png, split_channels  # noqa: E402
 from msknb.thickness import aponeurosis_pair_rate  # noqa: E402
-from msknb.train import load_model, pretrained_path  # noqa: E402
+from msknb.train import load_checkpoint, load_model, pretrained_path  # noqa: E402
 
 PAIR_KEYS = ("n", "measured", "spanning", "spanning_rate", "min_span")
 
@@ -51,11 +51,12 @@ def pair_summary(masks: np.ndarray) -> dict:
     return out
 
 
-def sweep(checkpoint: Path, real, n: int, ddim_steps: list[int], seed: int, batch: int, device: torch.device,
+def sweep(checkpoint: Path, loaded, real, n: int, ddim_steps: list[int], seed: int, batch: int,
           grids: Path | None = None) -> dict:
-    """One checkpoint: ``{"checkpoint", "sha256", "step", "samplers": {"ddpm_300": {...}, ...}}``."""
-    model, schedule, config = load_model(checkpoint, map_location=device)
-    step = torch.load(checkpoint, map_location="cpu", weights_only=True).get("step")
+    """One checkpoint (``loaded`` = its ``load_model`` result):
+    ``{"checkpoint", "sha256", "step", "samplers": {"ddpm_300": {...}, ...}}``."""
+    model, schedule, config = loaded
+    step = load_checkpoint(checkpoint).get("step")
     joint = config.channels == 2
     entry = {"checkpoint": str(checkpoint), "sha256": sha256_file(checkpoint), "step": step,
              "image_size": config.image_size, "joint_mask": joint, "samplers": {}}
@@ -109,12 +110,13 @@ def main(argv=None) -> int:
     real = None
     try:
         for c in ckpts:
-            size = load_model(c)[2].image_size
+            loaded = load_model(c, map_location=device)
+            size = loaded[2].image_size
             if real is None or real.images.shape[-1] != size:
                 real = load_folder(data, image_size=size, max_images=args.n, seed=args.seed)
                 if real.masks is not None:
                     report[f"real_aponeurosis_pairs_{size}"] = pair_summary(real.masks)
-            report["checkpoints"].append(sweep(c, real, args.n, args.ddim_steps, args.seed, args.batch, device, grids))
+            report["checkpoints"].append(sweep(c, loaded, real, args.n, args.ddim_steps, args.seed, args.batch, grids))
     except MsknbError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

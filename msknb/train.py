@@ -875,7 +875,7 @@ def _cli_train(args) -> int:
     pretrained = args.init_from
     results = train_groups(ds, s, args.out, seed=args.seed, progress=not args.quiet, pretrained=pretrained,
                            strict_pretrained=pretrained is not None, **extra)
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports and exports
+    if torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:  # torchrun: rank 0 reports, exports
         return 0
     for g, r in results.items():
         print(f"{g}: {r.steps} steps, final loss {r.final_loss:.4f}, {r.img_per_s:.1f} img/s, "
