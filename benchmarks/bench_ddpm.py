@@ -27,11 +27,11 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from msknb import diffusion as D  # noqa: E402
+from msknb.ddpm import diffusion as D  # noqa: E402
 from msknb.io import write_json_atomic  # noqa: E402
-from msknb.sample import quality_proxy, sample_images  # noqa: E402
-from msknb.train import TrainConfig, build_model, check_pretrained, load_model, pretrained_path  # noqa: E402
-from msknb.unet import count_parameters  # noqa: E402
+from msknb.ddpm.sample import quality_proxy, sample_images  # noqa: E402
+from msknb.ddpm.train import TrainConfig, build_model, check_pretrained, load_model, pretrained_path  # noqa: E402
+from msknb.ddpm.unet import count_parameters  # noqa: E402
 
 
 def device_name(device: torch.device) -> str:
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
     model.image_size = args.image_size
     real = None
     try:
-        from msknb.data import load_folder
+        from msknb.data.loading import load_folder
         from msknb.paths import shared_data_dir
 
         if (shared_data_dir() / "images").is_dir():

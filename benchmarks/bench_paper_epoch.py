@@ -3,7 +3,7 @@
 The paper (Katakis et al. 2023) trains one DDPM per muscle at 256×256 px, batch 4, for
 300 epochs. This script times a few optimiser steps of exactly that configuration
 (``profiles.settings("ddpm", "paper")``: the U-Net of dim 64, T = 300, L1, Adam) through
-``msknb.train.train_ddpm`` — the same code the notebooks run, with bf16 autocast and
+``msknb.ddpm.train.train_ddpm`` — the same code the notebooks run, with bf16 autocast and
 channels-last on CUDA (``amp="auto"``) and, for comparison, in fp32 (``amp="off"``) — and
 projects an epoch of ``--n-images`` images (the paper's groups hold about 300) and
 300 epochs. It also times DDIM-50 and DDPM-300 sampling of a batch at that size, projected
@@ -32,12 +32,12 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from msknb import diffusion as D  # noqa: E402
+from msknb.ddpm import diffusion as D  # noqa: E402
 from msknb.io import write_json_atomic  # noqa: E402
 from msknb.profiles import settings  # noqa: E402
-from msknb.sample import time_samplers  # noqa: E402
-from msknb.train import build_model, config_from_settings, train_ddpm  # noqa: E402
-from msknb.unet import count_parameters  # noqa: E402
+from msknb.ddpm.sample import time_samplers  # noqa: E402
+from msknb.ddpm.train import build_model, config_from_settings, train_ddpm  # noqa: E402
+from msknb.ddpm.unet import count_parameters  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ddpm import device_name  # noqa: E402
@@ -48,8 +48,8 @@ def training_batch(data_dir: str | None, image_size: int, channels: int, n: int)
     folder holds fewer), or uniform noise when no folder is given/found (timing does not
     depend on the pixel values)."""
     if data_dir:
-        from msknb.data import load_folder
-        from msknb.train import images_to_array
+        from msknb.data.loading import load_folder
+        from msknb.ddpm.train import images_to_array
 
         ds = load_folder(data_dir, image_size=image_size, max_images=n, seed=0)
         arr = images_to_array(ds.images, ds.masks if channels == 2 else None, joint=channels == 2)

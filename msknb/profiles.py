@@ -64,7 +64,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # "generalized_dice_bce" (+ BCE, converges faster on short CPU budgets);
     # min_samples_per_epoch: None = one pass per epoch (paper), K = max(N, K) samples per
     # epoch so small fractions still get enough updates; augment: rotation/scale/vflip/
-    # erasing (msknb.augment); max_images loaded; grid = experiments of notebook 05.
+    # erasing (msknb.segmentation.augment); max_images loaded; grid = experiments of notebook 05.
     "segment": {
         "smoke": {"image_size": 64, "channels": (4, 8, 16), "epochs": 1, "batch_size": 8, "lr": 3e-3,
                   "lr_step": None, "lr_gamma": 0.5, "loss": "generalized_dice_bce",

@@ -203,7 +203,7 @@ def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_d
             return series
     if report:
         try:
-            from msknb.report import write_report
+            from msknb.evaluation.report import write_report
 
             page = write_report(out)
             if verbose:

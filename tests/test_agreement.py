@@ -1,4 +1,4 @@
-"""msknb.agreement: ICC(2,1) against Shrout & Fleiss (1979), CCC against its formula,
+"""msknb.thickness.agreement: ICC(2,1) against Shrout & Fleiss (1979), CCC against its formula,
 Bland–Altman numbers by hand, NaN handling, the plotly figure."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from msknb.agreement import (PAPER_TABLE5_RMSE_MM, agreement, bland_altman_figure, icc_2_1, lin_ccc)
+from msknb.thickness.agreement import (PAPER_TABLE5_RMSE_MM, agreement, bland_altman_figure, icc_2_1, lin_ccc)
 from msknb.errors import ConfigError
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges. Their Table 4 reports

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from msknb.cli import main
-from msknb.dicom import write_dicom
+from msknb.data.dicom import write_dicom
 
 RNG = np.random.default_rng(0)
 IMG = (RNG.random((64, 80)) * 255).astype(np.uint8)
@@ -87,7 +87,7 @@ def test_data_loader_errors_name_file_and_problem(case, build, name, problem, tm
 
 
 def test_dicom_without_spacing_error_then_spacing_by_hand(tmp_path):
-    from msknb.dicom import read_dicom
+    from msknb.data.dicom import read_dicom
     from msknb.errors import SpacingError
 
     folder = _dicom(tmp_path / "d", _drop_spacing)
@@ -101,7 +101,7 @@ def test_16bit_and_rgb_images_load_as_gray(kind, tmp_path, capsys):
     image = (IMG.astype(np.uint16) * 257) if kind == "16-bit" else np.stack([IMG] * 3, -1)
     folder = _pair_folder(tmp_path / "d", image=image)
     assert main(["data", "info", str(folder), "--image-size", "32"]) == 0
-    from msknb.data import load_folder
+    from msknb.data.loading import load_folder
 
     ds = load_folder(folder, image_size=32, crop_fov=False)
     assert ds.images.shape == (1, 32, 32) and 0 <= ds.images.min() and ds.images.max() <= 1

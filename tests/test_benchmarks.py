@@ -38,7 +38,7 @@ def test_bench_samplers_compares_ddpm_and_ddim(tmp_path):
     import numpy as np
 
     import bench_samplers
-    from msknb.train import TrainConfig, export_ema, train_ddpm
+    from msknb.ddpm.train import TrainConfig, export_ema, train_ddpm
 
     data = np.random.default_rng(0).random((4, 2, 16, 16)).astype(np.float32)
     cfg = TrainConfig(image_size=16, channels=2, dim=8, dim_mults=(1, 2), timesteps=20, batch_size=4, epochs=1)

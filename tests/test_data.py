@@ -1,4 +1,4 @@
-"""msknb.data: real DL_Track set, field-of-view crop, layouts and bad inputs."""
+"""msknb.data.loading: real DL_Track set, field-of-view crop, layouts and bad inputs."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,8 @@ import pydicom
 import pytest
 from PIL import Image
 
-from msknb.data import (build_manifest, crop_fov, load_folder, load_image, load_mask, write_manifest_csv)
-from msknb.dicom import write_dicom
+from msknb.data.loading import (build_manifest, crop_fov, load_folder, load_image, load_mask, write_manifest_csv)
+from msknb.data.dicom import write_dicom
 from msknb.errors import DataError, SpacingError
 
 
@@ -133,7 +133,7 @@ def test_dicom_folder_spacing(tmp_path):
     d = pydicom.dcmread(tmp_path / "im0.dcm")
     del d.SequenceOfUltrasoundRegions, d.PixelSpacing
     d.save_as(tmp_path / "nosp.dcm")
-    from msknb.dicom import read_dicom
+    from msknb.data.dicom import read_dicom
 
     with pytest.raises(SpacingError, match="nosp.dcm"):
         read_dicom(tmp_path / "nosp.dcm")
@@ -237,7 +237,7 @@ def _zip(tmp_path):
 
 def test_fetch_dltrack_file_url(tmp_path, monkeypatch):
     """Never downloads: a local file:// zip; checksum ok, mismatch, cache hit."""
-    from msknb import download
+    from msknb.data import download
 
     archive = _zip(tmp_path)
     digest = download.sha256_file(archive)

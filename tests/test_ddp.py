@@ -18,13 +18,13 @@ _SCRIPT = textwrap.dedent("""
     import os, sys, time, numpy as np, torch
     torch.set_num_threads(1)
     sys.path.insert(0, {repo!r})
-    from msknb.train import TrainConfig, train_ddpm
+    from msknb.ddpm.train import TrainConfig, train_ddpm
     rank = int(os.environ["RANK"])
     rng = np.random.default_rng(0)
     x = rng.random((12, 2, 16, 16)).astype(np.float32); x[:, 1] = (x[:, 1] > 0.7).astype(np.float32)
     cfg = TrainConfig(image_size=16, channels=2, dim=8, dim_mults=(1, 2), batch_size=2, epochs=2,
                       checkpoint_every=2, lr=1e-3, seed=3, max_seconds={max_seconds!r})
-    import msknb.train as T
+    import msknb.ddpm.train as T
     skew = [0.0]
     T.time = type("Clock", (), {{"perf_counter": staticmethod(lambda: time.perf_counter() + skew[0])}})
     def skew_rank_1(info):  # from step 2 on, rank 1's clock says its time is up; rank 0's does not
@@ -49,7 +49,7 @@ def _torchrun(tmp_path: Path, name: str, max_seconds=None, skew=False) -> list[d
 
 @pytest.mark.timeout(600)
 def test_torchrun_two_ranks_train_one_model(tmp_path):
-    from msknb.train import load_checkpoint
+    from msknb.ddpm.train import load_checkpoint
 
     r0, r1 = _torchrun(tmp_path, "full")
     assert r0["world"] == r1["world"] == 2

@@ -1,11 +1,11 @@
-"""msknb.dicom: write -> read keeps the exact spacing, no PHI, colour and bad files."""
+"""msknb.data.dicom: write -> read keeps the exact spacing, no PHI, colour and bad files."""
 from __future__ import annotations
 
 import numpy as np
 import pydicom
 import pytest
 
-from msknb.dicom import DEIDENTIFICATION_TAGS, US_IMAGE_STORAGE, assert_no_phi, read_dicom, write_dicom
+from msknb.data.dicom import DEIDENTIFICATION_TAGS, US_IMAGE_STORAGE, assert_no_phi, read_dicom, write_dicom
 from msknb.errors import DataError, SpacingError
 
 

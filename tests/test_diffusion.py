@@ -1,10 +1,10 @@
-"""msknb.diffusion checked against Hugging Face diffusers (DDPMScheduler / DDIMScheduler)."""
+"""msknb.ddpm.diffusion checked against Hugging Face diffusers (DDPMScheduler / DDIMScheduler)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from msknb import diffusion as D
+from msknb.ddpm import diffusion as D
 from msknb.errors import ConfigError
 
 diffusers = pytest.importorskip("diffusers")

@@ -1,10 +1,11 @@
-"""msknb.metrics / msknb.features on known inputs (no pretrained weights needed)."""
+"""msknb.evaluation.metrics / msknb.evaluation.features on known inputs (no pretrained weights needed)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from msknb import features, metrics
+from msknb.evaluation import features
+from msknb.evaluation import metrics
 from msknb.errors import MsknbError
 
 

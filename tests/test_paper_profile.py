@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from msknb.profiles import settings
-from msknb.segment import build_segmenter
-from msknb.train import build_model, config_from_settings
-from msknb.unet import count_parameters
+from msknb.segmentation.segment import build_segmenter
+from msknb.ddpm.train import build_model, config_from_settings
+from msknb.ddpm.unet import count_parameters
 
 
 def test_paper_ddpm_unet_at_256():

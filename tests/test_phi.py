@@ -6,11 +6,11 @@ import numpy as np
 import pydicom
 import torch
 
-from msknb import diffusion as D
-from msknb.data import load_folder
-from msknb.dicom import assert_no_phi, write_dicom
-from msknb.sample import sample_images, write_synthetic_set
-from msknb.train import TrainConfig, build_model
+from msknb.ddpm import diffusion as D
+from msknb.data.loading import load_folder
+from msknb.data.dicom import assert_no_phi, write_dicom
+from msknb.ddpm.sample import sample_images, write_synthetic_set
+from msknb.ddpm.train import TrainConfig, build_model
 
 PHI = {
     "PatientName": "Doe^Jane",

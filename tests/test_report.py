@@ -1,4 +1,4 @@
-"""msknb.report: our numbers come from results/*.json, the paper's from PAPER; the page is
+"""msknb.evaluation.report: our numbers come from results/*.json, the paper's from PAPER; the page is
 self-contained; missing notebooks show "not run"; the CLI names a folder without results."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from msknb import report
+from msknb.evaluation import report
 from msknb.cli import main
 from msknb.errors import MsknbError
 from msknb.results import save_results

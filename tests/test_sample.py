@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from msknb import diffusion as D
+from msknb.ddpm import diffusion as D
 from msknb.errors import ConfigError
-from msknb.sample import export_png, sample_images, split_channels, time_samplers, write_synthetic_set
-from msknb.train import TrainConfig, build_model, train_ddpm
+from msknb.ddpm.sample import export_png, sample_images, split_channels, time_samplers, write_synthetic_set
+from msknb.ddpm.train import TrainConfig, build_model, train_ddpm
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +39,8 @@ def test_sample_shapes_range_and_determinism(tiny_model):
 
 
 def test_synthetic_set_roundtrip(tmp_path):
-    from msknb.data import load_folder
-    from msknb.dicom import assert_no_phi, read_dicom
+    from msknb.data.loading import load_folder
+    from msknb.data.dicom import assert_no_phi, read_dicom
 
     rng = np.random.default_rng(0)
     x = rng.random((4, 2, 32, 32)).astype(np.float32)
@@ -71,7 +71,7 @@ def test_synthetic_set_roundtrip(tmp_path):
 
 def test_sample_cli(tmp_path):
     from msknb.cli import main
-    from msknb.data import load_folder
+    from msknb.data.loading import load_folder
 
     rng = np.random.default_rng(0)
     data = rng.random((4, 2, 16, 16)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""Tests of msknb.segment / msknb.augment: tiny networks, a few 32 px images, seconds."""
+"""Tests of msknb.segmentation.segment / msknb.segmentation.augment: tiny networks, a few 32 px images, seconds."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from msknb import segment
-from msknb.augment import augment_batch, augment_pair
+from msknb.segmentation import segment
+from msknb.segmentation.augment import augment_batch, augment_pair
 from msknb.errors import CheckpointError, ConfigError
 from msknb.profiles import settings
 
@@ -19,7 +19,7 @@ TINY = {"image_size": 32, "channels": (4, 8), "epochs": 1, "batch_size": 4, "lr"
 
 def _toy_set(n: int = 12, size: int = 32, seed: int = 0, dup_every: int = 0):
     """UltrasoundSet of noisy images with two bright horizontal bands (= mask)."""
-    from msknb.data import UltrasoundSet
+    from msknb.data.loading import UltrasoundSet
 
     rng = np.random.default_rng(seed)
     imgs, msks = [], []
@@ -34,7 +34,7 @@ def _toy_set(n: int = 12, size: int = 32, seed: int = 0, dup_every: int = 0):
         imgs.append(np.clip(img, 0, 1).astype(np.float32))
         msks.append(m)
     images = np.stack(imgs)
-    from msknb.splits import near_duplicate_clusters
+    from msknb.data.splits import near_duplicate_clusters
 
     labels = near_duplicate_clusters(images, size=size)
     return UltrasoundSet(images=images, masks=np.stack(msks), ids=[f"toy_{i:03d}" for i in range(n)],

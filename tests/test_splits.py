@@ -1,11 +1,11 @@
-"""msknb.splits: near-duplicate clusters and group splits without leaks."""
+"""msknb.data.splits: near-duplicate clusters and group splits without leaks."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from msknb.errors import ConfigError
-from msknb.splits import (cluster_stats, cross_split_near_copies, group_split, near_duplicate_clusters,
+from msknb.data.splits import (cluster_stats, cross_split_near_copies, group_split, near_duplicate_clusters,
                           split_dataset)
 
 
@@ -68,7 +68,7 @@ def test_cross_split_near_copies_toy():
 
 
 def test_shared_near_duplicates(shared_data):
-    from msknb.data import load_folder
+    from msknb.data.loading import load_folder
 
     ds = load_folder(shared_data, image_size=64, crop_fov=False)
     labels = near_duplicate_clusters(ds.images)

@@ -1,4 +1,4 @@
-"""msknb.thickness: the paper's chord method on analytic masks (exact answers), on
+"""msknb.thickness.thickness: the paper's chord method on analytic masks (exact answers), on
 phantoms with a known thickness, on all shared real masks, and the command line."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from msknb.errors import ConfigError, ThicknessError
-from msknb.thickness import aponeurosis_pair_rate, measure_many, measure_thickness, plot_chords
+from msknb.thickness.thickness import aponeurosis_pair_rate, measure_many, measure_thickness, plot_chords
 
 H = W = 256
 
@@ -59,7 +59,7 @@ def test_flat_parallel_bands_give_the_gap_exactly():
     assert r.n_chords == 5 and np.allclose(r.chord_lengths_px, 50.0)
     assert r.mt_mm is None and r.chord_lengths_mm is None
     # chord points: x = x_a + (x_b - x_a) * (0.1, 0.3, 0.5, 0.7, 0.9) over [0, W - 1]
-    # (the same definition as msknb.phantom's true thickness)
+    # (the same definition as msknb.data.phantom's true thickness)
     assert np.allclose(r.points[:, 1], (W - 1) * np.array([0.1, 0.3, 0.5, 0.7, 0.9]))
     for (y0, x0), (y1, x1) in r.chords:
         assert (y0, y1) == pytest.approx((29.5, 79.5)) and x0 == pytest.approx(x1)
@@ -234,7 +234,7 @@ PHANTOM_CASES = {
 
 @pytest.mark.parametrize("case", list(PHANTOM_CASES))
 def test_phantom_thickness_within_half_a_pixel(case):
-    phantom = pytest.importorskip("msknb.phantom")
+    phantom = pytest.importorskip("msknb.data.phantom")
     ph = phantom.make_phantom("TA", size=256, seed=3, speckle=False, **PHANTOM_CASES[case])
     r = measure_thickness(ph.mask, spacing_mm=ph.spacing_mm)
     assert abs(r.mt_px - ph.thickness_px) < 0.5, (case, r.mt_px, ph.thickness_px)
@@ -338,7 +338,7 @@ def test_cli_bad_masks_among_good_ones(mask_dir, capsys):
 
 
 def test_cli_dicom_mask_brings_its_spacing(tmp_path, capsys):
-    dicom = pytest.importorskip("msknb.dicom")
+    dicom = pytest.importorskip("msknb.data.dicom")
     path = dicom.write_dicom(tmp_path / "m.dcm", flat_mask().astype(np.float32), spacing_mm=0.1)
     status, out, _ = _run([path], capsys)
     row = json.loads(out)
@@ -351,9 +351,9 @@ def test_cli_dicom_mask_brings_its_spacing(tmp_path, capsys):
 def test_compare_with_experts_on_a_tiny_set(tmp_path):
     from PIL import Image
 
-    from msknb.agreement import agreement
-    from msknb.data import resize_mask
-    from msknb.thickness import compare_with_experts, find_segmentation_outputs
+    from msknb.thickness.agreement import agreement
+    from msknb.data.loading import resize_mask
+    from msknb.thickness.thickness import compare_with_experts, find_segmentation_outputs
 
     data, out = tmp_path / "data", tmp_path / "out"
     (data / "images").mkdir(parents=True)
@@ -386,8 +386,8 @@ def test_compare_with_experts_on_a_tiny_set(tmp_path):
 
 
 def test_phantom_check_small():
-    pytest.importorskip("msknb.phantom")
-    from msknb.thickness import phantom_check
+    pytest.importorskip("msknb.data.phantom")
+    from msknb.thickness.thickness import phantom_check
 
     pc = phantom_check(n=4, size=96, seed=1)
     assert pc["n_failed"] == 0 and pc["abs_error_px"]["max"] < 0.5

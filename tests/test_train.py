@@ -16,7 +16,7 @@ import torch
 
 from msknb.errors import CheckpointError, ConfigError, TrainingError
 from msknb.io import sha256_file
-from msknb.train import (TrainConfig, config_from_settings, export_ema, images_to_array, load_checkpoint,
+from msknb.ddpm.train import (TrainConfig, config_from_settings, export_ema, images_to_array, load_checkpoint,
                          load_model, train_ddpm)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ _CHILD = textwrap.dedent("""
     import os, sys, time, numpy as np, torch
     torch.set_num_threads(1)
     sys.path.insert(0, {repo!r})
-    from msknb.train import TrainConfig, train_ddpm
+    from msknb.ddpm.train import TrainConfig, train_ddpm
     rng = np.random.default_rng(0)
     x = rng.random((12, 2, 16, 16)).astype(np.float32); x[:, 1] = (x[:, 1] > 0.7).astype(np.float32)
     def cb(info):
@@ -146,7 +146,7 @@ def test_checkpoint_errors(tmp_path):
 
 
 def test_nan_loss_raises_training_error(tmp_path, monkeypatch):
-    import msknb.train as T
+    import msknb.ddpm.train as T
 
     real = T.D.diffusion_loss
     calls = {"n": 0}
@@ -175,7 +175,7 @@ def test_updated_pretrained_file_is_not_silently_resumed(tmp_path):
     different file (e.g. an updated shipped checkpoint): CheckpointError, or a restart."""
     from types import SimpleNamespace
 
-    from msknb.train import train_groups
+    from msknb.ddpm.train import train_groups
 
     data = tiny_data(8)
     base = train_ddpm(data, TrainConfig(**{**TINY, "epochs": 1}), tmp_path / "base", progress=False)
@@ -206,8 +206,8 @@ def test_updated_pretrained_file_is_not_silently_resumed(tmp_path):
 def test_train_groups_and_form(tmp_path):
     from types import SimpleNamespace
 
-    from msknb.sample import find_checkpoint
-    from msknb.train import train_groups, training_form
+    from msknb.ddpm.sample import find_checkpoint
+    from msknb.ddpm.train import train_groups, training_form
 
     x = tiny_data(8)
     ds = SimpleNamespace(images=x[:, 0], masks=(x[:, 1] > 0).astype(np.uint8), groups=["TA"] * 4 + ["RF"] * 4)

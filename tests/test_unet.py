@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from msknb.errors import ConfigError
-from msknb.unet import (Attention, DiffusionUNet, Downsample, LinearAttention, ResnetBlock,
+from msknb.ddpm.unet import (Attention, DiffusionUNet, Downsample, LinearAttention, ResnetBlock,
                         SinusoidalPositionEmbeddings, Upsample, WeightStandardizedConv2d, count_parameters,
                         standardize_weight)
 

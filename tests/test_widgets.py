@@ -1,12 +1,12 @@
-"""msknb.widgets: the diffusion figures and explorers build, and the explorers react."""
+"""msknb.ddpm.widgets: the diffusion figures and explorers build, and the explorers react."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from msknb import diffusion as D
-from msknb import widgets as W
+from msknb.ddpm import diffusion as D
+from msknb.ddpm import widgets as W
 
 pytest.importorskip("ipywidgets")
 

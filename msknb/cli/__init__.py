@@ -14,7 +14,8 @@ import sys
 from msknb.errors import MsknbError
 
 #: modules that contribute sub-commands, in the order shown by ``--help``
-CLI_MODULES = ("runner", "phantom", "data", "train", "sample", "segment", "thickness", "report")
+CLI_MODULES = ("runner", "data.phantom", "data.loading", "ddpm.train", "ddpm.sample", "segmentation.segment",
+               "thickness.thickness", "evaluation.report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -102,7 +102,7 @@ def _data_root(extracted: Path) -> Path:
 def fetch_dltrack(cache_dir: str | Path | None = None, url: str = DLTRACK_URL,
                   sha256: str | None = DLTRACK_SHA256, *, progress: bool = True) -> Path:
     """Download (once) and extract the DL_Track data set; return the folder that
-    :func:`msknb.data.load_folder` reads (holding ``apo_images/`` and ``apo_masks/``).
+    :func:`msknb.data.loading.load_folder` reads (holding ``apo_images/`` and ``apo_masks/``).
 
     ``cache_dir``: default :func:`default_cache_dir`. The archive is kept as
     ``cache_dir/archive.zip``; when it is already there and its checksum matches

@@ -588,7 +588,7 @@ def _read_manifest_spacing(root: Path) -> dict[str, tuple[float, float]]:
 
 def load_expert_masks(data_dir: str | Path, ids: Sequence[str], image_size: int | None = None,
                       crop_fov: bool = True) -> dict[str, Any]:
-    """Expert masks of ``ids`` prepared exactly as :func:`msknb.data.load_folder` prepares
+    """Expert masks of ``ids`` prepared exactly as :func:`msknb.data.loading.load_folder` prepares
     them (crop to the field of view found on the image, nearest resize to
     ``image_size``²), read one file at a time so that a test split of a large folder is
     fast. DL_Track layout (``images/`` + ``masks/``) only; other layouts go through
@@ -599,7 +599,7 @@ def load_expert_masks(data_dir: str | Path, ids: Sequence[str], image_size: int 
     Use ``scale`` as the spacing of :func:`measure_thickness` to get lengths in pixels of
     the stored file (the square resize squashes the images anisotropically).
     """
-    from msknb import data as D
+    from msknb.data import loading as D
 
     root = Path(data_dir)
     ids = [str(i) for i in ids]
@@ -632,7 +632,7 @@ def load_expert_masks(data_dir: str | Path, ids: Sequence[str], image_size: int 
             msk = D.resize_mask(msk, int(image_size))
         sp = np.array(manifest.get(i, (np.nan, np.nan)))
         if index[i].suffix.lower() in D.DICOM_EXTS:
-            from msknb.dicom import read_dicom
+            from msknb.data.dicom import read_dicom
 
             sp = np.asarray(read_dicom(index[i], require_spacing=False).spacing_mm, float)
         out_ids.append(i)
@@ -669,7 +669,7 @@ def find_segmentation_outputs(out_dir: str | Path) -> dict[str, Any] | None:
         return None
     image_size = split.get("image_size")
     if image_size is None:
-        from msknb.data import load_mask
+        from msknb.data.loading import load_mask
 
         first = next(iter(next(iter(experiments.values())).values()))
         image_size = int(load_mask(first).shape[0])
@@ -695,7 +695,7 @@ def compare_with_experts(data_dir: str | Path, seg: dict[str, Any], n_chords: in
     expert, err_e, _ = measure_many(ex["masks"], ex["ids"], spacing_mm=spacing, n_chords=n_chords)
     out = {"unit": unit, "ids": ex["ids"], "expert": expert[:, 1], "predicted": {},
            "errors": {"expert": err_e}, "missing": ex["missing"]}
-    from msknb.data import load_mask
+    from msknb.data.loading import load_mask
 
     for name, preds in seg["experiments"].items():
         masks, sp, keep = [], [], []
@@ -747,7 +747,7 @@ def phantom_check(n: int = 20, size: int = 256, seed: int = 0, n_chords: int = 5
     the mask), cycling through ``presets``; every third has a third band. Returns
     ``{"n", "size", "true_px", "measured_px", "spacing_mm", "presets", "abs_error_px":
     {"mean", "max"}, "rmse_px", "rmse_mm", "n_failed"}``."""
-    from msknb.phantom import make_phantom, phantom_seed
+    from msknb.data.phantom import make_phantom, phantom_seed
 
     true, meas, sps, names, failed = [], [], [], [], 0
     for k in range(n):
@@ -837,15 +837,15 @@ def _is_dicom(path: Path) -> bool:
 
 def _read_mask(path: Path) -> tuple[np.ndarray, tuple[float, float] | None]:
     """(mask, spacing from the file or None); DataError naming the file if unreadable.
-    PNG/TIFF through :func:`msknb.data.load_mask`; a DICOM through
-    :func:`msknb.dicom.read_dicom` (its pixel spacing, when present, comes along)."""
+    PNG/TIFF through :func:`msknb.data.loading.load_mask`; a DICOM through
+    :func:`msknb.data.dicom.read_dicom` (its pixel spacing, when present, comes along)."""
     try:
         if _is_dicom(path):
-            from msknb.dicom import read_dicom
+            from msknb.data.dicom import read_dicom
 
             d = read_dicom(path, require_spacing=False)
             return np.asarray(d.image), normalise_spacing(d.spacing_mm)
-        from msknb.data import load_mask
+        from msknb.data.loading import load_mask
 
         return np.asarray(load_mask(path)), None
     except MsknbError:

@@ -136,7 +136,7 @@ def group_split(groups: Sequence, fractions=(0.4, 0.2, 0.4), seed: int = 0) -> d
 
 
 def split_dataset(ds, fractions=(0.4, 0.2, 0.4), seed: int = 0) -> dict[str, np.ndarray]:
-    """Split an :class:`msknb.data.UltrasoundSet` by ``ds.subjects`` (near-duplicate
+    """Split an :class:`msknb.data.loading.UltrasoundSet` by ``ds.subjects`` (near-duplicate
     clusters when subjects are unknown). With several ``ds.groups`` (muscles) the split is
     stratified: each group is split separately and the indices merged."""
     subjects = np.asarray(ds.subjects, dtype=object)

@@ -1,10 +1,10 @@
 """Sampling a trained DDPM and exporting synthetic images (PNG, DICOM, DL_Track layout).
 
-* :func:`sample_images` runs the reverse process of ``msknb.diffusion``: ancestral DDPM
+* :func:`sample_images` runs the reverse process of ``msknb.ddpm.diffusion``: ancestral DDPM
   (T network calls) or DDIM (``steps`` calls, Song et al. 2021) and returns images
   (n, C, H, W) in [0, 1]; in joint mode channel 1 is the generated aponeurosis mask.
 * :func:`write_synthetic_set` writes them in the DL_Track layout (``images/``,
-  ``masks/``, ``dicom/``, ``manifest.csv``) so ``msknb.data.load_folder`` reads the
+  ``masks/``, ``dicom/``, ``manifest.csv``) so ``msknb.data.loading.load_folder`` reads the
   synthetic set exactly like the real one.
 * :func:`time_samplers` measures DDPM-T vs DDIM-k wall time on the same model.
 """
@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from msknb import diffusion as D
+from msknb.ddpm import diffusion as D
 from msknb.errors import ConfigError, DataError
 from msknb.io import ensure_dir, write_bytes_atomic, write_text_atomic
 
@@ -178,11 +178,11 @@ def export_dicom(images: np.ndarray, out_dir: str | Path, spacing_mm, prefix: st
     """Write the image channel of ``images`` (n, C, H, W) / (n, H, W) in [0, 1] as 8-bit
     Ultrasound DICOMs ``out_dir/<prefix>_00001.dcm`` ... in one series, with
     ``spacing_mm`` (row_mm, col_mm) per pixel and no patient identifiers
-    (``msknb.dicom.write_dicom``). Returns the paths; [] when spacing is unknown (NaN/None),
+    (``msknb.data.dicom.write_dicom``). Returns the paths; [] when spacing is unknown (NaN/None),
     since a DICOM without a real pixel spacing would mislead."""
     from pydicom.uid import generate_uid
 
-    from msknb.dicom import write_dicom
+    from msknb.data.dicom import write_dicom
 
     spacing = _spacing_pair(spacing_mm)
     if spacing is None:
@@ -195,7 +195,7 @@ def export_dicom(images: np.ndarray, out_dir: str | Path, spacing_mm, prefix: st
 
 def write_synthetic_set(images: np.ndarray, out_dir: str | Path, spacing_mm=None, group: str = "synthetic",
                         prefix: str | None = None, append: bool = False) -> dict[str, Any]:
-    """Write a synthetic set in the DL_Track layout that ``msknb.data.load_folder`` reads:
+    """Write a synthetic set in the DL_Track layout that ``msknb.data.loading.load_folder`` reads:
 
     ``out_dir/images/<id>.png``, ``out_dir/masks/<id>.png`` (joint mode, 0/255),
     ``out_dir/dicom/<id>.dcm`` (when ``spacing_mm`` is known) and ``out_dir/manifest.csv``
@@ -267,7 +267,7 @@ def find_checkpoint(out_dir: str | Path | None, pretrained: str | None = "ddpm_d
     ``out_dir/ddpm/checkpoint.pt`` (written by 03; the first ``out_dir/ddpm/*/checkpoint.pt``
     with several groups), else the shipped ``msknb/checkpoints/<pretrained>``
     (default ``ddpm_dltrack_64.pt``), else ``(None, reason)``."""
-    from msknb.train import pretrained_path
+    from msknb.ddpm.train import pretrained_path
 
     if out_dir is not None:
         own = Path(out_dir) / "ddpm" / "checkpoint.pt"
@@ -356,7 +356,7 @@ def real_vs_synthetic_figure(real_images: np.ndarray, real_masks: np.ndarray | N
 # command line
 # --------------------------------------------------------------------------------------
 def _cli_sample(args) -> int:
-    from msknb.train import load_model
+    from msknb.ddpm.train import load_model
 
     model, schedule, config = load_model(args.model)
     model.image_size = config.image_size

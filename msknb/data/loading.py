@@ -115,7 +115,7 @@ def load_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     ext = _check_ext(path, "an image")
     if ext in DICOM_EXTS:
-        from msknb.dicom import read_dicom
+        from msknb.data.dicom import read_dicom
 
         return read_dicom(path, require_spacing=False).image
     return _gray01(_read_raw(path))
@@ -128,7 +128,7 @@ def load_mask(path: str | Path) -> np.ndarray:
     path = Path(path)
     ext = _check_ext(path, "a mask")
     if ext in DICOM_EXTS:
-        from msknb.dicom import read_dicom
+        from msknb.data.dicom import read_dicom
 
         return (read_dicom(path, require_spacing=False).image >= 0.5).astype(np.uint8)
     arr = _read_raw(path)
@@ -416,7 +416,7 @@ def load_folder(root: str | Path, image_size: int | None = None, crop_fov: bool 
     ``allow_missing_masks``: images without a mask are skipped with a warning instead
     of raising :class:`DataError`. Non-image files are skipped with a warning.
     """
-    from msknb.dicom import _spacing_arg, read_dicom
+    from msknb.data.dicom import _spacing_arg, read_dicom
 
     root = Path(root)
     if not root.exists():
@@ -528,7 +528,7 @@ def load_folder(root: str | Path, image_size: int | None = None, crop_fov: bool 
         groups=groups, subjects=subjects, boxes=np.array(boxes, dtype=np.int64),
         original_shapes=np.array(shapes, dtype=np.int64), root=root)
     if not all(subjects):
-        from msknb.splits import near_duplicate_clusters
+        from msknb.data.splits import near_duplicate_clusters
 
         # near copies judged on the cropped images and on the whole frames
         labels = near_duplicate_clusters(ds.images, also=thumbs if crop_fov else None)
@@ -579,7 +579,7 @@ def write_manifest_csv(path: str | Path, rows: Sequence[dict[str, Any]]) -> Path
 def info(root: str | Path, image_size: int = 64, crop: bool = True, max_images: int | None = None,
          seed: int = 0, spacing_mm=None) -> dict[str, Any]:
     """Summary of a data folder (as printed by ``msknb data info``)."""
-    from msknb.splits import cluster_stats, near_duplicate_clusters
+    from msknb.data.splits import cluster_stats, near_duplicate_clusters
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -601,7 +601,7 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_fetch(args) -> int:
-    from msknb.download import DLTRACK_SHA256, DLTRACK_URL, fetch_dltrack
+    from msknb.data.download import DLTRACK_SHA256, DLTRACK_URL, fetch_dltrack
 
     path = fetch_dltrack(args.cache_dir, url=args.url or DLTRACK_URL, sha256=args.sha256 or DLTRACK_SHA256)
     print(path)

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from msknb import diffusion as D
+from msknb.ddpm import diffusion as D
 
 SCHEDULE_KINDS = D.SCHEDULE_KINDS
 
@@ -207,7 +207,7 @@ def posterior_figure(image, schedule: D.Schedule, t: int, seed: int = 0):
 
 def trajectory_grid(trajectory, n: int = 8, title: str | None = None, index: int = 0):
     """Figure with two rows: x_t and the model's x̂_0 prediction at ``n`` timesteps spread along a
-    trajectory from :func:`msknb.diffusion.ddpm_sample_loop` / ``ddim_sample_loop``
+    trajectory from :func:`msknb.ddpm.diffusion.ddpm_sample_loop` / ``ddim_sample_loop``
     (list of ``(t, x_t, x0_pred)``), for batch element ``index``."""
     import matplotlib.pyplot as plt
 
@@ -235,7 +235,7 @@ def reverse_stepper(x0, schedule: D.Schedule, denoise_fn: Callable | None = None
 
     ``x0`` (1, 1, H, W) in [-1, 1] is the image the chain starts from (noised to ``start_t``,
     default T−1) and is shown for reference; ``denoise_fn(x_t, t) -> eps`` defaults to
-    :func:`msknb.diffusion.oracle_denoiser` (exact noise). Returns the ipywidgets VBox; its
+    :func:`msknb.ddpm.diffusion.oracle_denoiser` (exact noise). Returns the ipywidgets VBox; its
     ``.state`` dict holds the current ``t`` and ``x_t``.
     """
     import ipywidgets as widgets

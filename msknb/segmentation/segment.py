@@ -17,7 +17,7 @@ test Dice 0.76 vs 0.69 after 10 epochs at 64 px, lr 3e-3, no augmentation). ``"d
 soft Dice on the foreground (MONAI ``DiceLoss`` / ``DiceCELoss``, sigmoid).
 Optimiser Adam, step-wise learning-rate decay (``StepLR``: ×``lr_gamma`` every
 ``lr_step`` epochs), batch 8, model selection on the validation Dice (the best epoch's
-weights are kept). Augmentation: :mod:`msknb.augment`.
+weights are kept). Augmentation: :mod:`msknb.segmentation.augment`.
 
 Experiment grid (paper Tables 4 and 6): Real / Gen / Real+Gen and fractions of the
 real training split with and without the synthetic set, all evaluated on the same
@@ -336,7 +336,7 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
     """
     from tqdm.auto import tqdm
 
-    from msknb.augment import augment_batch
+    from msknb.segmentation.augment import augment_batch
 
     cfg = full_config(config)
     xi, xm = _check_pairs(train_images, train_masks, "train")
@@ -487,7 +487,7 @@ def make_split(ds, fractions=(0.4, 0.2, 0.4), seed: int = 0) -> dict[str, Any]:
     and ``"near_copies_val_in_train"`` (images with a near copy, Pearson r > 0.95 at
     64 px, on the other side: 0 means no leak), ``"sizes"`` and ``"clusters"`` (cluster
     statistics of ``ds.subjects``)."""
-    from msknb import splits
+    from msknb.data import splits
 
     sp = splits.split_dataset(ds, fractions, seed=seed)
     _, labels = np.unique(np.asarray(ds.subjects, dtype=object).astype(str), return_inverse=True)
@@ -500,7 +500,7 @@ def make_split(ds, fractions=(0.4, 0.2, 0.4), seed: int = 0) -> dict[str, Any]:
 
 
 def _resize_set(images: np.ndarray, masks: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray | None]:
-    from msknb.data import resize_image, resize_mask
+    from msknb.data.loading import resize_image, resize_mask
 
     if images.shape[1:] == (size, size):
         return images, masks
@@ -514,7 +514,7 @@ def load_synthetic(out_dir: str | Path, image_size: int | None = None):
     """The synthetic set written by notebook 04 in ``<out_dir>/synthetic`` (DL_Track
     layout) as an ``UltrasoundSet``, or ``None`` when there is none. Synthetic images
     are not cropped (they are already field-of-view images)."""
-    from msknb.data import load_folder
+    from msknb.data.loading import load_folder
 
     root = Path(out_dir) / "synthetic"
     if not (root / "images").is_dir() or not any((root / "images").iterdir()):
@@ -532,7 +532,7 @@ def _write_mask_png(path: Path, mask: np.ndarray) -> Path:
 def load_predictions(out_dir: str | Path, experiment: str, ids: Sequence[str]) -> np.ndarray:
     """Predicted test masks uint8 (N, H, W) {0, 1} of ``experiment`` written by
     :func:`run_experiment_grid`, in the order of ``ids``."""
-    from msknb.data import load_mask
+    from msknb.data.loading import load_mask
 
     folder = Path(out_dir) / "segmentation" / experiment_dir_name(experiment) / "pred_masks"
     return np.stack([load_mask(folder / f"{i}.png") for i in ids])
@@ -645,7 +645,7 @@ def run_experiment_grid(real_ds, synthetic_ds=None, experiments: Iterable[str] =
 
 # ------------------------------------------------------------------------------ CLI
 def _collect_inputs(items: Sequence[str]) -> list[Path]:
-    from msknb.data import ALL_EXTS
+    from msknb.data.loading import ALL_EXTS
 
     files: list[Path] = []
     for it in items:
@@ -667,7 +667,7 @@ def predict_file(model: torch.nn.Module, path: str | Path, threshold: float | No
     The image is cropped to its field of view (when the model was trained on cropped
     images), resized to the model's training size, segmented, and the probability map
     is resized back (bilinear) into the crop box before thresholding."""
-    from msknb import data
+    from msknb.data import loading as data
 
     cfg = getattr(model, "msknb_config", DEFAULT_CONFIG)
     thr = float(cfg.get("threshold", 0.5) if threshold is None else threshold)
@@ -712,7 +712,7 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_train(args) -> int:
-    from msknb import data
+    from msknb.data import loading as data
     from msknb.profiles import settings
 
     cfg = settings("segment", args.profile, epochs=args.epochs, image_size=args.image_size)

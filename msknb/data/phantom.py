@@ -781,9 +781,9 @@ def write_phantom_set(out_dir: str | Path, n_per_preset: int = 6, size: int = 12
     write_dicom = None
     if dicom:
         try:
-            from msknb.dicom import write_dicom
+            from msknb.data.dicom import write_dicom
         except ImportError as e:
-            raise MsknbError(f"DICOM output needs msknb.dicom ({e}); pass dicom=False / --no-dicom", "dicom") from e
+            raise MsknbError(f"DICOM output needs msknb.data.dicom ({e}); pass dicom=False / --no-dicom", "dicom") from e
     out = ensure_dir(out_dir)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

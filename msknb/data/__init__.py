@@ -1,0 +1,1 @@
+"""Notebook 00: loading ultrasound images and masks, FOV crop, DICOM, splits, download, phantoms."""

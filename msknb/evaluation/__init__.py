@@ -1,0 +1,1 @@
+"""Notebook 07: how close synthetic images are to real ones, and the report."""

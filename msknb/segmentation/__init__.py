@@ -1,0 +1,1 @@
+"""Notebook 05: Attention-UNet segmentation of the aponeuroses."""

@@ -1,0 +1,1 @@
+"""Notebook 06: muscle thickness from aponeurosis masks and its agreement statistics."""
