@@ -15,6 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
+import torch
+from PIL import Image
+
 from msknb.errors import MsknbError
 
 
@@ -116,3 +120,45 @@ def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
         for chunk in iter(lambda: fh.read(chunk_bytes), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# ------------------------------------------------------------------ value ranges ----------
+# Images live in [0, 1] (numpy, as msknb.data loads them); networks work in [-1, 1]
+# (torch, ``x = 2 * image - 1``); files hold 8-bit grey levels. Each conversion once.
+def to_model(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1], (H, W), (N, H, W) or (N, C, H, W) -> float32 tensor in [-1, 1],
+    (N, C, H, W) (a channel axis of 1 added to 2-D/3-D input; a single image gets N = 1)."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32) if not isinstance(images, torch.Tensor) else images,
+                        dtype=torch.float32)
+    if x.dim() == 2:
+        x = x[None]
+    if x.dim() == 3:
+        x = x[:, None]
+    return 2.0 * x - 1.0
+
+
+def from_model(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A tensor/array in [-1, 1] (any shape) -> float32 numpy in [0, 1], clipped, same shape."""
+    a = x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
+    return np.clip((a + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float images in [0, 1] (any shape) -> uint8 grey levels round(255 x), clipped; NaN -> 0."""
+    a = np.nan_to_num(np.asarray(images, dtype=np.float64))
+    return np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+
+
+def write_png(path: str | Path, image: np.ndarray, mask: bool = False) -> Path:
+    """Write one grey image (H, W) atomically as an 8-bit PNG: uint8 as is, float in [0, 1]
+    through :func:`to_uint8`; ``mask=True`` writes ``image > 0`` as 0/255. Deterministic bytes
+    (zlib level 9), so regenerated files are bit-identical. Returns the path."""
+    arr = np.asarray(image)
+    if arr.ndim != 2:
+        raise MsknbError(f"a PNG image must be 2-D (H, W), got shape {arr.shape}", path)
+    if mask:
+        arr = (arr > 0).astype(np.uint8) * 255
+    elif arr.dtype != np.uint8:
+        arr = to_uint8(arr)
+    img = Image.fromarray(np.ascontiguousarray(arr), mode="L")
+    return save_with(path, lambda tmp: img.save(tmp, format="PNG", optimize=False, compress_level=9))

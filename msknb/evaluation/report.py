@@ -24,62 +24,7 @@ from typing import Any, Iterable, Sequence
 
 from msknb.errors import MsknbError
 from msknb.io import write_text_atomic
-
-CITATION = ("Katakis S., Barotsis N., Kakotaritis A., Tsiganos P., Economou G., Panagiotopoulos E., "
-            "Panayiotakis G. Generation of Musculoskeletal Ultrasound Images with Diffusion Models. "
-            "BioMedInformatics 2023, 3, 405-421. doi:10.3390/biomedinformatics3020027 (CC BY 4.0)")
-
-#: The paper's reported figures (reference constants typed from the paper; NOT our results).
-PAPER: dict[str, Any] = {
-    "citation": CITATION,
-    "setup": {"data": "1223 private B-mode images, 4 muscles, 116 volunteers (GE Logiq P9)",
-              "image_size": 256, "ddpm_epochs": 300, "timesteps": 300, "batch_size": 4,
-              "segmentation_epochs": 300, "split": "40/20/40 % train/val/test per muscle",
-              "n_images_evaluated": "100 real vs 100 synthetic per muscle"},
-    "table2": {  # generated vs real, per muscle
-        "caption": "Table 2. Qualitative metrics between the generated and real images for each muscle.",
-        "columns": ("psnr", "ssim", "lpips", "fid"), "decimals": 3,
-        "rows": {"T.A.": {"psnr": 61.928, "ssim": 0.996, "lpips": 0.006, "fid": 3.395},
-                 "R.F.": {"psnr": 61.486, "ssim": 0.994, "lpips": 0.005, "fid": 1.958},
-                 "GCM": {"psnr": 60.544, "ssim": 0.992, "lpips": 0.005, "fid": 2.681},
-                 "B.B.": {"psnr": 60.462, "ssim": 0.993, "lpips": 0.008, "fid": 3.819}},
-    },
-    "table3": {
-        "caption": "Table 3. Results of the inter-patient SSIM and synthetic SSIM.",
-        "columns": ("inter_patient_ssim", "synthetic_ssim"), "decimals": 3,
-        "rows": {"T.A.": {"inter_patient_ssim": 0.995, "synthetic_ssim": 0.995},
-                 "R.F.": {"inter_patient_ssim": 0.996, "synthetic_ssim": 0.994},
-                 "GCM": {"inter_patient_ssim": 0.996, "synthetic_ssim": 0.992},
-                 "B.B.": {"inter_patient_ssim": 0.995, "synthetic_ssim": 0.992}},
-    },
-    "intensity": {  # section 3.1 text
-        "caption": "Section 3.1: mean skewness and entropy of pixel-intensity histograms (100 real / 100 synthetic).",
-        "skewness": {"T.A.": {"real": 0.95, "synthetic": 1.31}, "R.F.": {"real": 1.32, "synthetic": 1.67}},
-        "entropy_range": {"real": (10.64, 10.92), "synthetic": (10.83, 11.03)},
-    },
-    "table4": {  # mean +- std over the real test split
-        "caption": "Table 4. Overall segmentation results for each experiment (mean ± std).",
-        "columns": ("precision", "recall", "dice", "iou"), "decimals": 2,
-        "rows": {"Real": {"precision": (0.85, 0.10), "recall": (0.87, 0.10), "dice": (0.85, 0.07), "iou": (0.75, 0.10)},
-                 "Gen": {"precision": (0.78, 0.14), "recall": (0.85, 0.12), "dice": (0.80, 0.10), "iou": (0.68, 0.13)},
-                 "Real+Gen": {"precision": (0.84, 0.10), "recall": (0.88, 0.09), "dice": (0.86, 0.08),
-                              "iou": (0.76, 0.10)}},
-    },
-    "table5": {
-        "caption": "Table 5. Manual vs automatic muscle thickness (mm, mean ± std).",
-        "columns": ("manual", "automatic", "rmse"), "decimals": 2,
-        "rows": {"Real": {"manual": (24.50, 6.49), "automatic": (24.51, 6.45), "rmse": (0.35, 1.52)},
-                 "Gen": {"manual": (24.50, 6.49), "automatic": (24.56, 6.98), "rmse": (1.05, 3.38)},
-                 "Real+Gen": {"manual": (24.50, 6.49), "automatic": (24.44, 6.51), "rmse": (0.38, 1.33)}},
-    },
-    "table6": {
-        "caption": "Table 6. Attention-UNet trained on fractions of the data, same validation set (DSC / IoU).",
-        "columns": ("dice", "iou"), "decimals": 3,
-        "rows": {"50%": {"dice": 0.842, "iou": 0.735}, "50%+Gen": {"dice": 0.847, "iou": 0.743},
-                 "30%": {"dice": 0.834, "iou": 0.724}, "30%+Gen": {"dice": 0.842, "iou": 0.735},
-                 "10%": {"dice": 0.800, "iou": 0.680}, "10%+Gen": {"dice": 0.823, "iou": 0.710}},
-    },
-}
+from msknb.paper import CITATION, PAPER
 
 #: the notebooks of the series, in reading order, with a title for the report
 NOTEBOOKS = {

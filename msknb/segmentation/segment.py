@@ -37,25 +37,7 @@ import torch
 
 from msknb.errors import CheckpointError, ConfigError, DataError, MsknbError, TrainingError
 from msknb.io import ensure_dir, save_with, write_json_atomic
-
-#: where the paper's numbers below come from
-PAPER_SOURCE = ("Katakis S. et al., Generation of Musculoskeletal Ultrasound Images with Diffusion "
-                "Models, BioMedInformatics 2023, 3, 405-421, doi:10.3390/biomedinformatics3020027")
-#: paper Table 4 (Attention-UNet at 256 px, 300 epochs, private data of 4 muscles): reference
-#: constants typed from the paper, *not* results of this kit
-PAPER_TABLE4: dict[str, dict[str, float]] = {
-    "Real": {"precision": 0.85, "recall": 0.87, "dice": 0.85, "iou": 0.75},
-    "Gen": {"precision": 0.78, "recall": 0.85, "dice": 0.80, "iou": 0.68},
-    "Real+Gen": {"precision": 0.84, "recall": 0.88, "dice": 0.86, "iou": 0.76},
-}
-#: paper Table 6 (data-fraction study, DSC / IoU): reference constants from the paper
-PAPER_TABLE6: dict[str, dict[str, float]] = {
-    "50%": {"dice": 0.842, "iou": 0.735}, "50%+Gen": {"dice": 0.847, "iou": 0.743},
-    "30%": {"dice": 0.834, "iou": 0.724}, "30%+Gen": {"dice": 0.842, "iou": 0.735},
-    "10%": {"dice": 0.800, "iou": 0.680}, "10%+Gen": {"dice": 0.823, "iou": 0.710},
-}
-#: the paper's experiments, in its order
-PAPER_EXPERIMENTS = ("Real", "Gen", "Real+Gen", "50%", "50%+Gen", "30%", "30%+Gen", "10%", "10%+Gen")
+from msknb.paper import PAPER_EXPERIMENTS, PAPER_SOURCE, PAPER_TABLE4, PAPER_TABLE6  # noqa: F401 (re-exported)
 
 #: training settings used when a key is missing from ``config`` (profile "segment" topic)
 DEFAULT_CONFIG: dict[str, Any] = {

@@ -25,14 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from msknb.errors import ConfigError
-
-#: paper Table 5: MT RMSE vs manual measurement (mm), mean over 4 muscles; reference
-#: constants typed from Katakis et al. 2023 (doi:10.3390/biomedinformatics3020027),
-#: *not* results of this kit. Manual MT was 24.50 +- 6.49 mm.
-PAPER_TABLE5_RMSE_MM: dict[str, float] = {"Real": 0.35, "Gen": 1.05, "Real+Gen": 0.38}
-PAPER_MANUAL_MT_MM = (24.50, 6.49)
-PAPER_SOURCE = ("Katakis S. et al., Generation of Musculoskeletal Ultrasound Images with Diffusion "
-                "Models, BioMedInformatics 2023, 3, 405-421, doi:10.3390/biomedinformatics3020027, Table 5")
+from msknb.paper import PAPER_MANUAL_MT_MM, PAPER_SOURCE, PAPER_TABLE5_RMSE_MM  # noqa: F401 (re-exported)
 
 
 def icc_2_1(ratings: Any) -> float:

@@ -1,0 +1,171 @@
+"""The output folder's layout in code: one writer and one reader for each file a
+notebook hands to a later one.
+
+``out_dir`` (one run of the series, ``msknb.paths.default_output_dir(profile)``)::
+
+    ddpm/checkpoint.pt                     03 -> 04   DDPM training checkpoint (EMA inside)
+    ddpm/<group>/checkpoint.pt             03 -> 04   one per muscle/group (paper: per muscle)
+    synthetic/images|masks/*.png,          04 -> 05, 07  synthetic set, DL_Track layout
+      synthetic/dicom/*.dcm, manifest.csv
+    segmentation/split.json                05 -> 06, 07  the grouped split (ids per side)
+    segmentation/<experiment>/model.pt     05 -> 06, 07  one Attention-UNet per experiment
+    segmentation/<experiment>/pred_masks/<id>.png  05 -> 06  predicted test masks
+
+Paths are functions of ``out_dir`` so no notebook or module spells a file name twice.
+Readers return ``None`` where a file a later notebook can do without is absent (the
+notebook then falls back and says so) and raise :class:`~msknb.errors.MsknbError` naming
+the file when it is present but unreadable.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from msknb.data.loading import load_folder, load_mask
+from msknb.errors import MsknbError
+from msknb.io import ensure_dir, write_json_atomic, write_png
+
+DDPM_CHECKPOINT = "checkpoint.pt"
+SPLIT_FILE = "split.json"
+SEGMENTER_FILE = "model.pt"
+PREDICTIONS_DIR = "pred_masks"
+
+
+# ------------------------------------------------------------------ paths ----------
+def ddpm_dir(out_dir: str | Path, group: str | None = None) -> Path:
+    """``out_dir/ddpm`` (or ``out_dir/ddpm/<group>`` for a per-muscle model)."""
+    base = Path(out_dir) / "ddpm"
+    return base / group if group else base
+
+
+def ddpm_checkpoint(out_dir: str | Path, group: str | None = None) -> Path:
+    """Path of notebook 03's training checkpoint."""
+    return ddpm_dir(out_dir, group) / DDPM_CHECKPOINT
+
+
+def find_ddpm_checkpoint(out_dir: str | Path) -> Path | None:
+    """Notebook 03's checkpoint in ``out_dir``: the single-model one, else the first
+    per-group one, else ``None``."""
+    own = ddpm_checkpoint(out_dir)
+    if own.is_file():
+        return own
+    per_group = sorted(ddpm_dir(out_dir).glob(f"*/{DDPM_CHECKPOINT}"))
+    return per_group[0] if per_group else None
+
+
+def synthetic_dir(out_dir: str | Path) -> Path:
+    """``out_dir/synthetic``: notebook 04's synthetic set (DL_Track layout)."""
+    return Path(out_dir) / "synthetic"
+
+
+def segmentation_dir(out_dir: str | Path) -> Path:
+    """``out_dir/segmentation``: notebook 05's split, models and predictions."""
+    return Path(out_dir) / "segmentation"
+
+
+def split_path(out_dir: str | Path) -> Path:
+    return segmentation_dir(out_dir) / SPLIT_FILE
+
+
+def experiment_dir_name(name: str) -> str:
+    """Folder name of an experiment: ``"50%+Gen"`` -> ``"50pct+Gen"``."""
+    return str(name).strip().replace("%", "pct").replace("/", "_").replace(" ", "")
+
+
+def experiment_dir(out_dir: str | Path, experiment: str) -> Path:
+    return segmentation_dir(out_dir) / experiment_dir_name(experiment)
+
+
+def segmenter_path(out_dir: str | Path, experiment: str) -> Path:
+    """``out_dir/segmentation/<experiment>/model.pt``."""
+    return experiment_dir(out_dir, experiment) / SEGMENTER_FILE
+
+
+def predictions_dir(out_dir: str | Path, experiment: str) -> Path:
+    return experiment_dir(out_dir, experiment) / PREDICTIONS_DIR
+
+
+# ------------------------------------------------------------------ split ----------
+def write_split(out_dir: str | Path, split: dict[str, Any]) -> Path:
+    """Write ``segmentation/split.json``: at least ``{"train", "val", "test"}`` id lists
+    (str), plus whatever else describes the split (seed, fractions, subsets, clusters)."""
+    missing = [k for k in ("train", "test") if not isinstance(split.get(k), list)]
+    if missing:
+        raise MsknbError(f"a split needs id lists under {missing}", split_path(out_dir))
+    ensure_dir(segmentation_dir(out_dir))
+    return write_json_atomic(split_path(out_dir), split)
+
+
+def read_split_file(path: str | Path) -> dict[str, Any]:
+    """A ``split.json`` as written by :func:`write_split`, its ``train``/``val``/``test``
+    (and ``subsets``) ids as lists of str. Older files that nest the lists under "ids",
+    "splits" or "split", or give test ids under "test_ids", are read too.
+    Missing or garbled -> MsknbError naming the file."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise MsknbError(f"cannot read split file ({e})", p) from e
+    if not isinstance(data, dict):
+        raise MsknbError("split file must hold a JSON object", p)
+    for key in ("ids", "splits", "split"):
+        if isinstance(data.get(key), dict) and isinstance(data[key].get("train"), list):
+            data = {**data, **data[key]}
+    if "test" not in data and isinstance(data.get("test_ids"), list):
+        data["test"] = data["test_ids"]
+    if not all(isinstance(data.get(k), list) for k in ("train", "test")):
+        raise MsknbError("split file needs id lists under 'train' and 'test'", p)
+    out = dict(data)
+    for k in ("train", "val", "test"):
+        if isinstance(data.get(k), list):
+            out[k] = [str(i) for i in data[k]]
+    return out
+
+
+def read_split(out_dir: str | Path) -> dict[str, Any] | None:
+    """Notebook 05's split of ``out_dir`` (see :func:`read_split_file`), or ``None`` when
+    05 has not run."""
+    p = split_path(out_dir)
+    return read_split_file(p) if p.is_file() else None
+
+
+# ------------------------------------------------------------------ synthetic set ----------
+def read_synthetic(out_dir: str | Path, image_size: int | None = None):
+    """Notebook 04's synthetic set as an ``UltrasoundSet`` (not FOV-cropped: samples already
+    are field-of-view images; masks required when a ``masks/`` folder is there), or ``None``
+    when there is none."""
+    root = synthetic_dir(out_dir)
+    if not (root / "images").is_dir() or not any((root / "images").iterdir()):
+        return None
+    return load_folder(root, image_size=image_size, crop_fov=False, allow_missing_masks=False)
+
+
+# ------------------------------------------------------------------ predictions ----------
+def write_prediction(out_dir: str | Path, experiment: str, image_id: str, mask: np.ndarray) -> Path:
+    """Write one predicted mask (H, W) {0, 1} as ``pred_masks/<id>.png`` (0/255)."""
+    return write_png(predictions_dir(out_dir, experiment) / f"{image_id}.png", mask, mask=True)
+
+
+def read_predictions(out_dir: str | Path, experiment: str, ids: Sequence[str]) -> np.ndarray:
+    """Predicted masks uint8 (N, H, W) {0, 1} of ``experiment``, in the order of ``ids``."""
+    folder = predictions_dir(out_dir, experiment)
+    return np.stack([load_mask(folder / f"{i}.png") for i in ids])
+
+
+def list_predictions(out_dir: str | Path, order: Sequence[str] = ()) -> dict[str, dict[str, Path]]:
+    """``{experiment folder: {id: png path}}`` of every experiment with predicted masks,
+    experiments named in ``order`` first (in that order), the rest by name."""
+    seg = segmentation_dir(out_dir)
+    if not seg.is_dir():
+        return {}
+    rank = {experiment_dir_name(n): k for k, n in enumerate(order)}
+    found = {}
+    for d in sorted((p for p in seg.iterdir() if (p / PREDICTIONS_DIR).is_dir()),
+                    key=lambda p: (rank.get(p.name, len(rank)), p.name)):
+        preds = {p.stem: p for p in sorted((d / PREDICTIONS_DIR).glob("*.png"))}
+        if preds:
+            found[d.name] = preds
+    return found
