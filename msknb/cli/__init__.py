@@ -13,24 +13,33 @@ import sys
 
 from msknb.errors import MsknbError
 
-#: modules that contribute sub-commands, in the order shown by ``--help``
-CLI_MODULES = ("runner", "data.phantom", "data.loading", "ddpm.train", "ddpm.sample", "segmentation.segment",
-               "thickness.thickness", "evaluation.report")
+#: the commands, in the order shown by ``--help``: ``msknb/cli/<name>.py`` defines
+#: ``register(subparsers)``
+COMMANDS = ("run", "phantom", "data", "train", "sample", "segment", "thickness", "measure", "report")
+#: during the restructure: where a command's ``register_cli`` lived before ``cli/<name>.py``
+LEGACY = {"run": "runner", "phantom": "data.phantom", "data": "data.loading", "train": "ddpm.train",
+          "sample": "ddpm.sample", "segment": "segmentation.segment", "thickness": "thickness.thickness",
+          "report": "evaluation.report"}
+
+
+def _command_module(name: str):
+    try:
+        return importlib.import_module(f"msknb.cli.{name}"), "register"
+    except ModuleNotFoundError as e:
+        if e.name != f"msknb.cli.{name}":
+            raise
+    if name in LEGACY:
+        return importlib.import_module(f"msknb.{LEGACY[name]}"), "register_cli"
+    return None, None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="msknb", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in CLI_MODULES:
-        try:
-            module = importlib.import_module(f"msknb.{name}")
-        except ModuleNotFoundError as e:  # a module not written yet must not break the others
-            if e.name == f"msknb.{name}":
-                continue
-            raise
-        register = getattr(module, "register_cli", None)
-        if register is not None:
-            register(sub)
+    for name in COMMANDS:
+        module, attr = _command_module(name)
+        if module is not None:
+            getattr(module, attr)(sub)
     return parser
 
 

@@ -44,7 +44,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "image_size": 128, "channels": (16, 32, 64, 128), "strides": None, "epochs": 10,
     "batch_size": 8, "lr": 1e-3, "lr_step": None, "lr_gamma": 0.5, "loss": "generalized_dice",
     "augment": True, "augment_params": None, "min_samples_per_epoch": None, "threshold": 0.5,
-    "fractions": (0.4, 0.2, 0.4), "crop_fov": True,
+    "fractions": (0.4, 0.2, 0.4), "crop_fov": True, "max_seconds": None,
 }
 METRICS = ("precision", "recall", "dice", "iou")
 CHECKPOINT_FORMAT = "msknb-segmenter-v1"
@@ -372,6 +372,8 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_dice": val, "lr": lr,
                         "seconds": time.perf_counter() - t0})
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val_dice=f"{val:.3f}")
+        if cfg.get("max_seconds") and time.perf_counter() - t0 > float(cfg["max_seconds"]):
+            break  # time budget spent: keep the best epoch so far
     model.load_state_dict(best[2])
     model.eval()
     seconds = time.perf_counter() - t0

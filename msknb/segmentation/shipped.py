@@ -1,0 +1,84 @@
+"""The segmenter msknb ships (``msknb/checkpoints/segmenter_dltrack_128.pt``) and the
+grouped split that binds every shipped model.
+
+The kit split (:func:`kit_split`) cuts the DL_Track set into train / val / test
+(80 / 10 / 10 %) by near-duplicate cluster, so no test image has a near copy in training.
+The shipped segmenter and the shipped generator train on ``train`` only; ``val`` picks the
+epoch; ``test`` is touched only by the benchmarks. The ids are stored beside the weights
+(``msknb/checkpoints/dltrack_split.json``) so the split never changes under a model.
+
+Retrain (the command and budget are in ``msknb/checkpoints/README.md``)::
+
+    python -m msknb.segmentation.shipped --data ../shared/data/dltrack_apo --max-seconds 1800
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from msknb.data.loading import load_folder
+from msknb.data.splits import split_dataset
+from msknb.io import write_json_atomic
+from msknb.paths import CHECKPOINTS_DIR
+from msknb.segmentation.segment import train_segmenter
+
+SHIPPED_SEGMENTER = CHECKPOINTS_DIR / "segmenter_dltrack_128.pt"
+KIT_SPLIT_FILE = CHECKPOINTS_DIR / "dltrack_split.json"
+KIT_FRACTIONS = (0.8, 0.1, 0.1)
+#: training settings of the shipped segmenter
+SHIPPED_CONFIG: dict[str, Any] = {
+    "image_size": 128, "channels": (16, 32, 64, 128), "strides": None, "epochs": 60, "batch_size": 8,
+    "lr": 3e-3, "lr_step": 20, "lr_gamma": 0.5, "loss": "generalized_dice_bce", "augment": True,
+    "min_samples_per_epoch": None, "threshold": 0.5, "crop_fov": True,
+}
+
+
+def kit_split(ds, seed: int = 0) -> dict[str, list[str]]:
+    """The kit's grouped 80/10/10 split of a loaded DL_Track set: ``{"train", "val",
+    "test"}`` id lists (every near-duplicate cluster on one side)."""
+    sp = split_dataset(ds, KIT_FRACTIONS, seed=seed)
+    return {k: [ds.ids[i] for i in sp[k]] for k in ("train", "val", "test")}
+
+
+def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max_seconds: float | None = 1800,
+                  seed: int = 0, threads: int | None = None, **overrides: Any) -> dict[str, Any]:
+    """Train the shipped segmenter on the kit split's ``train`` ids (val picks the epoch);
+    write the weights to ``out`` and the split to ``KIT_SPLIT_FILE``. Returns a summary."""
+    if threads:
+        torch.set_num_threads(int(threads))
+    cfg = {**SHIPPED_CONFIG, **overrides, "max_seconds": max_seconds}
+    t0 = time.perf_counter()
+    ds = load_folder(data_dir, image_size=int(cfg["image_size"]), crop_fov=bool(cfg["crop_fov"]), seed=seed)
+    split = kit_split(ds, seed=seed)
+    index = {i: k for k, i in enumerate(ds.ids)}
+    tr = np.array([index[i] for i in split["train"]])
+    va = np.array([index[i] for i in split["val"]])
+    write_json_atomic(KIT_SPLIT_FILE, {"data": "DL_Track aponeurosis set (463 images)", "seed": seed,
+                                       "fractions": list(KIT_FRACTIONS), "grouping": "near-duplicate clusters",
+                                       **split})
+    res = train_segmenter(ds.images[tr], ds.masks[tr], ds.images[va], ds.masks[va], cfg, out_path=out,
+                          seed=seed, desc="shipped segmenter")
+    return {"best_epoch": res.best_epoch, "best_val_dice": res.best_val_dice, "seconds": time.perf_counter() - t0,
+            "epochs_run": len(res.history), "n_train": len(tr), "n_val": len(va), "out": str(out)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="train msknb's shipped aponeurosis segmenter")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", default=str(SHIPPED_SEGMENTER))
+    ap.add_argument("--max-seconds", type=float, default=1800)
+    ap.add_argument("--epochs", type=int, default=SHIPPED_CONFIG["epochs"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    a = ap.parse_args(argv)
+    print(train_shipped(a.data, a.out, a.max_seconds, a.seed, a.threads, epochs=a.epochs))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
