@@ -471,3 +471,61 @@ def wait_images_change(page, cell, before: list[str], timeout: float = 60.0) -> 
         f"widget image did not change within {timeout:.0f} s "
         f"({len(before)} image(s) before, {len(now)} after)"
     )
+
+
+# --------------------------------------------------------------------------- exercises (issue 15)
+
+_CELLS_JS = """
+() => {
+  const nb = window.jupyterapp.shell.currentWidget.content;
+  return nb.widgets.map((cell, i) => {
+    cell.node.setAttribute('data-msknb-cell', String(i));
+    return {index: i, id: cell.model.id, type: cell.model.type,
+            source: cell.model.sharedModel.getSource(),
+            tags: cell.model.sharedModel.getMetadata().tags || [],
+            inputHidden: cell.inputHidden};
+  });
+}
+"""
+
+_RUN_CELL_JS = """
+async ([index, source]) => {
+  const app = window.jupyterapp;
+  const nb = app.shell.currentWidget.content;
+  if (source !== null) nb.widgets[index].model.sharedModel.setSource(source);
+  nb.activeCellIndex = index;
+  nb.deselectAll();
+  await app.commands.execute('notebook:run-cell');
+}
+"""
+
+
+def notebook_cells(page) -> list[dict]:
+    """Every cell of the open notebook: index, id, type, source, tags, inputHidden (collapsed).
+    Also marks each cell's DOM node with ``data-msknb-cell="<index>"`` for :func:`cell_at`."""
+    return page.evaluate(_CELLS_JS)
+
+
+def cell_at(page, index: int):
+    """The DOM node of cell ``index`` (call :func:`notebook_cells` first)."""
+    return page.locator(f'.jp-NotebookPanel:not(.lm-mod-hidden) [data-msknb-cell="{index}"]')
+
+
+def run_cell(page, index: int, source: str | None = None) -> None:
+    """Run cell ``index`` (as Shift+Enter without moving on), after replacing its source if given
+    (what a student does after typing an answer)."""
+    page.evaluate(_RUN_CELL_JS, [index, source])
+
+
+def wait_output_text(page, index: int, contains: str, timeout: float = 60.0) -> str:
+    """Wait until the output area of cell ``index`` shows ``contains``; returns its text."""
+    area = cell_at(page, index).locator(".jp-Cell-outputArea")
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        dismiss_dialogs(page)
+        text = area.inner_text() if area.count() else ""
+        if contains in text:
+            return text
+        page.wait_for_timeout(250)
+    raise AssertionError(f"cell {index} did not show {contains!r} within {timeout:.0f} s; it shows {text!r}")

@@ -1,4 +1,4 @@
-"""Issue 7: notebook 01 works in a real browser.
+"""Issue 7: notebook 01 works in a real browser; issue 15: its exercises give feedback there.
 
 A private JupyterLab (loopback, random token, tmp Jupyter dirs, a tmp copy of notebooks/)
 is driven by headless Debian Chromium through Playwright: Run → Run All Cells, wait for the
@@ -22,18 +22,22 @@ import pytest
 from browser_helpers import (
     LabServer,
     artifacts_dir,
+    cell_at,
     chromium_page,
     dropdown_select,
     int_slider,
     kernel_state,
     move_slider,
+    notebook_cells,
     open_notebook,
     owning_cell,
     require_browser,
     run_all_cells,
+    run_cell,
     slider_value,
     wait_all_executed,
     wait_images_change,
+    wait_output_text,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -133,3 +137,50 @@ def test_notebook01_slider_changes_image(tmp_path):
                 mark("total")
                 (art / f"{stem}_timings.json").write_text(json.dumps(timings, indent=1))
     print(f"browser timings (s): {timings}; artifacts in {art}")
+
+
+#: a typical wrong answer to notebook 01's first exercise (Eq. 1 without square roots)
+WRONG_FORWARD_STEP = '''def forward_step(x_prev, t, sched, noise):
+    beta = sched.betas[t]
+    return (1 - beta) * x_prev + beta * noise
+
+
+ex.check_forward_step(forward_step)'''
+
+
+@pytest.mark.timeout(int(os.environ.get("MSKNB_BROWSER_TIMEOUT", "300")))
+def test_exercise_shows_hint_then_correct_and_solution_starts_collapsed(tmp_path):
+    """Issue 15: in notebook 01, the solution cells are collapsed on opening; a wrong answer in
+    the exercise cell prints the hint; the solution (typed in, or its own cell) prints "correct"."""
+    require_browser()
+    root = tmp_path / "root"
+    shutil.copytree(NOTEBOOK.parent, root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    art = artifacts_dir()
+    with LabServer(root, art / "jupyterlab_exercises.log") as server, chromium_page() as page:
+        try:
+            open_notebook(page, server, NOTEBOOK.name)
+            cells = notebook_cells(page)
+            solutions = [c for c in cells if "solution" in c["tags"]]
+            assert solutions and all(c["inputHidden"] for c in solutions), "solutions must open collapsed"
+            assert cell_at(page, solutions[0]["index"]).locator(".jp-InputPlaceholder").count() == 1
+            exercise = next(c for c in cells if "exercise" in c["tags"] and "check_forward_step" in c["source"])
+            assert not exercise["inputHidden"]
+            solution = cells[exercise["index"] + 1]
+            assert "solution" in solution["tags"]
+            run_cell(page, next(c["index"] for c in cells if c["id"] == "ex-import"))
+
+            run_cell(page, exercise["index"], WRONG_FORWARD_STEP)
+            text = wait_output_text(page, exercise["index"], "Hint:")
+            assert "missing square roots" in text and "correct!" not in text
+            cell_at(page, exercise["index"]).screenshot(path=str(art / "exercise_wrong.png"))
+
+            run_cell(page, exercise["index"], solution["source"])
+            wait_output_text(page, exercise["index"], "forward_step: correct!")
+            run_cell(page, solution["index"])
+            wait_output_text(page, solution["index"], "forward_step: correct!")
+            assert notebook_cells(page)[solution["index"]]["inputHidden"], "running it must not expand it"
+            cell_at(page, solution["index"]).screenshot(path=str(art / "exercise_solution.png"))
+            assert not any(c["errors"] for c in kernel_state(page).get("cells", []))
+        except BaseException:
+            page.screenshot(path=str(art / "exercise_failure.png"), full_page=True)
+            raise

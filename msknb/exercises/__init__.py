@@ -1,0 +1,27 @@
+"""Exercises with self-checks for notebooks 01–04 (issue 15).
+
+A notebook's exercise cell (tagged ``exercise``) has the student write one function and call
+``ex.check_<name>(function)``; the solution cell below it (tagged ``solution``, collapsed in
+JupyterLab) defines the function correctly and calls the same check. A check never raises:
+see :mod:`msknb.exercises.check`. One module per notebook.
+"""
+from msknb.exercises.check import CheckResult
+from msknb.exercises.forward import (
+    check_alphas_cumprod_and_snr,
+    check_closed_form_sample,
+    check_forward_step,
+    check_residual_signal,
+)
+from msknb.exercises.reverse import check_ddpm_step, check_posterior_mean_variance, check_predict_x0
+from msknb.exercises.sampling import check_ddim_step, check_ddim_timesteps
+from msknb.exercises.training import check_diffusion_loss, check_eps_x0_from_v, toy_network
+
+#: exercise name → notebook it belongs to (the README and the tests count them)
+EXERCISES = {
+    "forward_step": "01", "alphas_cumprod_and_snr": "01", "closed_form_sample": "01", "residual_signal": "01",
+    "posterior_mean_variance": "02", "predict_x0": "02", "ddpm_step": "02",
+    "diffusion_loss": "03", "eps_x0_from_v": "03",
+    "ddim_step": "04", "ddim_timesteps": "04",
+}
+
+__all__ = ["CheckResult", "EXERCISES", "toy_network"] + [f"check_{name}" for name in EXERCISES]

@@ -1,0 +1,237 @@
+"""Issue 15: every exercise check accepts the reference, answers a stub kindly, never raises,
+and names the typical mistakes (at least two per exercise) in plain words."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import msknb.exercises as ex
+from msknb.paths import NOTEBOOKS_DIR
+
+
+# ----------------------------------------------------------------------------- solutions
+def forward_step(x, t, s, n):
+    b = s.betas[t]
+    return (1 - b).sqrt() * x + b.sqrt() * n
+
+
+def alphas_cumprod_and_snr(betas):
+    ac = torch.cumprod(1 - betas, 0)
+    return ac, ac / (1 - ac)
+
+
+def closed_form_sample(x0, t, s, n):
+    a = s.alphas_cumprod[t]
+    return a.sqrt() * x0 + (1 - a).sqrt() * n
+
+
+def residual_signal(betas):
+    return float(torch.cumprod(1 - betas, 0)[-1].sqrt())
+
+
+def posterior_mean_variance(x0, xt, t, s):
+    ac, acp, b, a = s.alphas_cumprod[t], s.alphas_cumprod_prev[t], s.betas[t], s.alphas[t]
+    return acp.sqrt() * b / (1 - ac) * x0 + a.sqrt() * (1 - acp) / (1 - ac) * xt, (1 - acp) / (1 - ac) * b
+
+
+def predict_x0(xt, t, s, eps):
+    a = s.alphas_cumprod[t]
+    return (xt - (1 - a).sqrt() * eps) / a.sqrt()
+
+
+def ddpm_step(xt, t, s, eps, z):
+    mean, var = posterior_mean_variance(predict_x0(xt, t, s, eps), xt, t, s)
+    return mean + var.sqrt() * z if t > 0 else mean
+
+
+def diffusion_loss(model, x0, t, noise, s):
+    a = s.alphas_cumprod[t].view(-1, 1, 1, 1)
+    return (model(a.sqrt() * x0 + (1 - a).sqrt() * noise, t) - noise).abs().mean()
+
+
+def eps_x0_from_v(xt, t, s, v):
+    a, b = s.alphas_cumprod[t].sqrt(), (1 - s.alphas_cumprod[t]).sqrt()
+    return b * xt + a * v, a * xt - b * v
+
+
+def ddim_step(xt, t, t_prev, s, eps):
+    at = s.alphas_cumprod[t]
+    ap = s.alphas_cumprod[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+    return ap.sqrt() * (xt - (1 - at).sqrt() * eps) / at.sqrt() + (1 - ap).sqrt() * eps
+
+
+def ddim_timesteps(T, steps):
+    return [k * (T // steps) for k in range(steps - 1, -1, -1)]
+
+
+SOLUTIONS = {name: globals()[name] for name in ex.EXERCISES}
+
+
+def _check(name):
+    return getattr(ex, f"check_{name}")
+
+
+# ----------------------------------------------------------------------------- typical mistakes
+def _ddpm_beta_variance(xt, t, s, eps, z):
+    mean, _ = posterior_mean_variance(predict_x0(xt, t, s, eps), xt, t, s)
+    return mean + s.betas[t].sqrt() * z
+
+
+def _ddpm_last_element(xt, t, s, eps, z):  # ᾱ_{t-1} as alphas_cumprod[t - 1]: at t = 0 that is [-1]
+    ac, acp, b, a = s.alphas_cumprod[t], s.alphas_cumprod[t - 1], s.betas[t], s.alphas[t]
+    x0 = predict_x0(xt, t, s, eps)
+    var = (1 - acp) / (1 - ac) * b
+    mean = acp.sqrt() * b / (1 - ac) * x0 + a.sqrt() * (1 - acp) / (1 - ac) * xt
+    return mean + var.clamp(min=0).sqrt() * z
+
+
+def _ddim_last_element(xt, t, t_prev, s, eps):
+    at, ap = s.alphas_cumprod[t], s.alphas_cumprod[t_prev]
+    return ap.sqrt() * (xt - (1 - at).sqrt() * eps) / at.sqrt() + (1 - ap).sqrt() * eps
+
+
+def _ddim_old_noise(xt, t, t_prev, s, eps):
+    at = s.alphas_cumprod[t]
+    ap = s.alphas_cumprod[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+    return ap.sqrt() * (xt - (1 - at).sqrt() * eps) / at.sqrt() + (1 - at).sqrt() * eps
+
+
+def _loss_per_t0(model, x0, t, noise, s):
+    a = s.alphas_cumprod[t[0]]
+    return (model(a.sqrt() * x0 + (1 - a).sqrt() * noise, t) - noise).abs().mean()
+
+
+def _loss_unshaped(model, x0, t, noise, s):  # ᾱ[t] of shape (B,) against (B, C, H, W): raises
+    a = s.alphas_cumprod[t]
+    return (model(a.sqrt() * x0 + (1 - a).sqrt() * noise, t) - noise).abs().mean()
+
+
+WRONG = [
+    ("forward_step", lambda x, t, s, n: (1 - s.betas[t]) * x + s.betas[t] * n, "missing square roots"),
+    ("forward_step", lambda x, t, s, n: s.betas[t].sqrt() * x + (1 - s.betas[t]).sqrt() * n, "used β instead of α"),
+    ("forward_step", lambda x, t, s, n: forward_step(x, t + 1, s, n), "off by one in t"),
+    ("forward_step", lambda x, t, s, n: (1 - s.betas[t]).sqrt() * x - s.betas[t].sqrt() * n, "wrong sign"),
+    ("forward_step", lambda x, t, s, n: forward_step(x, t, s, n)[0], "wrong shape"),
+    ("alphas_cumprod_and_snr", lambda b: (torch.cumprod(b, 0), torch.cumprod(b, 0) / (1 - torch.cumprod(b, 0))),
+     "used β instead of α"),
+    ("alphas_cumprod_and_snr", lambda b: (alphas_cumprod_and_snr(b)[0], 1 / alphas_cumprod_and_snr(b)[1]),
+     "SNR upside down"),
+    ("alphas_cumprod_and_snr", lambda b: (alphas_cumprod_and_snr(b)[0], alphas_cumprod_and_snr(b)[1].sqrt()),
+     "extra square root"),
+    ("alphas_cumprod_and_snr", lambda b: alphas_cumprod_and_snr(b)[0], "return 2 values"),
+    ("closed_form_sample", lambda x, t, s, n: s.alphas_cumprod[t] * x + (1 - s.alphas_cumprod[t]) * n,
+     "missing square roots"),
+    ("closed_form_sample", lambda x, t, s, n: s.alphas[t].sqrt() * x + (1 - s.alphas[t]).sqrt() * n,
+     "used α_t (one step) instead of ᾱ_t"),
+    ("closed_form_sample", lambda x, t, s, n: closed_form_sample(x, t - 1, s, n), "off by one in t"),
+    ("residual_signal", lambda b: float(torch.cumprod(1 - b, 0)[-1]), "missing square root"),
+    ("residual_signal", lambda b: float(torch.cumprod(1 - b, 0)[0].sqrt()), "first step"),
+    ("residual_signal", lambda b: float((1 - torch.cumprod(1 - b, 0)[-1]).sqrt()), "noise amplitude"),
+    ("posterior_mean_variance", lambda x0, xt, t, s: (posterior_mean_variance(x0, xt, t, s)[0], s.betas[t]),
+     "the variance is β_t"),
+    ("posterior_mean_variance", lambda x0, xt, t, s: posterior_mean_variance(xt, x0, t, s), "swapped"),
+    ("posterior_mean_variance",
+     lambda x0, xt, t, s: (posterior_mean_variance(x0, xt, t, s)[0], posterior_mean_variance(x0, xt, t, s)[1].sqrt()),
+     "standard deviation"),
+    ("predict_x0", lambda xt, t, s, e: (xt + (1 - s.alphas_cumprod[t]).sqrt() * e) / s.alphas_cumprod[t].sqrt(),
+     "wrong sign"),
+    ("predict_x0", lambda xt, t, s, e: (xt - (1 - s.alphas_cumprod[t]) * e) / s.alphas_cumprod[t], "missing square roots"),
+    ("predict_x0", lambda xt, t, s, e: predict_x0(xt, t + 1, s, e), "off by one in t"),
+    ("ddpm_step", _ddpm_beta_variance, "fixed_large"),
+    ("ddpm_step", lambda xt, t, s, e, z: posterior_mean_variance(predict_x0(xt, t, s, e), xt, t, s)[0], "no fresh noise"),
+    ("ddpm_step", _ddpm_last_element, "LAST element"),
+    ("ddpm_step", lambda xt, t, s, e, z: predict_x0(xt, t, s, e), "you returned x̂_0"),
+    ("diffusion_loss", lambda m, x0, t, n, s: torch.nn.functional.mse_loss(
+        m(closed_form_sample(x0, t[:, None, None, None], s, n), t), n), "squared error"),
+    ("diffusion_loss", lambda m, x0, t, n, s: (m(x0, t) - n).abs().mean(), "not the clean x_0"),
+    ("diffusion_loss", lambda m, x0, t, n, s: (m(closed_form_sample(x0, t[:, None, None, None], s, n), t) - x0)
+     .abs().mean(), "compare its output with `noise`"),
+    ("diffusion_loss", _loss_per_t0, "its own t"),
+    ("diffusion_loss", _loss_unshaped, "your function raised RuntimeError"),
+    ("eps_x0_from_v", lambda xt, t, s, v: eps_x0_from_v(xt, t, s, v)[::-1], "swapped: return (eps, x0)"),
+    ("eps_x0_from_v", lambda xt, t, s, v: eps_x0_from_v(xt, t, s, -v), "wrong sign of the v terms"),
+    ("ddim_step", _ddim_last_element, "LAST element"),
+    ("ddim_step", _ddim_old_noise, "rescaled for the target step"),
+    ("ddim_step", lambda xt, t, tp, s, e: predict_x0(xt, t, s, e), "you returned x̂_0"),
+    ("ddim_timesteps", lambda T, k: list(range(T - 1, -1, -(T // k))), "off by one"),
+    ("ddim_timesteps", lambda T, k: ddim_timesteps(T, k)[::-1], "wrong order"),
+    ("ddim_timesteps", lambda T, k: [int(round(v)) for v in torch.linspace(T - 1, 0, k).tolist()], "'leading' spacing"),
+]
+
+
+@pytest.mark.parametrize("name", list(ex.EXERCISES))
+def test_check_accepts_the_reference(name, capsys):
+    result = _check(name)(SOLUTIONS[name])
+    assert result.ok, result.message
+    assert "correct" in result.message
+    assert result.message in capsys.readouterr().out  # printed for the notebook
+
+
+@pytest.mark.parametrize("name", list(ex.EXERCISES))
+def test_a_stub_is_not_implemented_yet_and_never_raises(name):
+    def raises(*args):
+        raise NotImplementedError
+
+    for stub in (raises, lambda *args: None):
+        result = _check(name)(stub)
+        assert not result.ok and "not implemented yet" in result.message
+    broken = _check(name)(lambda *args: 1 / 0)
+    assert not broken.ok and "ZeroDivisionError" in broken.message and "Hint:" in broken.message
+    assert not _check(name)("not a function").ok
+
+
+@pytest.mark.parametrize("name,wrong,expected", WRONG, ids=[f"{w[0]}-{i}" for i, w in enumerate(WRONG)])
+def test_check_names_the_typical_mistake(name, wrong, expected):
+    result = _check(name)(wrong)
+    assert not result.ok
+    assert expected in result.message, result.message
+    assert "Hint:" in result.message or "values" in result.message
+
+
+def test_every_exercise_has_two_typical_mistakes_tested():
+    counts = {name: sum(w[0] == name for w in WRONG) for name in ex.EXERCISES}
+    assert all(n >= 2 for n in counts.values()), counts
+
+
+def test_ho_algorithm_2_form_of_the_ddpm_step_is_correct_too():
+    def alg2(xt, t, s, eps, z):  # x_{t-1} = (x_t − β_t/√(1−ᾱ_t) ε)/√α_t + σ_t z
+        mean = (xt - s.betas[t] / (1 - s.alphas_cumprod[t]).sqrt() * eps) / s.alphas[t].sqrt()
+        return mean + s.posterior_variance[t].sqrt() * z if t > 0 else mean
+
+    assert ex.check_ddpm_step(alg2).ok
+
+
+def _cells(notebook: str):
+    path = next(NOTEBOOKS_DIR.glob(f"{notebook}_*.ipynb"))
+    return json.loads(path.read_text())["cells"]
+
+
+@pytest.mark.parametrize("notebook", ["01", "02", "03", "04"])
+def test_notebook_has_its_exercises_each_followed_by_a_hidden_solution(notebook):
+    cells = _cells(notebook)
+    expected = sorted(n for n, nb in ex.EXERCISES.items() if nb == notebook)
+    found = []
+    for i, cell in enumerate(cells):
+        if "exercise" not in cell["metadata"].get("tags", []):
+            continue
+        source = "".join(cell["source"])
+        name = next(n for n in expected if f"ex.check_{n}({n})" in source)
+        assert "NotImplementedError" in source, f"cell {i}: the exercise stub should raise NotImplementedError"
+        solution = cells[i + 1]
+        assert "solution" in solution["metadata"].get("tags", []), f"cell {i + 1} must be the solution"
+        assert solution["metadata"].get("jupyter", {}).get("source_hidden") is True
+        assert f"ex.check_{name}({name})" in "".join(solution["source"])
+        assert cells[i - 1]["cell_type"] == "markdown", f"cell {i - 1} should state the task"
+        found.append(name)
+    assert sorted(found) == expected
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+def test_notebook_says_what_you_learn_need_and_how_long_it_runs(path):
+    cell = json.loads(path.read_text())["cells"][1]
+    text = "".join(cell["source"])
+    assert cell["cell_type"] == "markdown" and text.startswith("## Before you start"), "cell 1: 'Before you start'"
+    for needed in ("You will learn", "You need first", "How long it runs", "| smoke | quick | paper |"):
+        assert needed in text
