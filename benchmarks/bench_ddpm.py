@@ -29,8 +29,10 @@ sys.path.insert(0, str(REPO))
 
 from msknb.ddpm import diffusion as D  # noqa: E402
 from msknb.io import write_json_atomic  # noqa: E402
-from msknb.ddpm.sample import quality_proxy, sample_images  # noqa: E402
-from msknb.ddpm.train import TrainConfig, build_model, check_pretrained, load_model, pretrained_path  # noqa: E402
+from msknb.ddpm.checkpoints import check_pretrained, load_model, pretrained_path  # noqa: E402
+from msknb.ddpm.config import TrainConfig, build_model  # noqa: E402
+from msknb.ddpm.quality import quality_proxy  # noqa: E402
+from msknb.ddpm.sample import sample_images  # noqa: E402
 from msknb.ddpm.unet import count_parameters  # noqa: E402
 
 

@@ -36,7 +36,9 @@ from msknb.ddpm import diffusion as D  # noqa: E402
 from msknb.io import write_json_atomic  # noqa: E402
 from msknb.profiles import settings  # noqa: E402
 from msknb.ddpm.sample import time_samplers  # noqa: E402
-from msknb.ddpm.train import build_model, config_from_settings, train_ddpm  # noqa: E402
+from msknb.ddpm.config import build_model, config_from_settings  # noqa: E402
+from msknb.ddpm.train import train_ddpm  # noqa: E402
+from msknb.ddpm.training_data import images_to_array  # noqa: E402
 from msknb.ddpm.unet import count_parameters  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,7 +51,6 @@ def training_batch(data_dir: str | None, image_size: int, channels: int, n: int)
     depend on the pixel values)."""
     if data_dir:
         from msknb.data.loading import load_folder
-        from msknb.ddpm.train import images_to_array
 
         ds = load_folder(data_dir, image_size=image_size, max_images=n, seed=0)
         arr = images_to_array(ds.images, ds.masks if channels == 2 else None, joint=channels == 2)

@@ -5,9 +5,9 @@ ancestral DDPM with all T steps and DDIM with each of ``--ddim-steps`` (eta = 0)
 ``--n`` samples from the same seed and records:
 
 * wall time (seconds for the whole set, batches of ``--batch``),
-* the intensity proxy vs ``--n`` real images (``msknb.ddpm.sample.quality_proxy``; lower = closer),
+* the intensity proxy vs ``--n`` real images (``msknb.ddpm.quality.quality_proxy``; lower = closer),
 * in joint image+mask mode, the aponeurosis-pair rate of the generated masks
-  (``msknb.thickness.thickness.aponeurosis_pair_rate``: two aponeuroses overlapping over >= half the
+  (``msknb.thickness.batch.aponeurosis_pair_rate``: two aponeuroses overlapping over >= half the
   width), beside the same rate of the real masks.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_samplers.py                  # CPU, ~10 min
@@ -35,9 +35,11 @@ from msknb.data.loading import load_folder  # noqa: E402
 from msknb.errors import MsknbError  # noqa: E402
 from msknb.io import sha256_file, write_json_atomic  # noqa: E402
 from msknb.paths import default_data_dir  # noqa: E402
-from msknb.ddpm.sample import quality_proxy, sample_images, save_grid_png, split_channels  # noqa: E402
-from msknb.thickness.thickness import aponeurosis_pair_rate  # noqa: E402
-from msknb.ddpm.train import load_checkpoint, load_model, pretrained_path  # noqa: E402
+from msknb.ddpm.export import save_grid_png, split_channels  # noqa: E402
+from msknb.ddpm.quality import quality_proxy  # noqa: E402
+from msknb.ddpm.sample import sample_images  # noqa: E402
+from msknb.thickness.batch import aponeurosis_pair_rate  # noqa: E402
+from msknb.ddpm.checkpoints import load_checkpoint, load_model, pretrained_path  # noqa: E402
 
 PAIR_KEYS = ("n", "measured", "spanning", "spanning_rate", "min_span")
 

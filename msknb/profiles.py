@@ -24,17 +24,18 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # ---- 01/02 diffusion math -----------------------------------------------------
     # image_size px (square); max_images loaded; t_show = timestep of the static figures
     # (None -> T // 2); ddim_steps for the DDIM comparison; toy_* = the tiny denoiser of 02
-    # (DiffusionUNet width / depth, Adam steps, batch, learning rate, L1 loss as in the paper).
+    # (DiffusionUNet width / depth, Adam steps, batch, learning rate, L1 loss as in the paper;
+    # prediction: what it predicts, "eps" (paper) | "x0" | "v").
     "diffusion": {
         "smoke": {"image_size": 32, "timesteps": 300, "schedule": "linear", "max_images": 8, "t_show": None,
                   "ddim_steps": 20, "toy_train_steps": 20, "toy_dim": 8, "toy_dim_mults": (1, 2),
-                  "toy_batch_size": 4, "toy_lr": 2e-3},
+                  "toy_batch_size": 4, "toy_lr": 2e-3, "prediction": "eps"},
         "quick": {"image_size": 64, "timesteps": 300, "schedule": "linear", "max_images": 64, "t_show": None,
                   "ddim_steps": 50, "toy_train_steps": 200, "toy_dim": 8, "toy_dim_mults": (1, 2, 4),
-                  "toy_batch_size": 4, "toy_lr": 1e-3},
+                  "toy_batch_size": 4, "toy_lr": 1e-3, "prediction": "eps"},
         "paper": {"image_size": 256, "timesteps": 300, "schedule": "linear", "max_images": None, "t_show": None,
                   "ddim_steps": 50, "toy_train_steps": 2000, "toy_dim": 32, "toy_dim_mults": (1, 2, 4, 8),
-                  "toy_batch_size": 4, "toy_lr": 1e-4},
+                  "toy_batch_size": 4, "toy_lr": 1e-4, "prediction": "eps"},
     },
     # ---- 03/04 DDPM training and sampling ---------------------------------------
     # image_size px (square); dim/dim_mults = DiffusionUNet size; epochs, max_steps (cap on
@@ -43,19 +44,25 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # pretrained: checkpoint in msknb/checkpoints that 03 continues from (None = from scratch);
     # n_samples written to out_dir/synthetic by 04 (DDIM with ddim_steps); n_timing = images
     # in the DDPM-T vs DDIM timing comparison of 04. smoke uses T = 100 to stay in seconds.
+    # prediction "eps" (paper) | "x0" | "v"; zero_terminal_snr rescales the schedule (needs x0/v);
+    # min_snr_gamma: Min-SNR-gamma loss weighting (None = off). All profiles keep the paper's
+    # eps / no rescaling / no weighting until a better setting is measured (issue 13).
     "ddpm": {
         "smoke": {"image_size": 32, "dim": 8, "dim_mults": (1, 2), "epochs": 1, "max_steps": None,
                   "batch_size": 8, "timesteps": 100, "schedule": "linear", "loss": "l1", "lr": 1e-3,
                   "hflip": False, "max_images": 32, "n_samples": 8, "ddim_steps": 10, "n_timing": 2,
-                  "joint_mask": True, "pretrained": None},
+                  "joint_mask": True, "pretrained": None, "prediction": "eps", "zero_terminal_snr": False,
+                  "min_snr_gamma": None},
         "quick": {"image_size": 64, "dim": 16, "dim_mults": (1, 2, 4, 8), "epochs": 1, "max_steps": 6,
                   "batch_size": 16, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                   "hflip": True, "max_images": None, "n_samples": 64, "ddim_steps": 25, "n_timing": 1,
-                  "joint_mask": True, "pretrained": "ddpm_dltrack_64.pt"},
+                  "joint_mask": True, "pretrained": "ddpm_dltrack_64.pt", "prediction": "eps",
+                  "zero_terminal_snr": False, "min_snr_gamma": None},
         "paper": {"image_size": 256, "dim": 64, "dim_mults": (1, 2, 4, 8), "epochs": 300, "max_steps": None,
                   "batch_size": 4, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                   "hflip": False, "max_images": None, "n_samples": 200, "ddim_steps": 50, "n_timing": 4,
-                  "joint_mask": False, "pretrained": None},
+                  "joint_mask": False, "pretrained": None, "prediction": "eps", "zero_terminal_snr": False,
+                  "min_snr_gamma": None},
     },
     # ---- 05 segmentation ---------------------------------------------------------
     # image_size px (square); channels = Attention-UNet features per level (strides 2);
@@ -81,11 +88,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
     # ---- 06 muscle thickness -----------------------------------------------------
     # n_chords: chords per image (paper: 5); max_images: expert/test masks measured (None
-    # = all); phantom_n / phantom_size: phantoms (px, square) of the measured-vs-true check
+    # = all); phantom_n / phantom_size: phantoms (px, square) of the measured-vs-true check;
+    # methods: MT methods compared side by side (msknb.thickness.methods.METHODS; first = main)
     "thickness": {
-        "smoke": {"n_chords": 5, "max_images": 40, "phantom_n": 8, "phantom_size": 128},
-        "quick": {"n_chords": 5, "max_images": None, "phantom_n": 20, "phantom_size": 256},
-        "paper": {"n_chords": 5, "max_images": None, "phantom_n": 40, "phantom_size": 256},
+        "smoke": {"n_chords": 5, "max_images": 40, "phantom_n": 8, "phantom_size": 128,
+                  "methods": ("chords", "dltrack")},
+        "quick": {"n_chords": 5, "max_images": None, "phantom_n": 20, "phantom_size": 256,
+                  "methods": ("chords", "dltrack")},
+        "paper": {"n_chords": 5, "max_images": None, "phantom_n": 40, "phantom_size": 256,
+                  "methods": ("chords", "dltrack")},
     },
     # ---- 07 evaluation -----------------------------------------------------------
     # n_images: synthetic images evaluated (paper: 100 per muscle); feature_size: px of the

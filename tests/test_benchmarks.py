@@ -38,7 +38,9 @@ def test_bench_samplers_compares_ddpm_and_ddim(tmp_path):
     import numpy as np
 
     import bench_samplers
-    from msknb.ddpm.train import TrainConfig, export_ema, train_ddpm
+    from msknb.ddpm.checkpoints import export_ema
+    from msknb.ddpm.config import TrainConfig
+    from msknb.ddpm.train import train_ddpm
 
     data = np.random.default_rng(0).random((4, 2, 16, 16)).astype(np.float32)
     cfg = TrainConfig(image_size=16, channels=2, dim=8, dim_mults=(1, 2), timesteps=20, batch_size=4, epochs=1)
@@ -62,3 +64,22 @@ def test_bench_samplers_names_a_missing_checkpoint(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench_samplers.main(["--checkpoint", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x.json")])
     assert "nope.pt" in capsys.readouterr().err
+
+
+def test_profile_notebooks_times_cells_and_finds_the_heavy_one(tmp_path):
+    import nbformat
+
+    import profile_notebooks
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("profile = 'quick'\nout_dir = None")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("import time\ntime.sleep(0.6)\nx = profile"),
+                nbformat.v4.new_code_cell("y = x + '!'")]
+    path = tmp_path / "00_tiny.ipynb"
+    nbformat.write(nb, str(path))
+    r = profile_notebooks.profile_notebook(path, {"profile": "smoke", "out_dir": str(tmp_path)}, heavy_s=0.5)
+    assert r["notebook"] == "00_tiny" and [c["cell"] for c in r["cells"]] == [0, 1, 2]
+    assert r["heaviest_cells"][0] == 1 and r["cells"][1]["seconds"] >= 0.6
+    assert any("sleep" in f["function"] for f in r["cells"][1]["top_functions"])
+    assert "top_functions" not in r["cells"][2]

@@ -18,7 +18,8 @@ _SCRIPT = textwrap.dedent("""
     import os, sys, time, numpy as np, torch
     torch.set_num_threads(1)
     sys.path.insert(0, {repo!r})
-    from msknb.ddpm.train import TrainConfig, train_ddpm
+    from msknb.ddpm.config import TrainConfig
+    from msknb.ddpm.train import train_ddpm
     rank = int(os.environ["RANK"])
     rng = np.random.default_rng(0)
     x = rng.random((12, 2, 16, 16)).astype(np.float32); x[:, 1] = (x[:, 1] > 0.7).astype(np.float32)
@@ -49,7 +50,7 @@ def _torchrun(tmp_path: Path, name: str, max_seconds=None, skew=False) -> list[d
 
 @pytest.mark.timeout(600)
 def test_torchrun_two_ranks_train_one_model(tmp_path):
-    from msknb.ddpm.train import load_checkpoint
+    from msknb.ddpm.checkpoints import load_checkpoint
 
     r0, r1 = _torchrun(tmp_path, "full")
     assert r0["world"] == r1["world"] == 2

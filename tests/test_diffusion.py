@@ -199,3 +199,108 @@ def test_cuda_follows_inputs():
                              progress=False, device="cuda")
     assert out.is_cuda
     torch.testing.assert_close(out.cpu(), x0, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- prediction objectives ----------
+def _oracle_model(s, x0, prediction):
+    """A "network" that outputs the exact target of ``prediction`` for the known x0."""
+    def model(x_t, t):
+        return D.prediction_target(s, x0, D.predict_eps(s, x_t, t, x0), t, prediction)
+
+    return model
+
+
+@pytest.mark.parametrize("kind,T", CASES)
+def test_v_target_matches_diffusers_get_velocity(kind, T):
+    s = D.make_schedule(kind, T)
+    x0, noise = _x(7)
+    t = torch.tensor([0, T // 2, T - 1])
+    torch.testing.assert_close(D.prediction_target(s, x0, noise, t, "v"), _ddpm(kind, T).get_velocity(x0, noise, t),
+                               rtol=1e-5, atol=1e-5)
+    assert D.prediction_target(s, x0, noise, t, "eps") is noise and D.prediction_target(s, x0, noise, t, "x0") is x0
+
+
+@pytest.mark.parametrize("prediction", D.PREDICTIONS)
+def test_to_eps_x0_inverts_the_target(prediction):
+    s = D.make_schedule("cosine", 300)
+    x0, noise = _x(8)
+    t = torch.tensor([1, 150, 298])
+    xt = D.q_sample(s, x0, t, noise)
+    eps, x0_hat = D.to_eps_x0(s, xt, t, D.prediction_target(s, x0, noise, t, prediction), prediction)
+    torch.testing.assert_close(eps, noise, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(x0_hat, x0, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("prediction", D.PREDICTIONS)
+@pytest.mark.parametrize("zero_terminal_snr", [False, True])
+def test_oracle_chain_recovers_x0_for_each_objective(prediction, zero_terminal_snr):
+    s = D.make_schedule("linear", 300, zero_terminal_snr=zero_terminal_snr)
+    x0, _ = _x(9, (2, 1, 16, 16))
+    if zero_terminal_snr and prediction == "eps":  # ill-posed: x_T holds nothing of x0
+        with pytest.raises(ConfigError, match="eps-prediction"):
+            D.make_denoiser(_oracle_model(s, x0, prediction), prediction, s)
+        return
+    denoiser = D.make_denoiser(_oracle_model(s, x0, prediction), prediction, s)
+    g = torch.Generator().manual_seed(0)
+    out = D.ddpm_sample_loop(denoiser, s, x0.shape, generator=g, progress=False)
+    torch.testing.assert_close(out, x0, rtol=1e-4, atol=2e-4)
+    out = D.ddim_sample_loop(denoiser, s, x0.shape, steps=20, generator=g, progress=False)
+    torch.testing.assert_close(out, x0, rtol=1e-4, atol=2e-4)
+
+
+def test_make_denoiser_errors_and_eps_passthrough():
+    s = D.make_schedule("linear", 50)
+    with pytest.raises(ConfigError, match="prediction"):
+        D.make_denoiser(lambda x, t: x, "score", s)
+    with pytest.raises(ConfigError, match="schedule"):
+        D.make_denoiser(lambda x, t: x, "v")
+    x, _ = _x(10)
+    t = torch.full((3,), 10)
+    torch.testing.assert_close(D.make_denoiser(lambda a, b: 0.5 * a)(x, t), 0.5 * x)
+
+
+# ---------------------------------------------------------------- zero terminal SNR, Min-SNR ----------
+@pytest.mark.parametrize("kind,T", CASES)
+def test_zero_terminal_snr_matches_diffusers(kind, T):
+    s = D.make_schedule(kind, T, zero_terminal_snr=True)
+    ref = diffusers.DDPMScheduler(num_train_timesteps=T, beta_schedule=KINDS[kind], beta_start=1e-4, beta_end=0.02,
+                                  rescale_betas_zero_snr=True)
+    torch.testing.assert_close(s.betas, ref.betas, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(s.alphas_cumprod, ref.alphas_cumprod, rtol=1e-4, atol=1e-6)
+    assert s.alphas_cumprod[-1] == 0 and s.snr[-1] == 0 and s.betas[-1] == 1 and s.zero_terminal_snr
+    plain = D.make_schedule(kind, T)
+    assert float(s.sqrt_alphas_cumprod[0]) == pytest.approx(float(plain.sqrt_alphas_cumprod[0]), rel=1e-6)
+    assert not plain.zero_terminal_snr and plain.alphas_cumprod[-1] > 0
+
+
+def test_min_snr_weights():
+    s = D.make_schedule("linear", 300, zero_terminal_snr=True)
+    t = torch.arange(300)
+    snr = s.snr.double()
+    gamma = 5.0
+    w = {p: D.min_snr_weights(s, t, p, gamma).double() for p in D.PREDICTIONS}
+    clipped = snr.clamp(max=gamma)
+    torch.testing.assert_close(w["x0"], clipped.float().double())
+    torch.testing.assert_close(w["v"], (clipped / (snr + 1)), rtol=1e-5, atol=1e-7)
+    ok = snr > 0
+    torch.testing.assert_close(w["eps"][ok], (clipped / snr)[ok], rtol=1e-5, atol=1e-7)
+    assert w["eps"][-1] == 1 and w["x0"][-1] == 0 and w["v"][-1] == 0  # SNR = 0 at the last step
+    assert torch.all(w["eps"] <= 1) and w["eps"][0] < 0.01  # low-noise steps are down-weighted
+    # the weights all equal the x0-loss weight min(SNR, gamma) once the target's scale is undone:
+    # |eps error|^2 = SNR |x0 error|^2, |v error|^2 = (SNR + 1) |x0 error|^2
+    torch.testing.assert_close((w["eps"] * snr)[ok], w["x0"][ok], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(w["v"] * (snr + 1), w["x0"], rtol=1e-4, atol=1e-6)
+
+
+def test_weighted_loss_is_the_weighted_mean_of_per_sample_losses():
+    s = D.make_schedule("linear", 100)
+    x0, noise = _x(11)
+    t = torch.tensor([2, 50, 99])
+    fn = lambda x, tt: 0.3 * x  # noqa: E731
+    for prediction in D.PREDICTIONS:
+        got = D.diffusion_loss(fn, s, x0, t=t, noise=noise, loss="l2", prediction=prediction, min_snr_gamma=5.0)
+        target = D.prediction_target(s, x0, noise, t, prediction)
+        per = ((fn(D.q_sample(s, x0, t, noise), t) - target) ** 2).flatten(1).mean(1)
+        torch.testing.assert_close(got, (per * D.min_snr_weights(s, t, prediction, 5.0)).mean())
+    plain = D.diffusion_loss(fn, s, x0, t=t, noise=noise, loss="l1")
+    torch.testing.assert_close(plain, (fn(D.q_sample(s, x0, t, noise), t) - noise).abs().mean())

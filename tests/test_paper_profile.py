@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from msknb.profiles import settings
-from msknb.segmentation.segment import build_segmenter
-from msknb.ddpm.train import build_model, config_from_settings
+from msknb.segmentation.model import build_segmenter
+from msknb.ddpm.config import build_model, config_from_settings
 from msknb.ddpm.unet import count_parameters
 
 

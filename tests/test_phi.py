@@ -9,8 +9,9 @@ import torch
 from msknb.ddpm import diffusion as D
 from msknb.data.loading import load_folder
 from msknb.data.dicom import assert_no_phi, write_dicom
-from msknb.ddpm.sample import sample_images, write_synthetic_set
-from msknb.ddpm.train import TrainConfig, build_model
+from msknb.ddpm.config import TrainConfig, build_model
+from msknb.ddpm.export import write_synthetic_set
+from msknb.ddpm.sample import sample_images
 
 PHI = {
     "PatientName": "Doe^Jane",
@@ -72,7 +73,7 @@ def test_every_torch_load_in_msknb_is_weights_only():
     from msknb.paths import REPO_ROOT
 
     offenders = []
-    for path in sorted((REPO_ROOT / "msknb").glob("*.py")):
+    for path in sorted((REPO_ROOT / "msknb").rglob("*.py")):
         text = path.read_text()
         for match in re.finditer(r"torch\.load\(([^()]|\([^()]*\))*\)", text):
             if "weights_only=True" not in match.group(0):

@@ -10,8 +10,10 @@ import torch
 
 from msknb.ddpm import diffusion as D
 from msknb.errors import ConfigError
-from msknb.ddpm.sample import export_png, sample_images, split_channels, time_samplers, write_synthetic_set
-from msknb.ddpm.train import TrainConfig, build_model, train_ddpm
+from msknb.ddpm.config import TrainConfig, build_model
+from msknb.ddpm.export import export_png, split_channels, write_synthetic_set
+from msknb.ddpm.sample import sample_images, time_samplers
+from msknb.ddpm.train import train_ddpm
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +85,40 @@ def test_sample_cli(tmp_path):
     ds = load_folder(tmp_path / "out", crop_fov=False)
     assert len(ds) == 3 and ds.masks is not None and np.allclose(ds.spacing_mm, 0.2)
     assert main(["sample", "--model", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.parametrize("prediction,zero_terminal_snr,gamma", [("eps", False, None), ("x0", False, 5.0),
+                                                                 ("v", True, 5.0)])
+def test_each_objective_trains_and_samples(tmp_path, prediction, zero_terminal_snr, gamma):
+    """A tiny model trained a few steps with each objective: finite losses, a checkpoint that
+    remembers the objective, finite samples from both samplers (from the checkpoint too)."""
+    from msknb.ddpm.checkpoints import load_model
+
+    rng = np.random.default_rng(0)
+    data = rng.random((8, 1, 16, 16)).astype(np.float32)
+    cfg = TrainConfig(image_size=16, channels=1, dim=8, dim_mults=(1, 2), timesteps=20, batch_size=4, epochs=2,
+                      lr=1e-3, prediction=prediction, zero_terminal_snr=zero_terminal_snr, min_snr_gamma=gamma)
+    res = train_ddpm(data, cfg, tmp_path / prediction, progress=False)
+    assert res.steps == 4 and np.isfinite(res.losses).all()
+    model, schedule, config = load_model(res.checkpoint_path)
+    assert config.prediction == prediction and model.prediction == prediction
+    assert schedule.zero_terminal_snr == zero_terminal_snr
+    for method in ("ddpm", "ddim"):
+        x = sample_images(model, schedule, 2, method=method, steps=5, seed=0, progress=False)
+        assert x.shape == (2, 1, 16, 16) and np.isfinite(x).all()
+
+
+def test_start_mean_shifts_the_chain_start(tiny_model):
+    from msknb.ddpm.sample import _start
+
+    model, schedule = tiny_model
+    shape = (2, 2, 16, 16)
+    z = torch.randn(shape, generator=torch.Generator().manual_seed(3))
+    mean = np.stack([np.full((16, 16), 0.75, np.float32), np.zeros((16, 16), np.float32)])  # (C, H, W)
+    x_T = _start(schedule, shape, torch.Generator().manual_seed(3), "cpu", mean)
+    ab = float(schedule.alphas_cumprod[-1])
+    want = ab ** 0.5 * torch.tensor([0.5, -1.0]).view(1, 2, 1, 1) + (1 - ab) ** 0.5 * z
+    torch.testing.assert_close(x_T, want)  # N(sqrt(abar_T) mean, 1 - abar_T), same z as N(0, I) would use
+    a = sample_images(model, schedule, 2, method="ddim", steps=5, seed=3, progress=False)
+    b = sample_images(model, schedule, 2, method="ddim", steps=5, seed=3, progress=False, start_mean=mean)
+    assert a.shape == b.shape and not np.allclose(a, b)

@@ -16,8 +16,10 @@ import torch
 
 from msknb.errors import CheckpointError, ConfigError, TrainingError
 from msknb.io import sha256_file
-from msknb.ddpm.train import (TrainConfig, config_from_settings, export_ema, images_to_array, load_checkpoint,
-                         load_model, train_ddpm)
+from msknb.ddpm.checkpoints import export_ema, load_checkpoint, load_model
+from msknb.ddpm.config import TrainConfig, config_from_settings
+from msknb.ddpm.train import train_ddpm
+from msknb.ddpm.training_data import images_to_array
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,7 +57,8 @@ _CHILD = textwrap.dedent("""
     import os, sys, time, numpy as np, torch
     torch.set_num_threads(1)
     sys.path.insert(0, {repo!r})
-    from msknb.ddpm.train import TrainConfig, train_ddpm
+    from msknb.ddpm.config import TrainConfig
+    from msknb.ddpm.train import train_ddpm
     rng = np.random.default_rng(0)
     x = rng.random((12, 2, 16, 16)).astype(np.float32); x[:, 1] = (x[:, 1] > 0.7).astype(np.float32)
     def cb(info):
@@ -175,7 +178,7 @@ def test_updated_pretrained_file_is_not_silently_resumed(tmp_path):
     different file (e.g. an updated shipped checkpoint): CheckpointError, or a restart."""
     from types import SimpleNamespace
 
-    from msknb.ddpm.train import train_groups
+    from msknb.ddpm.groups import train_groups
 
     data = tiny_data(8)
     base = train_ddpm(data, TrainConfig(**{**TINY, "epochs": 1}), tmp_path / "base", progress=False)
@@ -206,8 +209,9 @@ def test_updated_pretrained_file_is_not_silently_resumed(tmp_path):
 def test_train_groups_and_form(tmp_path):
     from types import SimpleNamespace
 
-    from msknb.ddpm.sample import find_checkpoint
-    from msknb.ddpm.train import train_groups, training_form
+    from msknb.ddpm.checkpoints import find_checkpoint
+    from msknb.ddpm.groups import train_groups
+    from msknb.ddpm.widgets import training_form
 
     x = tiny_data(8)
     ds = SimpleNamespace(images=x[:, 0], masks=(x[:, 1] > 0).astype(np.uint8), groups=["TA"] * 4 + ["RF"] * 4)
@@ -225,3 +229,46 @@ def test_train_groups_and_form(tmp_path):
     form = training_form(lambda values: None, {"timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                                                 "batch_size": 4, "image_size": 64, "epochs": 1})
     assert len(form.children) == 9
+
+
+def test_prediction_options_in_config_and_old_checkpoints(tmp_path):
+    """TrainConfig validates the objective options; a checkpoint written before they existed
+    reads as eps-prediction and is still resumable by a default config."""
+    with pytest.raises(ConfigError, match="ill-posed") as e:
+        TrainConfig(**{**TINY, "zero_terminal_snr": True})  # eps by default
+    assert e.value.path == "prediction"
+    for bad, name in [(dict(prediction="score"), "prediction"), (dict(min_snr_gamma=0), "min_snr_gamma")]:
+        with pytest.raises(ConfigError) as e:
+            TrainConfig(**{**TINY, **bad})
+        assert e.value.path == name
+    assert TrainConfig(**{**TINY, "prediction": "v", "zero_terminal_snr": True, "min_snr_gamma": 5.0})
+    data = tiny_data(8)
+    cfg = TrainConfig(**{**TINY, "epochs": 1, "max_steps": 1})
+    res = train_ddpm(data, cfg, tmp_path / "old", progress=False)
+    ck = torch.load(res.checkpoint_path, weights_only=True)
+    for key in ("prediction", "zero_terminal_snr", "min_snr_gamma"):
+        del ck["config"][key]
+    torch.save(ck, res.checkpoint_path)
+    model, schedule, config = load_model(res.checkpoint_path)
+    assert config.prediction == "eps" and model.prediction == "eps" and not schedule.zero_terminal_snr
+    again = train_ddpm(data, TrainConfig(**{**TINY, "epochs": 1, "max_steps": 2}), tmp_path / "old", progress=False)
+    assert again.resumed_from_step == 1 and again.steps == 2
+    with pytest.raises(CheckpointError, match="prediction"):
+        train_ddpm(data, TrainConfig(**{**TINY, "epochs": 1, "max_steps": 2, "prediction": "v"}), tmp_path / "old",
+                   progress=False)
+
+
+def test_cli_train_prediction_is_read_back_by_sample(tmp_path):
+    from msknb.cli import main
+    from msknb.paths import PHANTOM_SAMPLES_DIR
+
+    out = tmp_path / "train"
+    assert main(["train", "--data", str(PHANTOM_SAMPLES_DIR), "--profile", "smoke", "--out", str(out),
+                 "--max-steps", "1", "--prediction", "v", "--zero-terminal-snr", "--min-snr-gamma", "5",
+                 "--quiet"]) == 0
+    ckpt = next(out.rglob("checkpoint.pt"))
+    cfg = load_checkpoint(ckpt)["config_obj"]
+    assert (cfg.prediction, cfg.zero_terminal_snr, cfg.min_snr_gamma) == ("v", True, 5.0)
+    assert main(["sample", "--model", str(ckpt), "--n", "2", "--steps", "4", "--out", str(tmp_path / "syn"),
+                 "--quiet"]) == 0
+    assert len(list((tmp_path / "syn" / "images").glob("*.png"))) == 2

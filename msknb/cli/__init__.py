@@ -17,9 +17,7 @@ from msknb.errors import MsknbError
 #: ``register(subparsers)``
 COMMANDS = ("run", "phantom", "data", "train", "sample", "segment", "thickness", "measure", "report")
 #: during the restructure: where a command's ``register_cli`` lived before ``cli/<name>.py``
-LEGACY = {"run": "runner", "phantom": "data.phantom", "data": "data.loading", "train": "ddpm.train",
-          "sample": "ddpm.sample", "segment": "segmentation.segment", "thickness": "thickness.thickness",
-          "report": "evaluation.report"}
+LEGACY: dict[str, str] = {}
 
 
 def _command_module(name: str):

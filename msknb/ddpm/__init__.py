@@ -1,1 +1,14 @@
-"""Notebooks 01-04: diffusion maths, the U-Net, training and sampling."""
+"""Notebooks 01-04: the DDPM stage, one idea per module.
+
+* maths: :mod:`~msknb.ddpm.schedules` (noise schedules, zero terminal SNR),
+  :mod:`~msknb.ddpm.diffusion` (q, p, DDPM/DDIM steps and loops, prediction objectives
+  eps/x0/v, Min-SNR weights, the loss; also importable as ``msknb.diffusion``),
+  :mod:`~msknb.ddpm.unet` (the annotated-diffusion U-Net);
+* training: :mod:`~msknb.ddpm.config` (TrainConfig, build_model), :mod:`~msknb.ddpm.training_data`,
+  :mod:`~msknb.ddpm.train` (train_ddpm), :mod:`~msknb.ddpm.runtime` (DDP, AMP, RNG),
+  :mod:`~msknb.ddpm.ema`, :mod:`~msknb.ddpm.checkpoints`, :mod:`~msknb.ddpm.groups` (one model per muscle);
+* sampling: :mod:`~msknb.ddpm.sample`, :mod:`~msknb.ddpm.export` (synthetic set, PNG/DICOM),
+  :mod:`~msknb.ddpm.quality` (intensity statistics);
+* display: :mod:`~msknb.ddpm.figures`, :mod:`~msknb.ddpm.widgets`.
+Command line: ``msknb/cli/train.py``, ``msknb/cli/sample.py``.
+"""

@@ -18,154 +18,34 @@ Notation (Katakis et al. 2023, Eq. 1–3; Ho et al. 2020)
   with :math:`\Sigma = \tilde\beta_t I` here ("fixed_small" in diffusers) and
   :math:`\mu_\theta` the mean of the true posterior :math:`q(x_{t-1}|x_t,x_0)` evaluated at the
   network's guess :math:`\hat x_0 = (x_t - \sqrt{1-\bar\alpha_t}\,\varepsilon_\theta)/\sqrt{\bar\alpha_t}`.
+* prediction objectives (:data:`PREDICTIONS`): the network may output the noise ``eps``
+  (Ho et al., the paper), the clean image ``x0``, or the velocity
+  :math:`v = \sqrt{\bar\alpha_t}\,\varepsilon - \sqrt{1-\bar\alpha_t}\,x_0` (Salimans & Ho 2022);
+  :func:`prediction_target` is its training target, :func:`to_eps_x0` turns its output into
+  (eps, x0), :func:`make_denoiser` wraps a network for the samplers.
+
+The noise schedules live in :mod:`msknb.ddpm.schedules` and are re-exported here.
 
 Everything is batched and device-agnostic: results live on the device (and in the dtype) of
 the input tensors, whatever device the :class:`Schedule` is on.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
 from typing import Callable, NamedTuple, Sequence
 
 import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
 
+from msknb.ddpm.schedules import (SCHEDULE_KINDS, Schedule, make_schedule,  # noqa: F401 (re-exported)
+                                  rescale_zero_terminal_snr, snr_db)
 from msknb.errors import ConfigError
 
-SCHEDULE_KINDS = ("linear", "cosine", "quadratic", "sigmoid")
+PREDICTIONS = ("eps", "x0", "v")
+"""What the network predicts: the noise, the clean image, or the velocity (Salimans & Ho 2022)."""
 
 DenoiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``denoise_fn(x_t, t) -> eps``: ``x_t`` (B, C, H, W) float, ``t`` (B,) int64 → eps like ``x_t``."""
-
-
-# --------------------------------------------------------------------------------------
-# Noise schedules
-# --------------------------------------------------------------------------------------
-@dataclass
-class Schedule:
-    r"""All per-timestep constants of a diffusion process; every tensor is float32, shape (T,).
-
-    * ``betas`` :math:`\beta_t`; ``alphas`` :math:`\alpha_t = 1-\beta_t`
-    * ``alphas_cumprod`` :math:`\bar\alpha_t`; ``alphas_cumprod_prev`` :math:`\bar\alpha_{t-1}`
-      (with :math:`\bar\alpha_{-1} = 1`)
-    * ``sqrt_alphas_cumprod`` :math:`\sqrt{\bar\alpha_t}`, ``sqrt_one_minus_alphas_cumprod``
-      :math:`\sqrt{1-\bar\alpha_t}` (signal and noise amplitudes of Eq. 2)
-    * ``posterior_variance`` :math:`\tilde\beta_t = \beta_t(1-\bar\alpha_{t-1})/(1-\bar\alpha_t)`
-      (0 at t = 0), ``posterior_log_variance_clipped`` = log β̃ with β̃_0 replaced by β̃_1
-    * ``posterior_mean_coef1`` :math:`\beta_t\sqrt{\bar\alpha_{t-1}}/(1-\bar\alpha_t)` (× x_0),
-      ``posterior_mean_coef2`` :math:`\sqrt{\alpha_t}(1-\bar\alpha_{t-1})/(1-\bar\alpha_t)` (× x_t)
-    * ``snr`` signal-to-noise ratio :math:`\bar\alpha_t/(1-\bar\alpha_t)` (unitless power ratio)
-
-    ``timesteps`` is T, ``kind`` the schedule name. ``.to(device)`` returns a moved copy.
-    """
-
-    kind: str
-    timesteps: int
-    betas: torch.Tensor
-    alphas: torch.Tensor
-    alphas_cumprod: torch.Tensor
-    alphas_cumprod_prev: torch.Tensor
-    sqrt_alphas_cumprod: torch.Tensor
-    sqrt_one_minus_alphas_cumprod: torch.Tensor
-    posterior_variance: torch.Tensor
-    posterior_log_variance_clipped: torch.Tensor
-    posterior_mean_coef1: torch.Tensor
-    posterior_mean_coef2: torch.Tensor
-    snr: torch.Tensor
-
-    def to(self, device) -> "Schedule":
-        """A copy with every tensor on ``device``."""
-        values = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            values[f.name] = v.to(device) if isinstance(v, torch.Tensor) else v
-        return Schedule(**values)
-
-    @property
-    def device(self) -> torch.device:
-        return self.betas.device
-
-    def __len__(self) -> int:
-        return self.timesteps
-
-
-def _betas_float64(kind: str, timesteps: int, beta_start: float, beta_end: float) -> torch.Tensor:
-    """β_t for ``kind`` in float64, shape (T,)."""
-    T = timesteps
-    if kind == "linear":
-        # Ho et al. 2020: β from 1e-4 to 0.02, linearly. Like diffusers (and the "annotated
-        # diffusion" code the paper uses), the end points are taken as given for any T
-        # (they are NOT rescaled by 1000/T as in Improved DDPM).
-        return torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
-    if kind == "quadratic":
-        # linear in sqrt(β) (diffusers' "scaled_linear" / annotated-diffusion "quadratic")
-        return torch.linspace(beta_start ** 0.5, beta_end ** 0.5, T, dtype=torch.float64) ** 2
-    if kind == "sigmoid":
-        # GeoDiff sigmoid schedule (diffusers' "sigmoid")
-        s = torch.sigmoid(torch.linspace(-6.0, 6.0, T, dtype=torch.float64))
-        return s * (beta_end - beta_start) + beta_start
-    if kind == "cosine":
-        # Nichol & Dhariwal 2021: ᾱ(τ) = cos²((τ + s)/(1 + s) · π/2), s = 0.008, τ = t/T;
-        # β_t = 1 − ᾱ((t+1)/T)/ᾱ(t/T), clipped at 0.999 (diffusers' "squaredcos_cap_v2").
-        s = 0.008
-
-        def abar(tau: float) -> float:
-            return math.cos((tau + s) / (1 + s) * math.pi / 2) ** 2
-
-        return torch.tensor([min(1 - abar((i + 1) / T) / abar(i / T), 0.999) for i in range(T)],
-                            dtype=torch.float64)
-    raise ConfigError(f"unknown noise schedule {kind!r}; choose one of {', '.join(SCHEDULE_KINDS)}", "schedule")
-
-
-def make_schedule(kind: str = "linear", timesteps: int = 300, device=None,
-                  beta_start: float = 1e-4, beta_end: float = 0.02) -> Schedule:
-    r"""Build a :class:`Schedule` of ``kind`` ('linear', 'cosine', 'quadratic', 'sigmoid') with
-    ``timesteps`` = T steps (the paper uses linear, T = 300).
-
-    All constants are computed in float64 and cast to float32 at the end (diffusers computes
-    the cumulative product in float32; the two agree to ~1e-6 relative).
-    ``beta_start``/``beta_end`` are used by linear, quadratic and sigmoid.
-    Raises :class:`~msknb.errors.ConfigError` for an unknown kind, T < 2, or β out of (0, 1).
-    """
-    if not isinstance(kind, str) or kind not in SCHEDULE_KINDS:
-        raise ConfigError(f"unknown noise schedule {kind!r}; choose one of {', '.join(SCHEDULE_KINDS)}", "schedule")
-    try:
-        T = int(timesteps)
-    except (TypeError, ValueError):
-        raise ConfigError(f"timesteps must be an integer >= 2, got {timesteps!r}", "timesteps") from None
-    if T != timesteps or T < 2:
-        raise ConfigError(f"timesteps must be an integer >= 2, got {timesteps!r}", "timesteps")
-    if not (0 < beta_start < 1 and 0 < beta_end < 1):
-        raise ConfigError(f"beta_start/beta_end must lie in (0, 1), got {beta_start}, {beta_end}", "beta_start")
-
-    betas = _betas_float64(kind, T, float(beta_start), float(beta_end))
-    alphas = 1.0 - betas
-    ac = torch.cumprod(alphas, dim=0)
-    ac_prev = torch.cat([torch.ones(1, dtype=torch.float64), ac[:-1]])
-    post_var = betas * (1.0 - ac_prev) / (1.0 - ac)
-    # β̃_0 = 0, so its log is -inf; clip it to β̃_1 as in Ho et al.'s code
-    post_logvar = torch.log(torch.cat([post_var[1:2], post_var[1:]]))
-    values = dict(
-        betas=betas,
-        alphas=alphas,
-        alphas_cumprod=ac,
-        alphas_cumprod_prev=ac_prev,
-        sqrt_alphas_cumprod=ac.sqrt(),
-        sqrt_one_minus_alphas_cumprod=(1.0 - ac).sqrt(),
-        posterior_variance=post_var,
-        posterior_log_variance_clipped=post_logvar,
-        posterior_mean_coef1=betas * ac_prev.sqrt() / (1.0 - ac),
-        posterior_mean_coef2=alphas.sqrt() * (1.0 - ac_prev) / (1.0 - ac),
-        snr=ac / (1.0 - ac),
-    )
-    values = {k: v.to(dtype=torch.float32, device=device) for k, v in values.items()}
-    return Schedule(kind=kind, timesteps=T, **values)
-
-
-def snr_db(schedule: Schedule, t=None) -> torch.Tensor:
-    r"""SNR(t) = ᾱ_t/(1−ᾱ_t) in decibels, :math:`10\log_{10}\mathrm{SNR}`; shape (T,) or like ``t``."""
-    snr = schedule.snr if t is None else schedule.snr[torch.as_tensor(t, device=schedule.device)]
-    return 10.0 * torch.log10(snr)
 
 
 # --------------------------------------------------------------------------------------
@@ -279,15 +159,18 @@ class PMeanVar(NamedTuple):
     x0_pred: torch.Tensor
 
 
-def p_mean_variance(schedule: Schedule, eps: torch.Tensor, x_t: torch.Tensor, t, clip_x0: bool = False) -> PMeanVar:
+def p_mean_variance(schedule: Schedule, eps: torch.Tensor, x_t: torch.Tensor, t, clip_x0: bool = False,
+                    x0_pred: torch.Tensor | None = None) -> PMeanVar:
     r"""The reverse Gaussian :math:`p_\theta(x_{t-1}|x_t) = \mathcal N(\mu_\theta, \tilde\beta_t I)` (Eq. 3)
     for a predicted noise ``eps`` (B, C, H, W):
 
     :math:`\hat x_0 = ` :func:`predict_x0` (clamped to [-1, 1] if ``clip_x0``), then
     :math:`\mu_\theta = \tilde\mu_t(\hat x_0, x_t)` from :func:`posterior_mean_variance`.
-    Returns :class:`PMeanVar` ``(mean, variance, log_variance, x0_pred)``.
+    ``x0_pred`` (like x_t) replaces that estimate when the network predicted x_0 itself
+    (:func:`to_eps_x0`; needed where ᾱ_t = 0). Returns :class:`PMeanVar` ``(mean, variance, log_variance, x0_pred)``.
     """
-    x0_pred = predict_x0(schedule, x_t, t, eps)
+    if x0_pred is None:
+        x0_pred = predict_x0(schedule, x_t, t, eps)
     if clip_x0:
         x0_pred = x0_pred.clamp(-1.0, 1.0)
     mean, var, logvar = posterior_mean_variance(schedule, x0_pred, x_t, t)
@@ -296,18 +179,18 @@ def p_mean_variance(schedule: Schedule, eps: torch.Tensor, x_t: torch.Tensor, t,
 
 def ddpm_step(schedule: Schedule, eps: torch.Tensor, x_t: torch.Tensor, t, noise: torch.Tensor | None = None,
               generator: torch.Generator | None = None, clip_x0: bool = False,
-              return_x0: bool = False):
+              return_x0: bool = False, x0_pred: torch.Tensor | None = None):
     r"""One ancestral DDPM step x_t → x_{t−1} (Ho et al. Alg. 2):
 
     .. math:: x_{t-1} = \mu_\theta(x_t, t) + \sqrt{\tilde\beta_t}\,z,\qquad z\sim\mathcal N(0, I),
               \ z = 0 \text{ at } t = 0
 
     (variance β̃_t = diffusers' ``variance_type="fixed_small"``). ``eps`` = ε_θ(x_t, t) like x_t;
-    ``t`` int or (B,); ``noise`` z like x_t (drawn with ``generator`` when None).
-    Returns x_{t−1}, or ``(x_{t−1}, x0_pred)`` with ``return_x0``.
+    ``t`` int or (B,); ``noise`` z like x_t (drawn with ``generator`` when None); ``x0_pred``
+    see :func:`p_mean_variance`. Returns x_{t−1}, or ``(x_{t−1}, x0_pred)`` with ``return_x0``.
     """
     t = _tvec(t, x_t)
-    out = p_mean_variance(schedule, eps, x_t, t, clip_x0=clip_x0)
+    out = p_mean_variance(schedule, eps, x_t, t, clip_x0=clip_x0, x0_pred=x0_pred)
     if noise is None:
         noise = _randn_like(x_t, generator)
     nonzero = (t > 0).to(x_t.dtype).reshape(-1, *((1,) * (x_t.dim() - 1)))
@@ -327,7 +210,7 @@ def ddim_timesteps(timesteps: int, steps: int) -> list[int]:
 
 def ddim_step(schedule: Schedule, eps: torch.Tensor, x_t: torch.Tensor, t, t_prev, eta: float = 0.0,
               noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
-              clip_x0: bool = False, return_x0: bool = False):
+              clip_x0: bool = False, return_x0: bool = False, x0_pred: torch.Tensor | None = None):
     r"""One DDIM step x_t → x_{t_prev} (Song et al. 2021, Eq. 12), skipping steps when t_prev < t−1:
 
     .. math:: x_{t'} = \sqrt{\bar\alpha_{t'}}\,\hat x_0 + \sqrt{1-\bar\alpha_{t'}-\sigma^2}\,\varepsilon_\theta
@@ -335,15 +218,17 @@ def ddim_step(schedule: Schedule, eps: torch.Tensor, x_t: torch.Tensor, t, t_pre
               \sigma = \eta\sqrt{\frac{1-\bar\alpha_{t'}}{1-\bar\alpha_t}\Bigl(1-\frac{\bar\alpha_t}{\bar\alpha_{t'}}\Bigr)}
 
     with :math:`\bar\alpha_{t'} = 1` for t_prev < 0 (the last step). eta = 0 is deterministic;
-    eta = 1 with t_prev = t−1 is DDPM. ``t``/``t_prev`` int or (B,). Returns x_{t_prev}
-    (or ``(x_{t_prev}, x0_pred)`` with ``return_x0``). Matches ``DDIMScheduler.step``.
+    eta = 1 with t_prev = t−1 is DDPM. ``t``/``t_prev`` int or (B,); ``x0_pred`` see
+    :func:`p_mean_variance`. Returns x_{t_prev} (or ``(x_{t_prev}, x0_pred)`` with ``return_x0``).
+    Matches ``DDIMScheduler.step``.
     """
     t = _tvec(t, x_t)
     t_prev = _tvec(t_prev, x_t)
     ac_t = _coef(schedule.alphas_cumprod, t, x_t)
     ac_full_prev = _coef(schedule.alphas_cumprod, t_prev.clamp(min=0), x_t)
     ac_prev = torch.where((t_prev >= 0).reshape(ac_t.shape), ac_full_prev, torch.ones_like(ac_full_prev))
-    x0_pred = (x_t - (1 - ac_t).sqrt() * eps) / ac_t.sqrt()
+    if x0_pred is None:
+        x0_pred = (x_t - (1 - ac_t).sqrt() * eps) / ac_t.sqrt()
     if clip_x0:
         x0_pred = x0_pred.clamp(-1.0, 1.0)
         eps = (x_t - ac_t.sqrt() * x0_pred) / (1 - ac_t).sqrt()
@@ -355,6 +240,105 @@ def ddim_step(schedule: Schedule, eps: torch.Tensor, x_t: torch.Tensor, t, t_pre
             noise = _randn_like(x_t, generator)
         x_prev = x_prev + sigma * noise
     return (x_prev, x0_pred) if return_x0 else x_prev
+
+
+# --------------------------------------------------------------------------------------
+# Prediction objectives: what the network outputs
+# --------------------------------------------------------------------------------------
+def check_prediction(prediction: str) -> str:
+    """``prediction`` if it is one of :data:`PREDICTIONS`, else ConfigError naming it."""
+    if prediction not in PREDICTIONS:
+        raise ConfigError(f"unknown prediction objective {prediction!r}; choose one of {', '.join(PREDICTIONS)}",
+                          "prediction")
+    return prediction
+
+
+def prediction_target(schedule: Schedule, x0: torch.Tensor, noise: torch.Tensor, t, prediction: str = "eps"
+                      ) -> torch.Tensor:
+    r"""What a network trained with ``prediction`` should output for x_t = q_sample(x0, t, noise):
+    ``"eps"`` the noise, ``"x0"`` the clean image, ``"v"`` the velocity
+    :math:`v = \sqrt{\bar\alpha_t}\,\varepsilon - \sqrt{1-\bar\alpha_t}\,x_0` (Salimans & Ho 2022;
+    diffusers' ``get_velocity``). ``x0``, ``noise`` (B, C, H, W); ``t`` int or (B,). Returns like x0."""
+    check_prediction(prediction)
+    if prediction == "eps":
+        return noise
+    if prediction == "x0":
+        return x0
+    t = _tvec(t, x0)
+    return _coef(schedule.sqrt_alphas_cumprod, t, x0) * noise - _coef(schedule.sqrt_one_minus_alphas_cumprod, t, x0) * x0
+
+
+def to_eps_x0(schedule: Schedule, x_t: torch.Tensor, t, model_output: torch.Tensor, prediction: str = "eps"
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Turn a network's output into ``(eps, x0)``, both like ``x_t`` (B, C, H, W).
+
+    eps: x0 by :func:`predict_x0`; x0: eps by :func:`predict_eps`; v:
+    :math:`x_0 = \sqrt{\bar\alpha_t}\,x_t - \sqrt{1-\bar\alpha_t}\,v`,
+    :math:`\varepsilon = \sqrt{1-\bar\alpha_t}\,x_t + \sqrt{\bar\alpha_t}\,v`. Where ᾱ_t = 0
+    (zero terminal SNR) only x0 and v give a finite x0."""
+    check_prediction(prediction)
+    if prediction == "eps":
+        return model_output, predict_x0(schedule, x_t, t, model_output)
+    if prediction == "x0":
+        return predict_eps(schedule, x_t, t, model_output), model_output
+    t = _tvec(t, x_t)
+    a, s = _coef(schedule.sqrt_alphas_cumprod, t, x_t), _coef(schedule.sqrt_one_minus_alphas_cumprod, t, x_t)
+    return s * x_t + a * model_output, a * x_t - s * model_output
+
+
+class Denoiser:
+    """A network as the samplers want it: ``denoiser(x_t, t) -> eps`` (a :data:`DenoiseFn`),
+    and ``denoiser.eps_x0(x_t, t) -> (eps, x0)``. Made by :func:`make_denoiser`."""
+
+    def __init__(self, model: Callable, prediction: str = "eps", schedule: Schedule | None = None):
+        self.model, self.prediction, self.schedule = model, check_prediction(prediction), schedule
+        if schedule is None and prediction != "eps":
+            raise ConfigError(f"prediction {prediction!r} needs the schedule to turn outputs into eps", "schedule")
+        if prediction == "eps" and schedule is not None and schedule.zero_terminal_snr:
+            raise ConfigError("eps-prediction cannot recover x0 where the terminal SNR is zero; "
+                              "use prediction 'v' or 'x0' with a zero-terminal-SNR schedule", "prediction")
+
+    def _output(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        params = getattr(self.model, "parameters", None)
+        device = next(iter(params()), x_t).device if params is not None else x_t.device
+        return self.model(x_t.to(device), t.to(device)).float().to(x_t.device)
+
+    def eps_x0(self, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return to_eps_x0(self.schedule, x_t, t, self._output(x_t, t), self.prediction)
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.prediction == "eps":
+            return self._output(x_t, t)
+        return self.eps_x0(x_t, t)[0]
+
+
+def make_denoiser(model: Callable, prediction: str = "eps", schedule: Schedule | None = None) -> Denoiser:
+    """Wrap ``model(x_t, t) -> output`` (a network trained with ``prediction``; ``t`` (B,) int64
+    passed as is, inputs moved to the model's device, output float32 on x_t's device) as the
+    eps-denoiser the samplers take. ``schedule`` is needed for x0 and v."""
+    return Denoiser(model, prediction, schedule)
+
+
+def _eps_and_x0(denoise_fn: DenoiseFn, x_t: torch.Tensor, t: torch.Tensor):
+    """``(eps, x0 or None)``: x0 straight from the network when it predicts x0 or v (exact where
+    ᾱ_t = 0), else None (the step computes it from eps, as before)."""
+    if getattr(denoise_fn, "prediction", "eps") == "eps":
+        return denoise_fn(x_t, t), None
+    return denoise_fn.eps_x0(x_t, t)
+
+
+def min_snr_weights(schedule: Schedule, t, prediction: str = "eps", gamma: float = 5.0) -> torch.Tensor:
+    r"""Min-SNR-γ loss weights (Hang et al. 2023), shape (B,) float32, for timesteps ``t`` (B,):
+    the x0-loss weight :math:`\min(\mathrm{SNR}_t, \gamma)` expressed for the network's target,
+    i.e. divided by SNR for ``eps`` (= min(1, γ/SNR); 1 where SNR = 0) and by SNR + 1 for ``v``
+    (as diffusers' training scripts)."""
+    check_prediction(prediction)
+    t = torch.as_tensor(t, dtype=torch.long)
+    snr = schedule.snr.to(t.device)[t].float()
+    if prediction == "eps":
+        return (gamma / snr).clamp(max=1.0)
+    clipped = snr.clamp(max=gamma)
+    return clipped if prediction == "x0" else clipped / (snr + 1.0)
 
 
 # --------------------------------------------------------------------------------------
@@ -371,8 +355,6 @@ def _init_noise(schedule: Schedule, shape, generator, device) -> torch.Tensor:
 def _progress(iterable, enabled: bool, desc: str):
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
-
     return tqdm(iterable, desc=desc, leave=False)
 
 
@@ -384,7 +366,8 @@ def ddpm_sample_loop(denoise_fn: DenoiseFn, schedule: Schedule, shape: Sequence[
     r"""Ancestral DDPM sampling: x_T ~ N(0, I), then :func:`ddpm_step` for t = T−1 … 0.
 
     ``denoise_fn(x_t, t_batch) -> eps`` with x_t of ``shape`` (B, C, H, W) and t_batch (B,)
-    int64. ``device`` defaults to the generator's (else the schedule's); ``x_T`` overrides the
+    int64 (a :func:`make_denoiser` result also hands over its x0 for x0-/v-prediction).
+    ``device`` defaults to the generator's (else the schedule's); ``x_T`` overrides the
     starting noise. Returns x_0 (``shape``, roughly in [-1, 1]); with ``return_trajectory``,
     ``(x_0, trajectory)`` where trajectory is a list of ``(t, x_t, x0_pred)`` (CPU tensors),
     one per ``trajectory_every`` steps plus t = 0 — mind the memory (T × 2 × batch).
@@ -394,8 +377,9 @@ def ddpm_sample_loop(denoise_fn: DenoiseFn, schedule: Schedule, shape: Sequence[
     T = schedule.timesteps
     for t in _progress(range(T - 1, -1, -1), progress, "DDPM sampling"):
         tb = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-        eps = denoise_fn(x, tb)
-        x_new, x0_pred = ddpm_step(schedule, eps, x, tb, generator=generator, clip_x0=clip_x0, return_x0=True)
+        eps, x0_net = _eps_and_x0(denoise_fn, x, tb)
+        x_new, x0_pred = ddpm_step(schedule, eps, x, tb, generator=generator, clip_x0=clip_x0, return_x0=True,
+                                   x0_pred=x0_net)
         if return_trajectory and (t % max(1, trajectory_every) == 0 or t == T - 1):
             traj.append((t, x.detach().cpu(), x0_pred.detach().cpu()))
         x = x_new
@@ -417,9 +401,9 @@ def ddim_sample_loop(denoise_fn: DenoiseFn, schedule: Schedule, shape: Sequence[
     traj = []
     for t in _progress(ts, progress, "DDIM sampling"):
         tb = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-        eps = denoise_fn(x, tb)
+        eps, x0_net = _eps_and_x0(denoise_fn, x, tb)
         x_new, x0_pred = ddim_step(schedule, eps, x, tb, t - ratio, eta=eta, generator=generator,
-                                   clip_x0=clip_x0, return_x0=True)
+                                   clip_x0=clip_x0, return_x0=True, x0_pred=x0_net)
         if return_trajectory:
             traj.append((t, x.detach().cpu(), x0_pred.detach().cpu()))
         x = x_new
@@ -437,12 +421,21 @@ def oracle_denoiser(schedule: Schedule, x0: torch.Tensor) -> DenoiseFn:
     return denoise_fn
 
 
+_LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss, "mse": F.mse_loss, "huber": F.smooth_l1_loss}
+
+
 def diffusion_loss(denoise_fn: DenoiseFn, schedule: Schedule, x0: torch.Tensor, t=None,
                    noise: torch.Tensor | None = None, loss: str = "l1",
-                   generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""The simplified DDPM training objective :math:`\|\varepsilon - \varepsilon_\theta(x_t, t)\|`
+                   generator: torch.Generator | None = None, prediction: str = "eps",
+                   min_snr_gamma: float | None = None) -> torch.Tensor:
+    r"""The simplified DDPM training objective :math:`\|\text{target} - f_\theta(x_t, t)\|`
     ("l1", as in the paper, or "l2"/"mse", or "huber") for x0 (B, C, H, W), with t uniform in
-    [0, T) when None. Returns a scalar tensor."""
+    [0, T) when None. ``denoise_fn(x_t, t)`` is the raw network output and the target is
+    :func:`prediction_target` (the noise for ``"eps"``, the paper's objective). With
+    ``min_snr_gamma`` each sample's loss is weighted by :func:`min_snr_weights`.
+    Returns a scalar tensor."""
+    if loss not in _LOSSES:
+        raise ConfigError(f"unknown loss {loss!r}; choose l1, l2 or huber", "loss")
     if t is None:
         t = torch.randint(0, schedule.timesteps, (x0.shape[0],), generator=generator,
                           device=generator.device if generator is not None else "cpu").to(x0.device)
@@ -450,10 +443,8 @@ def diffusion_loss(denoise_fn: DenoiseFn, schedule: Schedule, x0: torch.Tensor, 
     if noise is None:
         noise = _randn_like(x0, generator)
     pred = denoise_fn(q_sample(schedule, x0, t, noise), t)
-    if loss == "l1":
-        return torch.nn.functional.l1_loss(pred, noise)
-    if loss in ("l2", "mse"):
-        return torch.nn.functional.mse_loss(pred, noise)
-    if loss == "huber":
-        return torch.nn.functional.smooth_l1_loss(pred, noise)
-    raise ConfigError(f"unknown loss {loss!r}; choose l1, l2 or huber", "loss")
+    target = prediction_target(schedule, x0, noise, t, prediction)
+    if min_snr_gamma is None:
+        return _LOSSES[loss](pred, target)
+    per_sample = _LOSSES[loss](pred, target, reduction="none").flatten(1).mean(1)
+    return (per_sample * min_snr_weights(schedule, t, prediction, min_snr_gamma).to(per_sample)).mean()

@@ -1,4 +1,4 @@
-"""Figures and ipywidgets for the diffusion notebooks (01 forward, 02 reverse).
+"""Figures and ipywidgets for the diffusion notebooks (01 forward, 02 reverse, 03 training form).
 
 Every interactive explorer has a static twin (``forward_figure``, ``reverse_chain_grid``, …)
 so a headless run (papermill, CI) shows the same figure at the parameter values.
@@ -8,12 +8,19 @@ stated); pixel units throughout.
 from __future__ import annotations
 
 import io
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import numpy as np
+import plotly.graph_objects as go
 import torch
+from plotly.subplots import make_subplots
 
 from msknb.ddpm import diffusion as D
+from msknb.ddpm.config import LOSSES
+from msknb.io import from_model, to_model
+from msknb.viz import image_grid
 
 SCHEDULE_KINDS = D.SCHEDULE_KINDS
 
@@ -22,24 +29,19 @@ SCHEDULE_KINDS = D.SCHEDULE_KINDS
 # conversions
 # --------------------------------------------------------------------------------------
 def to_model_space(image) -> torch.Tensor:
-    """Image (H, W) in [0, 1] (numpy or tensor) → tensor (1, 1, H, W) float32 in [-1, 1]."""
-    x = torch.as_tensor(np.asarray(image, dtype=np.float32))
-    while x.dim() < 4:
-        x = x.unsqueeze(0)
-    return 2.0 * x - 1.0
+    """Image (H, W) in [0, 1] (numpy or tensor) → tensor (1, 1, H, W) float32 in [-1, 1] (``msknb.io.to_model``)."""
+    return to_model(image).reshape(1, 1, *np.shape(image)[-2:])
 
 
 def to_display(x) -> np.ndarray:
-    """Tensor/array in [-1, 1] of shape (H, W), (1, H, W) or (1, 1, H, W) → (H, W) in [0, 1], clipped."""
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    a = np.asarray(a, dtype=np.float32).reshape(a.shape[-2], a.shape[-1])
-    return np.clip((a + 1.0) / 2.0, 0.0, 1.0)
+    """Tensor/array in [-1, 1] of shape (H, W), (1, H, W) or (1, 1, H, W) → (H, W) in [0, 1], clipped
+    (``msknb.io.from_model``)."""
+    a = from_model(x)
+    return a.reshape(a.shape[-2], a.shape[-1])
 
 
 def fig_to_png(fig) -> bytes:
     """Render a matplotlib figure to PNG bytes and close it."""
-    import matplotlib.pyplot as plt
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -61,8 +63,6 @@ def forward_figure(image, schedule: D.Schedule, t: int, seed: int = 0):
     and the Gaussian N(√ᾱ_t·mean(x_0), 1−ᾱ_t + ᾱ_t·var(x_0)) that Eq. 2 predicts.
     ``image`` (H, W) in [0, 1]. The noise is drawn with ``seed`` (fixed across t, so the
     image fades smoothly as t moves)."""
-    import matplotlib.pyplot as plt
-
     t = int(min(max(t, 0), schedule.timesteps - 1))
     x0 = to_model_space(image)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
@@ -93,8 +93,6 @@ def forward_figure(image, schedule: D.Schedule, t: int, seed: int = 0):
 
 def noising_grid(image, schedule: D.Schedule, ts: Sequence[int], seed: int = 0):
     """Figure: x_t for each t in ``ts`` (one noise draw), titled with t and ᾱ_t. ``image`` (H, W) in [0, 1]."""
-    from msknb.viz import image_grid
-
     x0 = to_model_space(image)
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
     ims, titles = [], []
@@ -109,9 +107,6 @@ def noising_grid(image, schedule: D.Schedule, ts: Sequence[int], seed: int = 0):
 def schedules_figure(timesteps: int = 300, kinds: Sequence[str] = SCHEDULE_KINDS):
     """Plotly figure, two panels: ᾱ_t and SNR(t) = ᾱ_t/(1−ᾱ_t) on a log axis, for each schedule
     kind, against t/T."""
-    from plotly.subplots import make_subplots
-    import plotly.graph_objects as go
-
     fig = make_subplots(rows=1, cols=2, subplot_titles=("ᾱ_t (signal power kept)", "SNR(t) = ᾱ_t / (1 − ᾱ_t)"))
     for i, kind in enumerate(kinds):
         s = D.make_schedule(kind, timesteps)
@@ -134,8 +129,6 @@ def forward_explorer(image, schedule: str = "linear", timesteps: int = 300, t: i
 
     ``image`` (H, W) in [0, 1]. Returns the ipywidgets VBox (display it as the last line of a cell).
     """
-    import ipywidgets as widgets
-
     options = sorted(set(int(v) for v in timestep_options) | {int(timesteps)})
     t0 = timesteps // 2 if t is None else int(t)
     w_t = widgets.IntSlider(value=min(t0, timesteps - 1), min=0, max=timesteps - 1, step=1, description="t",
@@ -174,8 +167,6 @@ def posterior_figure(image, schedule: D.Schedule, t: int, seed: int = 0):
     r"""Figure of the forward posterior :math:`q(x_{t-1}|x_t, x_0) = \mathcal N(\tilde\mu_t, \tilde\beta_t I)`
     at timestep ``t``: x_0, x_t, the posterior mean μ̃_t, one sample x_{t−1} = μ̃_t + √β̃_t z, and
     a line plot of the two mean coefficients and √β̃_t over all t (marker at ``t``)."""
-    import matplotlib.pyplot as plt
-
     g = torch.Generator().manual_seed(seed)
     x0 = to_model_space(image)
     xt = D.q_sample(schedule, x0, t, generator=g)
@@ -209,8 +200,6 @@ def trajectory_grid(trajectory, n: int = 8, title: str | None = None, index: int
     """Figure with two rows: x_t and the model's x̂_0 prediction at ``n`` timesteps spread along a
     trajectory from :func:`msknb.ddpm.diffusion.ddpm_sample_loop` / ``ddim_sample_loop``
     (list of ``(t, x_t, x0_pred)``), for batch element ``index``."""
-    import matplotlib.pyplot as plt
-
     pick = np.unique(np.linspace(0, len(trajectory) - 1, min(n, len(trajectory))).round().astype(int))
     fig, ax = plt.subplots(2, len(pick), figsize=(1.6 * len(pick), 3.5), squeeze=False)
     for j, k in enumerate(pick):
@@ -238,9 +227,6 @@ def reverse_stepper(x0, schedule: D.Schedule, denoise_fn: Callable | None = None
     :func:`msknb.ddpm.diffusion.oracle_denoiser` (exact noise). Returns the ipywidgets VBox; its
     ``.state`` dict holds the current ``t`` and ``x_t``.
     """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
     fn = denoise_fn or D.oracle_denoiser(schedule, x0)
     T0 = schedule.timesteps - 1 if start_t is None else int(start_t)
     b_step = widgets.Button(description="step", button_style="primary")
@@ -290,3 +276,37 @@ def reverse_stepper(x0, schedule: D.Schedule, denoise_fn: Callable | None = None
     box.step = step
     box.reset = reset
     return box
+
+
+# --------------------------------------------------------------------------------------
+# 03: training form
+# --------------------------------------------------------------------------------------
+def training_form(on_train: Callable[[dict[str, Any]], Any], defaults: dict[str, Any]):
+    """An ipywidgets form (timesteps, schedule, loss, lr, batch size, image size, epochs)
+    with a *Train* button calling ``on_train(values)``; its output appears below the form.
+    Returns the ``VBox`` (display it). ``defaults`` = settings("ddpm", ...)."""
+    style = {"description_width": "110px"}
+    w = {
+        "timesteps": widgets.IntSlider(value=defaults["timesteps"], min=10, max=1000, step=10,
+                                       description="timesteps T", style=style),
+        "schedule": widgets.Dropdown(options=list(D.SCHEDULE_KINDS), value=defaults["schedule"],
+                                     description="schedule", style=style),
+        "loss": widgets.Dropdown(options=list(LOSSES), value=defaults["loss"], description="loss", style=style),
+        "lr": widgets.FloatLogSlider(value=defaults["lr"], base=10, min=-5, max=-2, description="learning rate",
+                                     style=style),
+        "batch_size": widgets.IntSlider(value=defaults["batch_size"], min=1, max=64, description="batch size",
+                                        style=style),
+        "image_size": widgets.Dropdown(options=[32, 64, 128, 256], value=defaults["image_size"],
+                                       description="image size", style=style),
+        "epochs": widgets.IntSlider(value=defaults["epochs"], min=1, max=300, description="epochs", style=style),
+    }
+    button = widgets.Button(description="Train", button_style="primary", icon="play")
+    output = widgets.Output()
+
+    def clicked(_):
+        with output:
+            output.clear_output()
+            on_train({k: v.value for k, v in w.items()})
+
+    button.on_click(clicked)
+    return widgets.VBox([*w.values(), button, output])

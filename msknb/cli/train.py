@@ -1,0 +1,76 @@
+"""``msknb train``: train a DDPM on a data folder (resumable; one model per group)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch.distributed
+
+from msknb.data import load_folder
+from msknb.ddpm.checkpoints import export_ema
+from msknb.ddpm.diffusion import PREDICTIONS
+from msknb.ddpm.groups import train_groups
+from msknb.profiles import settings
+
+#: command-line flag -> TrainConfig field, set only when given
+_OPTIONAL = ("checkpoint_every", "max_seconds", "sample_every", "lr", "batch_size", "prediction", "min_snr_gamma")
+
+
+def _export(results: dict, export: str) -> None:
+    """EMA weights (fp16) of each group's checkpoint to ``export`` (``<stem>_<group>.pt`` for several)."""
+    for g, r in results.items():
+        if r.checkpoint_path is None:
+            continue
+        dst = Path(export) if len(results) == 1 else Path(export).with_name(f"{Path(export).stem}_{g}.pt")
+        export_ema(r.checkpoint_path, dst, half=True, extra={"img_per_s_last_session": float(r.img_per_s)})
+        print(f"EMA weights (fp16) -> {dst}")
+
+
+def _cli_train(args) -> int:
+    s = settings("ddpm", args.profile, epochs=args.epochs, image_size=args.image_size,
+                 joint_mask=True if args.joint else None, max_steps=args.max_steps)
+    ds = load_folder(args.data, image_size=s["image_size"], max_images=s.get("max_images"), seed=args.seed)
+    extra = {k: getattr(args, k) for k in _OPTIONAL if getattr(args, k)}
+    if args.hflip:
+        extra["hflip"] = True
+    if args.zero_terminal_snr:
+        extra["zero_terminal_snr"] = True
+    pretrained = args.init_from
+    results = train_groups(ds, s, args.out, seed=args.seed, progress=not args.quiet, pretrained=pretrained,
+                           strict_pretrained=pretrained is not None, **extra)
+    if torch.distributed.is_initialized() and torch.distributed.get_rank() != 0:  # torchrun: rank 0 reports, exports
+        return 0
+    for g, r in results.items():
+        print(f"{g}: {r.steps} steps, final loss {r.final_loss:.4f}, {r.img_per_s:.1f} img/s, "
+              f"{r.seconds:.0f} s -> {r.checkpoint_path}")
+    if args.export:
+        _export(results, args.export)
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train a DDPM on a data folder (resumable)",
+                              description="Train the paper's DDPM (eps-prediction, L1) on a data folder; "
+                                          "re-running the same command resumes from <out>/checkpoint.pt.")
+    p.add_argument("--data", required=True, help="data folder (DL_Track layout, TIFF layout, DICOMs, images)")
+    p.add_argument("--profile", default="quick", help="smoke | quick | paper")
+    p.add_argument("--out", required=True, help="output folder for checkpoint.pt")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--max-seconds", type=float, default=None, help="stop (with a checkpoint) after this wall time")
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--prediction", choices=PREDICTIONS, default=None,
+                   help="what the network predicts: eps (noise, the paper's; default), x0 or v (velocity)")
+    p.add_argument("--zero-terminal-snr", action="store_true",
+                   help="rescale the schedule to zero terminal SNR (Lin et al. 2024; needs --prediction v or x0)")
+    p.add_argument("--min-snr-gamma", type=float, default=None, help="Min-SNR-gamma loss weighting (e.g. 5)")
+    p.add_argument("--joint", action="store_true", help="train on image + aponeurosis mask (2 channels)")
+    p.add_argument("--hflip", action="store_true", help="random horizontal flips")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
+    p.add_argument("--sample-every", type=int, default=None, help="steps between preview sample grids (PNG)")
+    p.add_argument("--init-from", default=None, help="initialise from this checkpoint (fine-tuning)")
+    p.add_argument("--export", default=None, help="also write the EMA weights (fp16) to this file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cli_train)

@@ -1,0 +1,203 @@
+"""DDPM checkpoints: reading, checking, exporting, finding.
+
+Two formats, both plain tensors and types that load with ``torch.load(weights_only=True)``:
+
+* ``msknb-ddpm`` (the training state, ``<out>/checkpoint.pt``): model, EMA, optimiser, AMP
+  scaler, every RNG state, step, losses (one per step), config, seconds, images/s;
+* ``msknb-ddpm-ema`` (:func:`export_ema`, for sampling and shipping): EMA weights (fp16),
+  config, step, losses.
+
+A checkpoint's ``config`` says what its weights mean (``prediction``, schedule); files from
+before the prediction objectives existed read as eps-prediction.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from msknb.artifacts import DDPM_CHECKPOINT, ddpm_checkpoint, find_ddpm_checkpoint
+from msknb.ddpm import diffusion as D
+from msknb.ddpm.config import ARCH_FIELDS, MEANING_FIELDS, RESUMABLE_CHANGES, TrainConfig, build_model, schedule_of
+from msknb.ddpm.unet import DiffusionUNet
+from msknb.errors import CheckpointError, ConfigError
+from msknb.io import atomic_path, sha256_file
+from msknb.paths import CHECKPOINTS_DIR
+
+CHECKPOINT_NAME = DDPM_CHECKPOINT
+FORMAT_FULL = "msknb-ddpm"
+FORMAT_EMA = "msknb-ddpm-ema"
+SHIPPED_DDPM = "ddpm_dltrack_64.pt"
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read an msknb DDPM checkpoint (full training state or EMA-only export) with
+    ``torch.load(weights_only=True)``; ``"config_obj"`` holds its :class:`TrainConfig`.
+    Raises :class:`CheckpointError` naming the file when it is missing, unreadable, unsafe
+    (pickled objects) or not an msknb DDPM checkpoint."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError("checkpoint file not found", p)
+    try:
+        ckpt = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many kinds (UnpicklingError, RuntimeError, EOFError...)
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(f"cannot read checkpoint ({type(e).__name__}: {msg[:200]})", p) from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in (FORMAT_FULL, FORMAT_EMA):
+        raise CheckpointError(f"not an msknb DDPM checkpoint (expected format {FORMAT_FULL!r} or {FORMAT_EMA!r})", p)
+    try:
+        ckpt["config_obj"] = TrainConfig.from_dict(ckpt["config"])
+    except (KeyError, TypeError, ConfigError) as e:
+        raise CheckpointError(f"checkpoint has an invalid config ({e})", p) from e
+    return ckpt
+
+
+def mismatches(saved: dict[str, Any], current: dict[str, Any], keys) -> list[str]:
+    """``"key: checkpoint A vs now B"`` for each of ``keys`` whose values differ (tuples = lists)."""
+    out = []
+    for k in keys:
+        a, b = saved.get(k), current.get(k)
+        if isinstance(a, tuple):
+            a = list(a)
+        if isinstance(b, tuple):
+            b = list(b)
+        if a != b:
+            out.append(f"{k}: checkpoint {a!r} vs now {b!r}")
+    return out
+
+
+def check_pretrained(path: str | Path, config: TrainConfig) -> tuple[bool, str]:
+    """Whether the checkpoint at ``path`` can initialise a model for ``config`` (same
+    architecture, schedule and prediction objective): ``(True, "")`` or ``(False, reason)``."""
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as e:
+        return False, str(e)
+    diff = mismatches(ckpt["config_obj"].to_dict(), config.to_dict(), ARCH_FIELDS + MEANING_FIELDS)
+    return (not diff), "; ".join(diff)
+
+
+def init_mismatch(state: dict[str, Any], init_from: str | Path | None) -> str:
+    """'' when a run saved as ``state`` may be resumed by a call that names ``init_from``
+    (none named, or the run was initialised from a file with the same SHA-256), else why
+    not: e.g. the shipped checkpoint was updated since the run started from it."""
+    if init_from is None:
+        return ""
+    now = sha256_file(init_from)
+    saved = state.get("started_from_sha256")
+    if saved == now:
+        return ""
+    was = Path(state["started_from"]).name if state.get("started_from") else "random weights"
+    return (f"started_from: checkpoint initialised from {was} (sha256 {(saved or 'unknown')[:12]}) "
+            f"vs now {Path(init_from).name} (sha256 {now[:12]})")
+
+
+def resume_mismatches(state: dict[str, Any], config: TrainConfig, init_from: str | Path | None = None,
+                      n_images: int | None = None) -> list[str]:
+    """Why a training state cannot be resumed with ``config`` (and ``init_from``, and
+    ``n_images`` training images); [] when it can."""
+    current = config.to_dict()
+    diff = mismatches(state["config_obj"].to_dict(), current, [k for k in current if k not in RESUMABLE_CHANGES])
+    if n_images is not None and int(state.get("n_images", n_images)) != n_images:
+        diff.append(f"n_images: checkpoint {state['n_images']} vs now {n_images}")
+    init_diff = init_mismatch(state, init_from)
+    return diff + ([init_diff] if init_diff else [])
+
+
+def resume_mismatch(ckpt_path: Path, config: TrainConfig, init_from: str | Path | None = None) -> str:
+    """'' when ``ckpt_path`` is absent or resumable with ``config`` (and ``init_from``, see
+    :func:`init_mismatch`), else the reason."""
+    if not ckpt_path.is_file():
+        return ""
+    try:
+        ck = load_checkpoint(ckpt_path)
+    except CheckpointError as e:
+        return str(e)
+    if ck["format"] != FORMAT_FULL:
+        return "holds EMA weights only"
+    return "; ".join(resume_mismatches(ck, config, init_from))
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
+    """``torch.save(state)`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def state_dict_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Detached, contiguous weights of ``model`` (unwrapped from DDP)."""
+    m = model.module if hasattr(model, "module") else model
+    return {k: v.detach().contiguous() for k, v in m.state_dict().items()}
+
+
+def float_weights(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``weights`` with floating tensors as float32 (an fp16 export back to training precision)."""
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in weights.items()}
+
+
+def export_ema(checkpoint: str | Path, out_path: str | Path, half: bool = True,
+               extra: dict[str, Any] | None = None) -> Path:
+    """Write an EMA-only checkpoint (for sampling / shipping) from a training checkpoint:
+    ``{"format", "config", "ema" (fp16 when ``half``), "step", "losses", "seconds", ...}``,
+    loadable with :func:`load_model`. Returns ``out_path``."""
+    ckpt = load_checkpoint(checkpoint)
+    ema = ckpt["ema"]
+    if half:
+        ema = {k: (v.half() if v.is_floating_point() else v) for k, v in ema.items()}
+    state = {"format": FORMAT_EMA, "version": 1, "config": ckpt["config"], "ema": ema,
+             "step": int(ckpt["step"]), "losses": ckpt["losses"], "seconds": float(ckpt.get("seconds", 0.0)),
+             "n_images": int(ckpt.get("n_images", 0)), "started_from": ckpt.get("started_from"),
+             "dtype": "float16" if half else "float32"}
+    if extra:
+        state.update(extra)
+    return save_checkpoint(Path(out_path), state)
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu"
+               ) -> tuple[DiffusionUNet, D.Schedule, TrainConfig]:
+    """``(ema_model, schedule, config)`` from a checkpoint (training state or EMA-only),
+    loaded weights-only; the model is float32, in eval mode, on ``map_location``, with
+    ``model.prediction`` / ``model.image_size`` from the config.
+    Raises :class:`CheckpointError` naming the file on any problem."""
+    ckpt = load_checkpoint(path, map_location="cpu")
+    config = ckpt["config_obj"]
+    model = build_model(config)
+    try:
+        model.load_state_dict(float_weights(ckpt["ema"]))
+    except RuntimeError as e:
+        raise CheckpointError(f"weights do not fit the architecture in the checkpoint's config ({str(e)[:300]})",
+                              path) from e
+    model.to(map_location).eval().requires_grad_(False)
+    return model, schedule_of(config), config
+
+
+def pretrained_path(name: str | Path | None) -> Path | None:
+    """Path of a shipped checkpoint (a name in ``msknb/checkpoints``, or any path);
+    None when ``name`` is None or the file does not exist."""
+    if not name:
+        return None
+    p = Path(name)
+    for cand in (p, CHECKPOINTS_DIR / p):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def find_checkpoint(out_dir: str | Path | None, pretrained: str | None = SHIPPED_DDPM) -> tuple[Path | None, str]:
+    """The checkpoint notebook 04 samples from, and a sentence saying which and why:
+    notebook 03's (``msknb.artifacts.find_ddpm_checkpoint``: ``out_dir/ddpm/checkpoint.pt``,
+    else the first per-group one), else the shipped ``msknb/checkpoints/<pretrained>``
+    (default ``ddpm_dltrack_64.pt``), else ``(None, reason)``."""
+    if out_dir is not None:
+        own = find_ddpm_checkpoint(out_dir)
+        if own is not None and own == ddpm_checkpoint(out_dir):
+            return own, f"using the model trained by 03_train_ddpm: {own}"
+        if own is not None:
+            return own, f"using the model trained by 03_train_ddpm for group {own.parent.name}"
+    shipped = pretrained_path(pretrained or SHIPPED_DDPM)
+    if shipped is not None:
+        return shipped, (f"no checkpoint from 03_train_ddpm in {out_dir}; falling back to the shipped "
+                         f"checkpoint {shipped.name}")
+    return None, f"no checkpoint from 03_train_ddpm in {out_dir} and no shipped checkpoint"

@@ -1,0 +1,118 @@
+"""Figures of notebooks 01-04 about training and sampling (matplotlib; each returns the Figure).
+
+* :func:`plot_losses` (03): loss per optimiser step and its running mean.
+* :func:`residual_signal_figure` (01): sqrt(abar_T), the share of the image left in x_T,
+  for each schedule and T: the cause of the brightness bias (Lin et al. 2024).
+* :func:`sampler_comparison_figure`, :func:`real_vs_synthetic_figure`,
+  :func:`intensity_histograms_figure` (04).
+The figures of the diffusion maths (forward, posterior, trajectories) are in
+:mod:`msknb.ddpm.widgets`, beside their interactive twins.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from msknb.ddpm import diffusion as D
+from msknb.ddpm.export import split_channels
+from msknb.viz import overlay_mask
+
+
+def plot_losses(losses: list[float], smooth: int = 20, title: str = "DDPM training loss",
+                ylabel: str = "loss |eps - eps_theta|"):
+    """Loss per optimiser step (light) and its running mean over ``smooth`` steps."""
+    y = np.asarray(losses, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    if y.size:
+        ax.plot(np.arange(1, y.size + 1), y, lw=0.6, alpha=0.4, label="per step")
+        k = max(1, min(smooth, y.size))
+        run = np.convolve(y, np.ones(k) / k, mode="valid")
+        ax.plot(np.arange(k, y.size + 1), run, lw=1.5, label=f"mean of {k}")
+        ax.legend()
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def residual_signal(kinds: Sequence[str] = D.SCHEDULE_KINDS, timesteps: Sequence[int] = (100, 300, 1000),
+                    zero_terminal_snr: bool = False) -> dict[str, dict[int, float]]:
+    """``{kind: {T: sqrt(abar_{T-1})}}``: the amplitude of the clean image still in x_T."""
+    return {k: {int(T): float(D.make_schedule(k, int(T), zero_terminal_snr=zero_terminal_snr)
+                              .sqrt_alphas_cumprod[-1]) for T in timesteps} for k in kinds}
+
+
+def residual_signal_figure(kinds: Sequence[str] = D.SCHEDULE_KINDS, timesteps: Sequence[int] = (100, 300, 1000)):
+    """Bars of sqrt(abar_T) per schedule kind (groups) and T (bars), plus the zero-terminal-SNR
+    rescaled schedules (all 0). The sampler starts from N(0, I), i.e. assumes 0."""
+    res, ztsnr = residual_signal(kinds, timesteps), residual_signal(kinds, timesteps, zero_terminal_snr=True)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    width = 0.8 / len(timesteps)
+    x = np.arange(len(kinds))
+    for j, T in enumerate(timesteps):
+        vals = [res[k][int(T)] for k in kinds]
+        bars = ax.bar(x + (j - (len(timesteps) - 1) / 2) * width, vals, width, label=f"T = {T}")
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.plot(x, [max(ztsnr[k].values()) for k in kinds], "k_", ms=20, label="rescaled to zero terminal SNR")
+    ax.set_xticks(x, list(kinds))
+    ax.set_ylabel(r"$\sqrt{\bar\alpha_T}$ (image left in $x_T$)")
+    ax.set_title("residual signal at the last step: the sampler assumes 0", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def sampler_comparison_figure(times: dict[str, Any], images: dict[str, np.ndarray] | None = None, max_show: int = 4):
+    """For each sampler in ``times`` (``time_samplers(..., return_images=True)``) a row of up to
+    ``max_show`` samples (mask overlaid in joint mode) titled with its wall time."""
+    images = images if images is not None else times.get("images", {})
+    names = [k for k in times if k != "images"]
+    ncols = max(1, min(max_show, max(len(images[k]) for k in names)))
+    fig, axes = plt.subplots(len(names), ncols, figsize=(1.9 * ncols, 2.1 * len(names)), squeeze=False)
+    for r, name in enumerate(names):
+        imgs, masks = split_channels(images[name])
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(imgs):
+                ax.imshow(overlay_mask(imgs[c], None if masks is None else masks[c]), cmap="gray", vmin=0, vmax=1)
+        method, steps = name.split("_")
+        axes[r, 0].set_title(f"{method.upper()} {steps} steps: {times[name]:.1f} s", fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def real_vs_synthetic_figure(real_images: np.ndarray, real_masks: np.ndarray | None, synthetic: np.ndarray,
+                             n: int = 8):
+    """Two rows: ``n`` real images (H, W) [0, 1] with their masks, and ``n`` synthetic
+    samples (n, C, H, W) with their generated masks."""
+    syn, syn_masks = split_channels(synthetic)
+    n = max(1, min(n, len(real_images), len(syn)))
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.2), squeeze=False)
+    for c in range(n):
+        axes[0, c].imshow(overlay_mask(real_images[c], None if real_masks is None else real_masks[c]))
+        axes[1, c].imshow(overlay_mask(syn[c], None if syn_masks is None else syn_masks[c]))
+        axes[0, c].axis("off")
+        axes[1, c].axis("off")
+    axes[0, 0].set_title("real", fontsize=9, loc="left")
+    axes[1, 0].set_title("synthetic (DDPM)", fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def intensity_histograms_figure(sets: dict[str, np.ndarray], bins: int = 32):
+    """Grey-level histograms (density over [0, 1]) of each image set in ``sets``
+    (``{label: (n, C, H, W) or (n, H, W)}``), with each set's mean grey level in the legend."""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    for label, images in sets.items():
+        v = split_channels(images)[0].ravel()
+        ax.hist(v, bins=bins, range=(0, 1), density=True, histtype="step", lw=1.5,
+                label=f"{label} (mean {v.mean():.3f})")
+    ax.set_xlabel("grey level")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,59 @@
+"""One DDPM per group (muscle) of a data set, as in the paper (notebook 03)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from msknb.ddpm.checkpoints import CHECKPOINT_NAME, check_pretrained, resume_mismatch
+from msknb.ddpm.config import TrainConfig, config_from_settings
+from msknb.ddpm.train import TrainResult, train_ddpm
+from msknb.ddpm.training_data import images_to_array
+from msknb.errors import CheckpointError, DataError
+
+
+def _initial_weights(pretrained, config: TrainConfig, strict: bool):
+    """``pretrained`` when it fits ``config``; else None with a printed note (or
+    CheckpointError when ``strict``: the user named this file)."""
+    if pretrained is None:
+        return None
+    ok, why = check_pretrained(pretrained, config)
+    if ok:
+        return pretrained
+    if strict:
+        raise CheckpointError(f"cannot initialise from it: {why}", pretrained)
+    print(f"not starting from {pretrained}: {why}; training from scratch")
+    return None
+
+
+def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 0, progress: bool = True,
+                 pretrained: str | Path | None = None, restart_on_mismatch: bool = False,
+                 strict_pretrained: bool = False, **extra: Any) -> dict[str, TrainResult]:
+    """One DDPM per group (muscle) of an :class:`~msknb.data.UltrasoundSet`, as in the paper.
+
+    A single group trains into ``out_dir/checkpoint.pt``; several into
+    ``out_dir/<group>/checkpoint.pt`` (``out_dir`` is usually ``msknb.artifacts.ddpm_dir``).
+    An existing checkpoint there is resumed (a finished one returns at once); with
+    ``restart_on_mismatch`` one from other settings is replaced (with a printed note) instead
+    of raising :class:`CheckpointError`. ``pretrained`` initialises every model from that
+    checkpoint when its architecture fits (else from scratch, with a printed note).
+    ``settings``: ``msknb.profiles.settings("ddpm", ...)``; ``extra`` sets other TrainConfig
+    fields. Returns ``{group: TrainResult}``.
+    """
+    groups = sorted(set(ds.groups)) if getattr(ds, "groups", None) else ["all"]
+    config = config_from_settings(settings, seed=seed, **extra)
+    if config.channels == 2 and ds.masks is None:
+        raise DataError("joint image+mask training (joint_mask=True) needs masks; this data set has none", "masks")
+    init = _initial_weights(pretrained, config, strict_pretrained)
+    results = {}
+    for g in groups:
+        idx = list(range(len(ds))) if len(groups) == 1 else [i for i, gi in enumerate(ds.groups) if gi == g]
+        arr = images_to_array(ds.images[idx], None if ds.masks is None else ds.masks[idx],
+                              joint=config.channels == 2)
+        target = Path(out_dir) if len(groups) == 1 else Path(out_dir) / g
+        resume = True
+        why = resume_mismatch(target / CHECKPOINT_NAME, config, init)
+        if why and restart_on_mismatch:
+            print(f"{target / CHECKPOINT_NAME}: from other settings ({why}); starting over")
+            resume = False
+        results[g] = train_ddpm(arr, config, target, resume=resume, progress=progress, init_from=init)
+    return results
