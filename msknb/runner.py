@@ -5,17 +5,27 @@ Executes ``notebooks/NN_*.ipynb`` in order, injecting ``profile``, ``data_dir``,
 ``<out>/notebooks/``; each notebook writes its key results to ``<out>/results/``; the
 runner writes ``<out>/index.json`` with each notebook's status, wall time (s) and peak
 memory (MiB, resident set of the kernel process). It stops at the first failing notebook
-and prints the failing cell and its error.
+and prints the failing cell and its error; at the end it prints one line with each
+notebook's time and the total (:func:`times_summary`). :func:`write_times` records the
+times with the machine (CPU model and count) for ``benchmarks/results``.
+Command line: :mod:`msknb.cli.run`.
 """
 from __future__ import annotations
 
+import ast
+import os
+import platform
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from msknb.errors import ConfigError, DataError, MsknbError
+import papermill as pm
+import psutil
+
+from msknb.errors import ConfigError, DataError
+from msknb.evaluation.report import write_report
 from msknb.io import ensure_dir, write_json_atomic
 from msknb.paths import NOTEBOOKS_DIR, default_data_dir, default_output_dir
 from msknb.profiles import check_profile
@@ -74,8 +84,6 @@ class _PeakMemory:
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def _poll(self) -> None:
-        import psutil
-
         me = psutil.Process()
         while not self._stop.is_set():
             total = 0
@@ -99,8 +107,6 @@ class _PeakMemory:
 def parse_param(text: str) -> tuple[str, Any]:
     """``"epochs=3"`` -> ``("epochs", 3)``; the value is a Python literal when it parses as
     one (numbers, lists, True/None), else a string."""
-    import ast
-
     name, sep, value = text.partition("=")
     if not sep or not name.strip().isidentifier():
         raise ConfigError(f"expected NAME=VALUE, got {text!r}", "--param")
@@ -112,8 +118,6 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 def notebook_parameters(path: Path) -> set[str]:
     """Names declared in a notebook's ``parameters`` cell (papermill's inspection)."""
-    import papermill as pm
-
     return set(pm.inspect_notebook(str(path)))
 
 
@@ -151,8 +155,6 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_n
 
     ``cell_timeout_s`` bounds each cell, so a hung kernel (e.g. a widget message that
     never arrives) fails the notebook instead of blocking the series."""
-    import papermill as pm
-
     run = NotebookRun(name=path.stem)
     target = ensure_dir(out_dir / "notebooks") / path.name
     run.output = str(target)
@@ -171,12 +173,32 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_n
     return run
 
 
+def _run_all(series: SeriesRun, paths: list[Path], out: Path, extra: dict[Path, dict[str, Any]],
+             verbose: bool) -> bool:
+    """Run ``paths`` in order into ``series`` (index.json rewritten after each); False at the first failure."""
+    params = {"profile": series.profile, "data_dir": series.data_dir, "out_dir": series.out_dir, "seed": series.seed}
+    for i, path in enumerate(paths):
+        if verbose:
+            print(f"[{i + 1}/{len(paths)}] {path.stem} ({series.profile}) ...", flush=True)
+        series.notebooks[i] = result = run_notebook(path, out, {**params, **extra[path]},
+                                                    cell_timeout_s=CELL_TIMEOUT_S[series.profile])
+        write_json_atomic(out / "index.json", asdict(series))
+        if verbose:
+            print(f"    {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mib:.0f} MiB", flush=True)
+        if result.status != "ok":
+            if verbose:
+                print(f"\nnotebook {path.name} failed (executed copy: {result.output}):\n{result.error}", flush=True)
+            return False
+    return True
+
+
 def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_dir: str | Path | None = None,
                seed: int = 0, only: Sequence[str] | None = None, report: bool = True,
                notebooks_dir: str | Path = NOTEBOOKS_DIR, verbose: bool = True,
                params: dict[str, Any] | None = None) -> SeriesRun:
     """Run the notebooks in order; stop at the first failure. Writes ``<out>/index.json``
-    (and ``<out>/report.html`` when ``report`` and the series succeeded).
+    (and ``<out>/report.html`` when ``report`` and the series succeeded) and, when
+    ``verbose``, ends with the one-line :func:`times_summary`.
 
     ``params``: extra papermill parameters (e.g. ``{"epochs": 3}``), each given to the
     notebooks whose ``parameters`` cell declares it."""
@@ -189,48 +211,53 @@ def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_d
     extra = route_params(paths, params or {})
     series = SeriesRun(profile=profile, data_dir=str(data.resolve()), out_dir=str(out), seed=seed,
                        notebooks=[NotebookRun(name=p.stem) for p in paths])
-    params = {"profile": profile, "data_dir": series.data_dir, "out_dir": series.out_dir, "seed": seed}
-    for i, path in enumerate(paths):
+    if _run_all(series, paths, out, extra, verbose) and report:
+        page = write_report(out)
         if verbose:
-            print(f"[{i + 1}/{len(paths)}] {path.stem} ({profile}) ...", flush=True)
-        series.notebooks[i] = result = run_notebook(path, out, {**params, **extra[path]}, cell_timeout_s=CELL_TIMEOUT_S[profile])
-        write_json_atomic(out / "index.json", asdict(series))
-        if verbose:
-            print(f"    {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mib:.0f} MiB", flush=True)
-        if result.status != "ok":
-            if verbose:
-                print(f"\nnotebook {path.name} failed (executed copy: {result.output}):\n{result.error}", flush=True)
-            return series
-    if report:
-        try:
-            from msknb.evaluation.report import write_report
-
-            page = write_report(out)
-            if verbose:
-                print(f"report: {page}")
-        except ModuleNotFoundError:
-            pass
+            print(f"report: {page}")
+    if verbose:
+        print(times_summary(series), flush=True)
     return series
 
 
-def _cli_run(args) -> int:
-    series = run_series(profile=args.profile, data_dir=args.data, out_dir=args.out, seed=args.seed,
-                        only=args.only, report=not args.no_report,
-                        params=dict(parse_param(p) for p in args.param or []))
-    print(f"index: {Path(series.out_dir) / 'index.json'}")
-    return 0 if series.ok else 1
+def times_summary(series: SeriesRun) -> str:
+    """One line: each notebook's wall time and the total, e.g.
+    ``times (smoke): 00_data 7.1 s · 07_evaluation 12.0 s · total 19.1 s``; a notebook that
+    failed or did not run is marked so."""
+    parts = []
+    for nb in series.notebooks:
+        if nb.seconds is None:
+            parts.append(f"{nb.name} {nb.status}")
+        else:
+            parts.append(f"{nb.name} {nb.seconds:.1f} s" + ("" if nb.status == "ok" else f" ({nb.status})"))
+    total = sum(nb.seconds or 0.0 for nb in series.notebooks)
+    return f"times ({series.profile}): " + " · ".join(parts + [f"total {total:.1f} s"])
 
 
-def register_cli(subparsers) -> None:
-    p = subparsers.add_parser("run", help="execute the notebook series with papermill",
-                              description=__doc__.splitlines()[0])
-    p.add_argument("--profile", default="quick", help="smoke | quick | paper (default: quick)")
-    p.add_argument("--data", default=None, help="data folder (default: shared DL_Track set, else phantoms)")
-    p.add_argument("--out", default=None, help="output folder (default: outputs/<profile>)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--only", nargs="+", default=None, help="run only these notebooks (e.g. 00 03)")
-    p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                   help="extra notebook parameter, e.g. -p epochs=3 (repeatable; unknown names are an error)")
-    p.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
-    p.set_defaults(func=_cli_run)
+def machine_info() -> dict[str, Any]:
+    """The machine a time was measured on: CPU model (``/proc/cpuinfo``), logical CPUs
+    (``os.cpu_count``) and those this process may use, memory (GiB), Python, platform."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu_model": model, "cpu_count": os.cpu_count(), "cpus_usable": usable,
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "platform": platform.platform()}
 
+
+def write_times(series: SeriesRun, path: str | Path) -> Path:
+    """Write the notebooks' times of ``series`` with :func:`machine_info` as JSON to ``path``
+    (e.g. ``benchmarks/results/notebook_times_quick.json``, which the README's table quotes)."""
+    return write_json_atomic(path, {
+        "profile": series.profile, "seed": series.seed, "data_dir": series.data_dir,
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine_info(), "ok": series.ok,
+        "notebooks": [{"name": nb.name, "status": nb.status, "seconds": nb.seconds, "peak_rss_mib": nb.peak_rss_mib}
+                      for nb in series.notebooks],
+        "total_seconds": round(sum(nb.seconds or 0.0 for nb in series.notebooks), 2),
+        "summary": times_summary(series)})

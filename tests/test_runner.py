@@ -75,3 +75,18 @@ def test_extra_parameters_routed_and_typos_rejected(series_dir, tmp_path):
     series = run_series("smoke", data_dir=tmp_path, out_dir=tmp_path / "o", notebooks_dir=series_dir,
                         params={"seed": 11}, only=["00"], report=False)
     assert json.loads((tmp_path / "o" / "results" / "00_first.json").read_text())["results"]["seed"] == 11
+
+
+def test_times_summary_and_times_file(series_dir, tmp_path, capsys):
+    from msknb.runner import machine_info, times_summary, write_times
+
+    series = run_series("smoke", data_dir=tmp_path, out_dir=tmp_path / "out", notebooks_dir=series_dir,
+                        only=["00"], report=False)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line == times_summary(series)
+    assert line.startswith("times (smoke): 00_first ") and line.endswith(" s") and "total" in line
+    path = write_times(series, tmp_path / "bench" / "notebook_times_smoke.json")
+    data = json.loads(path.read_text())
+    assert data["profile"] == "smoke" and data["ok"] and data["notebooks"][0]["name"] == "00_first"
+    assert data["total_seconds"] == pytest.approx(series.notebooks[0].seconds)
+    assert data["machine"]["cpu_count"] >= 1 and data["machine"]["cpu_model"] == machine_info()["cpu_model"]

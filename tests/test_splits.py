@@ -68,7 +68,7 @@ def test_cross_split_near_copies_toy():
 
 
 def test_shared_near_duplicates(shared_data):
-    from msknb.data.loading import load_folder
+    from msknb.data import load_folder
 
     ds = load_folder(shared_data, image_size=64, crop_fov=False)
     labels = near_duplicate_clusters(ds.images)

@@ -5,8 +5,8 @@
 
 - MONOCHROME1 is inverted, RGB / YBR images are converted to gray (luma),
   8-, 12- and 16-bit data are scaled by the range of their stored bits;
-- multi-frame files (cine loops): **only the first frame is read** (``meta["n_frames"]``
-  says how many there were);
+- multi-frame files (cine loops): the first frame is read (``meta["n_frames"]`` says how
+  many there were), or every frame with ``all_frames=True`` (``image`` then (F, H, W));
 - spacing comes from the Sequence of Ultrasound Regions (0018,6011) when its physical
   units are cm (code 3), else from PixelSpacing (0028,0030) or ImagerPixelSpacing
   (0018,1164), else from the ``spacing_mm`` argument; otherwise :class:`SpacingError`
@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.sequence import Sequence as DicomSequence
+from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.valuerep import format_number_as_ds
 
+from msknb.data.spacing import parse_spacing
 from msknb.errors import ConfigError, DataError, SpacingError
 from msknb.io import atomic_path
 
@@ -59,7 +66,8 @@ _META_KEYWORDS = ("Modality", "Manufacturer", "ManufacturerModelName", "Photomet
 class DicomImage:
     """One DICOM image.
 
-    ``image``: float32 (H, W) grayscale in [0, 1] (first frame of a multi-frame file);
+    ``image``: float32 (H, W) grayscale in [0, 1] (first frame of a multi-frame file; every
+    frame, (F, H, W), when read with ``all_frames=True``);
     ``spacing_mm``: (row_mm, col_mm), mm per pixel (NaN when unknown and not required);
     ``meta``: non-identifying header fields plus ``spacing_source``, ``n_frames``, ``path``.
     """
@@ -67,21 +75,6 @@ class DicomImage:
     image: np.ndarray
     spacing_mm: tuple[float, float]
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-def _spacing_arg(spacing_mm: float | Sequence[float] | None) -> tuple[float, float] | None:
-    """Normalise a user spacing (float or (row, col)) to a (row_mm, col_mm) tuple."""
-    if spacing_mm is None:
-        return None
-    if np.isscalar(spacing_mm):
-        vals = (float(spacing_mm), float(spacing_mm))
-    else:
-        vals = tuple(float(v) for v in spacing_mm)  # type: ignore[union-attr]
-        if len(vals) != 2:
-            raise ConfigError(f"spacing_mm must be one number or (row_mm, col_mm), got {spacing_mm!r}", "spacing_mm")
-    if not all(math.isfinite(v) and v > 0 for v in vals):
-        raise ConfigError(f"spacing_mm must be positive mm per pixel, got {spacing_mm!r}", "spacing_mm")
-    return vals  # type: ignore[return-value]
 
 
 def _spacing_from_dataset(ds) -> tuple[tuple[float, float] | None, str]:
@@ -110,13 +103,19 @@ def _spacing_from_dataset(ds) -> tuple[tuple[float, float] | None, str]:
     return None, "unknown"
 
 
-def _to_gray(arr: np.ndarray, ds, path: Path) -> np.ndarray:
-    """First frame of the pixel array as float32 (H, W) in [0, 1]."""
+def _to_gray(arr: np.ndarray, ds, path: Path, all_frames: bool = False) -> np.ndarray:
+    """First frame of the pixel array as float32 (H, W) in [0, 1]; every frame (F, H, W)
+    with ``all_frames``."""
+    frames = arr if int(ds.get("NumberOfFrames", 1) or 1) > 1 else arr[None]
+    if all_frames:
+        return np.stack([_frame_to_gray(f, ds, path) for f in frames]) if len(frames) else frames.astype(np.float32)
+    return _frame_to_gray(frames[0], ds, path)
+
+
+def _frame_to_gray(arr: np.ndarray, ds, path: Path) -> np.ndarray:
+    """One frame of the pixel array as float32 (H, W) in [0, 1]."""
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     spp = int(ds.get("SamplesPerPixel", 1) or 1)
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if n_frames > 1:
-        arr = arr[0]
     if spp > 1 and arr.ndim == 3 and arr.shape[0] == spp and arr.shape[-1] != spp:
         arr = np.moveaxis(arr, 0, -1)  # planar configuration read as (C, H, W)
     if arr.ndim == 3 and spp > 1:
@@ -142,21 +141,35 @@ def _to_gray(arr: np.ndarray, ds, path: Path) -> np.ndarray:
     return img.astype(np.float32)
 
 
+def _header_meta(ds, path: Path, source: str) -> dict[str, Any]:
+    """Non-identifying header fields (:data:`_META_KEYWORDS`) plus path, spacing source, n_frames."""
+    meta: dict[str, Any] = {"path": str(path), "spacing_source": source,
+                            "n_frames": int(ds.get("NumberOfFrames", 1) or 1)}
+    for key in _META_KEYWORDS:
+        if key in ds:
+            value = ds.get(key)
+            if isinstance(value, (int, float)):
+                meta[key] = value
+            elif isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+                meta[key] = "\\".join(str(v) for v in value)
+            else:
+                meta[key] = str(value)
+    return meta
+
+
 def read_dicom(path: str | Path, spacing_mm: float | Sequence[float] | None = None, *,
-               require_spacing: bool = True) -> DicomImage:
+               require_spacing: bool = True, all_frames: bool = False) -> DicomImage:
     """Read one ultrasound DICOM as a grayscale image with its pixel spacing.
 
     ``spacing_mm`` (float, or (row_mm, col_mm)) is used only when the file holds no
     spacing. Without either, raises :class:`SpacingError` -- unless
     ``require_spacing=False``, then spacing is (NaN, NaN). A file that is not DICOM, is
     truncated, or has no pixel data raises :class:`DataError` naming it.
-    Multi-frame files: only the first frame is returned.
+    Multi-frame files: only the first frame is returned, unless ``all_frames`` (then
+    ``image`` is (F, H, W), also for a single-frame file: F = 1).
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     path = Path(path)
-    fallback = _spacing_arg(spacing_mm)
+    fallback = parse_spacing(spacing_mm)
     if not path.is_file():
         raise DataError("DICOM file does not exist", path)
     if path.stat().st_size == 0:
@@ -180,7 +193,7 @@ def read_dicom(path: str | Path, spacing_mm: float | Sequence[float] | None = No
     except Exception as e:
         raise DataError(f"cannot decode pixel data, file truncated or compressed with an unsupported "
                         f"codec ({type(e).__name__}: {e})", path) from e
-    image = _to_gray(np.asarray(arr), ds, path)
+    image = _to_gray(np.asarray(arr), ds, path, all_frames)
     if image.size == 0:
         raise DataError("DICOM image is empty (0 pixels)", path)
     spacing, source = _spacing_from_dataset(ds)
@@ -193,26 +206,14 @@ def read_dicom(path: str | Path, spacing_mm: float | Sequence[float] | None = No
                 "PixelSpacing); pass one by hand: spacing_mm=0.1 or spacing_mm=(row_mm, col_mm) in "
                 "Python, --spacing-mm 0.1 on the command line", path)
         spacing = (float("nan"), float("nan"))
-    meta: dict[str, Any] = {"path": str(path), "spacing_source": source,
-                            "n_frames": int(ds.get("NumberOfFrames", 1) or 1)}
-    for key in _META_KEYWORDS:
-        if key in ds:
-            value = ds.get(key)
-            if isinstance(value, (int, float)):
-                meta[key] = value
-            elif isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-                meta[key] = "\\".join(str(v) for v in value)
-            else:
-                meta[key] = str(value)
-    if meta["n_frames"] > 1:
+    meta = _header_meta(ds, path, source)
+    if meta["n_frames"] > 1 and not all_frames:
         meta["frame"] = 0
     return DicomImage(image=image, spacing_mm=(float(spacing[0]), float(spacing[1])), meta=meta)
 
 
 def _format_ds(value: float) -> str:
     """A DS string (<= 16 characters) as close to ``value`` as DS allows."""
-    from pydicom.valuerep import format_number_as_ds
-
     return format_number_as_ds(float(value))
 
 
@@ -227,26 +228,42 @@ def write_dicom(path: str | Path, image: np.ndarray, spacing_mm: float | Sequenc
     No patient identifiers (PatientName/PatientID "ANONYMOUS", no dates, no institution;
     PatientIdentityRemoved "YES"). Written atomically. Returns the path.
     """
-    import pydicom
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.sequence import Sequence as DicomSequence
-    from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
-
     path = Path(path)
-    row_mm, col_mm = _spacing_arg(spacing_mm) or (None, None)
+    row_mm, col_mm = parse_spacing(spacing_mm) or (None, None)
     if row_mm is None:
         raise ConfigError("write_dicom needs spacing_mm (mm per pixel)", "spacing_mm")
+    pix = _as_uint8_pixels(image, path)
+    ds = _anonymous_us_dataset(description, series_uid, instance)
+    rows, cols = pix.shape
+    ds.SequenceOfUltrasoundRegions = DicomSequence([_spacing_region(rows, cols, row_mm, col_mm)])
+    ds.PixelSpacing = [_format_ds(row_mm), _format_ds(col_mm)]
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, cols
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    ds.PixelData = np.ascontiguousarray(pix).tobytes()
+    with atomic_path(path) as tmp:
+        pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
+    return path
+
+
+def _as_uint8_pixels(image: np.ndarray, path: Path) -> np.ndarray:
+    """uint8 (H, W): uint8 as is, other numbers clipped to [0, 1] and scaled to 0..255."""
     arr = np.asarray(image)
     if arr.ndim != 2 or arr.size == 0:
         raise DataError(f"image to write must be 2-D (H, W), got shape {arr.shape}", path)
     if arr.dtype == np.uint8:
-        pix = arr
-    else:
-        if arr.dtype.kind not in "fiub":
-            raise DataError(f"cannot write image of dtype {arr.dtype}", path)
-        pix = np.round(np.clip(np.nan_to_num(arr.astype(np.float64)), 0.0, 1.0) * 255.0).astype(np.uint8)
-    rows, cols = pix.shape
+        return arr
+    if arr.dtype.kind not in "fiub":
+        raise DataError(f"cannot write image of dtype {arr.dtype}", path)
+    return np.round(np.clip(np.nan_to_num(arr.astype(np.float64)), 0.0, 1.0) * 255.0).astype(np.uint8)
 
+
+def _anonymous_us_dataset(description: str, series_uid: str | None, instance: int) -> Dataset:
+    """An Ultrasound Image Storage dataset with fresh UIDs and no patient identifiers."""
     sop_uid = generate_uid()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = US_IMAGE_STORAGE
@@ -280,7 +297,11 @@ def write_dicom(path: str | Path, image: np.ndarray, spacing_mm: float | Sequenc
     ds.PatientIdentityRemoved = "YES"
     ds.DeidentificationMethod = "msknb synthetic image: no patient data, no dates, no institution"
     ds.BurnedInAnnotation = "NO"
+    return ds
 
+
+def _spacing_region(rows: int, cols: int, row_mm: float, col_mm: float) -> Dataset:
+    """One Sequence of Ultrasound Regions item: the whole image, 2-D tissue, deltas in cm."""
     region = Dataset()
     region.RegionSpatialFormat = 1  # 2D
     region.RegionDataType = 1  # tissue
@@ -293,29 +314,13 @@ def write_dicom(path: str | Path, image: np.ndarray, spacing_mm: float | Sequenc
     region.PhysicalUnitsYDirection = 3
     region.PhysicalDeltaX = float(col_mm) / 10.0
     region.PhysicalDeltaY = float(row_mm) / 10.0
-    ds.SequenceOfUltrasoundRegions = DicomSequence([region])
-    ds.PixelSpacing = [_format_ds(row_mm), _format_ds(col_mm)]
-
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = rows, cols
-    ds.BitsAllocated = 8
-    ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
-    ds.PixelData = np.ascontiguousarray(pix).tobytes()
-
-    with atomic_path(path) as tmp:
-        pydicom.dcmwrite(tmp, ds, enforce_file_format=True)
-    return path
+    return region
 
 
 def assert_no_phi(dataset) -> None:
     """Raise ``AssertionError`` listing every identifying element of ``dataset`` (a
     pydicom Dataset or a path) that is present and not empty; PatientName / PatientID may
     be "ANONYMOUS". Also requires PatientIdentityRemoved == "YES"."""
-    import pydicom
-
     ds = pydicom.dcmread(dataset) if isinstance(dataset, (str, Path)) else dataset
     found = []
     for keyword in DEIDENTIFICATION_TAGS:

@@ -24,6 +24,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from msknb.errors import DataError, MsknbError
 from msknb.io import atomic_path, ensure_dir, sha256_file, write_text_atomic
 
@@ -44,8 +46,6 @@ def default_cache_dir() -> Path:
 
 def _download(url: str, target: Path, progress: bool = True) -> None:
     """Stream ``url`` into ``target`` atomically with a tqdm progress bar."""
-    from tqdm.auto import tqdm
-
     try:
         response = urllib.request.urlopen(url, timeout=60)  # noqa: S310 - user-chosen URL
     except (urllib.error.URLError, OSError, ValueError) as e:

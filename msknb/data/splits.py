@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from skimage.transform import resize
 
 from msknb.errors import ConfigError
 
@@ -18,8 +19,6 @@ SPLIT_NAMES = ("train", "val", "test")
 
 def _features(images: np.ndarray | Sequence[np.ndarray], size: int) -> np.ndarray:
     """(N, size*size) float64 rows: each image resized to size x size and z-scored."""
-    from skimage.transform import resize
-
     feats = []
     for img in images:
         a = np.asarray(img, dtype=np.float64)

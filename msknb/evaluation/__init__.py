@@ -1,1 +1,9 @@
-"""Notebook 07: how close synthetic images are to real ones, and the report."""
+"""Notebook 07: how close synthetic images are to real ones, and the report.
+
+One idea per module: :mod:`~msknb.evaluation.stacks` (image stacks, resizing),
+:mod:`~msknb.evaluation.intensity` (histograms, skewness, entropy),
+:mod:`~msknb.evaluation.similarity` (PSNR/SSIM with real-vs-real baselines),
+:mod:`~msknb.evaluation.features` (LPIPS, Inception, Fréchet distance, KID),
+:mod:`~msknb.evaluation.memorisation`, :mod:`~msknb.evaluation.pca`,
+:mod:`~msknb.evaluation.figures` (every figure), :mod:`~msknb.evaluation.report` (the HTML page).
+"""

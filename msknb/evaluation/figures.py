@@ -1,0 +1,125 @@
+"""Figures of the evaluation (notebook 07): intensity histograms, closest synthetic/training
+pairs, similarity distributions (matplotlib) and the PCA scatter (plotly). Numbers come
+from :mod:`~msknb.evaluation.intensity`, :mod:`~msknb.evaluation.memorisation` and
+:mod:`~msknb.evaluation.pca`; this module only draws."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import plotly.graph_objects as go
+
+from msknb.evaluation.intensity import intensity_stats
+from msknb.evaluation.memorisation import Neighbours
+from msknb.evaluation.pca import pca_project
+from msknb.evaluation.stacks import as_stack
+
+
+def histogram_figure(real: np.ndarray, synthetic: np.ndarray | None, real_groups: Sequence[str] | None = None,
+                     synthetic_groups: Sequence[str] | None = None, group: str = "all",
+                     labels: tuple[str, str] = ("real", "synthetic"), log: bool = False):
+    """Matplotlib figure: 256-bin 8-bit intensity histograms (probability per grey
+    level) of ``real`` and ``synthetic`` for ``group`` ("all" = every image), legend with
+    n, skewness and entropy (bits). ``synthetic`` may be None (real only)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    for imgs, groups, label in ((real, real_groups, labels[0]), (synthetic, synthetic_groups, labels[1])):
+        if imgs is None or len(imgs) == 0:
+            continue
+        arr = as_stack(imgs)
+        if group != "all" and groups is not None:
+            arr = arr[np.asarray(groups) == group]
+        if len(arr) == 0:
+            continue
+        st = intensity_stats(arr)
+        ax.plot(np.arange(256), st["histogram"], lw=1.2,
+                label=f"{label} (n={st['n_images']}, skew {st['skewness']:.2f}, H {st['entropy_bits']:.2f} bits)")
+    ax.set_xlabel("grey level (8-bit)")
+    ax.set_ylabel("fraction of pixels")
+    if log:
+        ax.set_yscale("log")
+    ax.set_title(f"Intensity histogram, group: {group} (256 bins)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def closest_pairs_figure(synthetic: np.ndarray, train: np.ndarray, neighbours: Neighbours,
+                         synthetic_ids: Sequence[str] | None = None, k: int = 6,
+                         threshold: float | None = None):
+    """Matplotlib figure of the ``k`` synthetic images closest to a training image
+    (top row) above their nearest training image (bottom row), titled with ids and
+    similarity; pairs above ``threshold`` (e.g. the baseline's 99th percentile) in red."""
+    s, t = as_stack(synthetic, "synthetic"), as_stack(train, "train")
+    sids = [str(i) for i in (synthetic_ids if synthetic_ids is not None else range(len(s)))]
+    order = np.argsort(-neighbours.similarity)[:max(1, min(k, len(s)))]
+    fig, axes = plt.subplots(2, len(order), figsize=(2.0 * len(order), 4.4), squeeze=False)
+    for col, i in enumerate(order):
+        sim = neighbours.similarity[i]
+        colour = "red" if threshold is not None and sim > threshold else "black"
+        axes[0, col].imshow(s[i], cmap="gray", vmin=0, vmax=1)
+        axes[0, col].set_title(f"{sids[i]}\n{neighbours.metric} {sim:.3f}", fontsize=7, color=colour)
+        axes[1, col].imshow(t[neighbours.index[i]], cmap="gray", vmin=0, vmax=1)
+        axes[1, col].set_title(f"train {neighbours.ids[i]}", fontsize=7)
+        for ax in axes[:, col]:
+            ax.axis("off")
+    fig.suptitle("Closest synthetic / training pairs (top: generated, bottom: nearest training image)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def similarity_histogram_figure(synthetic_similarity: np.ndarray, baseline_similarity: np.ndarray,
+                                metric: str = "ncc", thresholds: dict[str, float] | None = None):
+    """Matplotlib histogram of nearest-training similarities, synthetic vs real baseline,
+    with the baseline percentile thresholds as vertical lines."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    both = np.concatenate([np.ravel(synthetic_similarity), np.ravel(baseline_similarity)])
+    bins = np.linspace(both.min(), both.max() + 1e-9, 30)
+    ax.hist(baseline_similarity, bins=bins, alpha=0.6, density=True, label=f"real test -> train (n={len(baseline_similarity)})")
+    ax.hist(synthetic_similarity, bins=bins, alpha=0.6, density=True, label=f"synthetic -> train (n={len(synthetic_similarity)})")
+    for key, t in (thresholds or {}).items():
+        ax.axvline(t, color="k", ls="--", lw=0.8)
+        ax.text(t, ax.get_ylim()[1] * 0.9, key, fontsize=7)
+    ax.set_xlabel(f"similarity to nearest training image ({metric})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def metric_distribution_figure(values: dict[str, np.ndarray], metric: str, title: str | None = None):
+    """Matplotlib figure: one histogram per label of per-image values of ``metric``
+    (e.g. {"synthetic vs real": (n,), "real vs real": (n,)}), with the means as lines."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items() if v is not None and len(v)}
+    if arrays:
+        both = np.concatenate(list(arrays.values()))
+        bins = np.linspace(both.min(), both.max() + 1e-9, 25)
+        for label, v in arrays.items():
+            patches = ax.hist(v, bins=bins, alpha=0.55, label=f"{label} (n={len(v)}, mean {v.mean():.3g})")[2]
+            ax.axvline(v.mean(), color=patches[0].get_facecolor(), lw=1.5)
+        ax.legend(fontsize=8)
+    ax.set_xlabel(metric)
+    ax.set_ylabel("images")
+    ax.set_title(title or f"Per-image {metric}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def pca_figure(real_feats: np.ndarray, synth_feats: np.ndarray | None, real_ids: Sequence[str],
+               synth_ids: Sequence[str] | None = None, title: str = "PCA of bottleneck features",
+               standardize: bool = True):
+    """Plotly scatter of the first two principal components (:func:`pca_project`) of
+    real (N, F) vs synthetic (M, F) features; hover shows each image's id."""
+    pr, ps, ratio = pca_project(real_feats, synth_feats, 2, standardize)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=pr[:, 0], y=pr[:, 1], mode="markers", name=f"real (n={len(pr)})",
+                             text=list(map(str, real_ids)), hovertemplate="%{text}<extra>real</extra>",
+                             marker={"size": 7, "opacity": 0.7}))
+    if len(ps):
+        fig.add_trace(go.Scatter(x=ps[:, 0], y=ps[:, 1], mode="markers", name=f"synthetic (n={len(ps)})",
+                                 text=list(map(str, synth_ids if synth_ids is not None else range(len(ps)))),
+                                 hovertemplate="%{text}<extra>synthetic</extra>",
+                                 marker={"size": 7, "opacity": 0.7, "symbol": "x"}))
+    fig.update_layout(title=title, xaxis_title=f"PC1 ({100 * ratio[0]:.1f} % var.)",
+                      yaxis_title=f"PC2 ({100 * ratio[1]:.1f} % var.)", width=640, height=460)
+    return fig

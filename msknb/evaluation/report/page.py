@@ -1,0 +1,69 @@
+"""The report page: read every ``<out_dir>/results/*.json`` and write ``<out_dir>/report.html``."""
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from msknb.errors import MsknbError
+from msknb.evaluation.report.evaluation_section import section_evaluation
+from msknb.evaluation.report.figures import headless
+from msknb.evaluation.report.markup import CSS
+from msknb.evaluation.report.sections import (NOTEBOOKS, appendix, index_table, section_ddpm, section_generic,
+                                              section_segmentation, section_thickness)
+from msknb.io import write_text_atomic
+from msknb.paper import CITATION
+
+
+def load_all_results(out_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """``{name: payload}`` for every readable ``<out_dir>/results/*.json``; an unreadable
+    file raises :class:`MsknbError` naming it."""
+    folder = Path(out_dir) / "results"
+    results = {}
+    for p in sorted(folder.glob("*.json")):
+        try:
+            results[p.stem] = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            raise MsknbError(f"unreadable results file ({e})", p) from e
+    return results
+
+
+def render_report(out_dir: str | Path) -> str:
+    """The report page as an HTML string (see :func:`write_report`)."""
+    headless()
+    out = Path(out_dir)
+    results = load_all_results(out)
+    present = ", ".join(n for n in NOTEBOOKS if n in results) or "none"
+    body = [f"<h1>msknb report — {html.escape(str(out.resolve()))}</h1>",
+            f"<p class='note'>written {time.strftime('%Y-%m-%d %H:%M:%S')}; results found: {html.escape(present)}. "
+            "Every number labelled <b>ours</b> is read from <code>results/*.json</code>; the paper's numbers are "
+            f"reference constants from: {html.escape(CITATION)}. Our data (public DL_Track aponeurosis set, "
+            "no mm calibration), resolution and training length differ from the paper's: compare trends, "
+            "not digits.</p>",
+            index_table(out)]
+    data = results.get("00_data")
+    body.append(section_generic("00_data", data, ("n_images", "n_clusters", "image_size", "n_subjects", "groups")))
+    for name in ("01_forward_diffusion", "02_reverse_diffusion"):
+        body.append(section_generic(name, results.get(name), ()))
+    body.append(section_ddpm(results))
+    body.append(section_evaluation(results.get("07_evaluation")))
+    body.append(section_segmentation(results.get("05_segmentation")))
+    body.append(section_thickness(results.get("06_muscle_thickness")))
+    body.append(appendix(results))
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>msknb report</title>"
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def write_report(out_dir: str | Path) -> Path:
+    """Write ``<out_dir>/report.html`` (atomically) and return its path.
+
+    Raises :class:`MsknbError` naming ``out_dir`` when it has no ``results/*.json``.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise MsknbError("output folder does not exist", out)
+    if not any((out / "results").glob("*.json")):
+        raise MsknbError("no results/*.json in this folder; run the notebooks first (python -m msknb run)", out)
+    return write_text_atomic(out / "report.html", render_report(out))
