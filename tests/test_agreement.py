@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from msknb.thickness.agreement import (PAPER_TABLE5_RMSE_MM, agreement, bland_altman_figure, icc_2_1, lin_ccc)
+from msknb.thickness.agreement import PAPER_TABLE5_RMSE_MM, agreement, icc_2_1, lin_ccc
+from msknb.thickness.figures import bland_altman_figure
 from msknb.errors import ConfigError
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges. Their Table 4 reports

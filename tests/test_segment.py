@@ -1,4 +1,5 @@
-"""Tests of msknb.segmentation.segment / msknb.segmentation.augment: tiny networks, a few 32 px images, seconds."""
+"""Tests of msknb.segmentation (model, losses, metrics, training, predict, experiments, augment) and
+`msknb segment`: tiny networks, a few 32 px images, seconds."""
 from __future__ import annotations
 
 import json
@@ -8,10 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from msknb.segmentation import segment
-from msknb.segmentation.augment import augment_batch, augment_pair
+from msknb import artifacts
+from msknb.data import UltrasoundSet
+from msknb.data.splits import near_duplicate_clusters
 from msknb.errors import CheckpointError, ConfigError
 from msknb.profiles import settings
+from msknb.segmentation import experiments, metrics, model, predict, training
+from msknb.segmentation.augment import augment_batch, augment_pair
 
 TINY = {"image_size": 32, "channels": (4, 8), "epochs": 1, "batch_size": 4, "lr": 3e-3,
         "loss": "generalized_dice_bce", "augment": True}
@@ -19,8 +23,6 @@ TINY = {"image_size": 32, "channels": (4, 8), "epochs": 1, "batch_size": 4, "lr"
 
 def _toy_set(n: int = 12, size: int = 32, seed: int = 0, dup_every: int = 0):
     """UltrasoundSet of noisy images with two bright horizontal bands (= mask)."""
-    from msknb.data.loading import UltrasoundSet
-
     rng = np.random.default_rng(seed)
     imgs, msks = [], []
     for i in range(n):
@@ -34,8 +36,6 @@ def _toy_set(n: int = 12, size: int = 32, seed: int = 0, dup_every: int = 0):
         imgs.append(np.clip(img, 0, 1).astype(np.float32))
         msks.append(m)
     images = np.stack(imgs)
-    from msknb.data.splits import near_duplicate_clusters
-
     labels = near_duplicate_clusters(images, size=size)
     return UltrasoundSet(images=images, masks=np.stack(msks), ids=[f"toy_{i:03d}" for i in range(n)],
                          paths=[Path(f"toy_{i:03d}.png") for i in range(n)], spacing_mm=np.full((n, 2), np.nan),
@@ -53,13 +53,13 @@ def _write_png(path: Path, arr: np.ndarray) -> None:
 # ------------------------------------------------------------------- model and features
 def test_forward_backward_and_bottleneck():
     torch.manual_seed(0)
-    model = segment.build_segmenter((4, 8, 16))
+    net = model.build_segmenter((4, 8, 16))
     x = torch.rand(2, 1, 32, 32) * 2 - 1
-    y = model(x)
+    y = net(x)
     assert y.shape == (2, 1, 32, 32)
     y.mean().backward()
-    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
-    feats = segment.bottleneck_features(model, np.random.rand(3, 32, 32).astype(np.float32), batch_size=2)
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+    feats = model.bottleneck_features(net, np.random.rand(3, 32, 32).astype(np.float32), batch_size=2)
     assert feats.shape == (3, 16) and feats.dtype == np.float32 and np.all(np.isfinite(feats))
 
 
@@ -91,17 +91,17 @@ def test_augmentation_keeps_image_and_mask_aligned_and_is_seeded():
 def test_metrics_known_masks():
     t = np.zeros((2, 4, 4), np.uint8)
     t[:, 0, :] = 1
-    perfect = segment.segmentation_metrics(t, t)
-    assert all(d[k] == 1.0 for d in perfect for k in segment.METRICS)
+    perfect = metrics.segmentation_metrics(t, t)
+    assert all(d[k] == 1.0 for d in perfect for k in metrics.METRICS)
     half = t.copy()
     half[:, 0, 2:] = 0
-    d = segment.segmentation_metrics(half[0], t[0])[0]
+    d = metrics.segmentation_metrics(half[0], t[0])[0]
     assert d["precision"] == 1.0 and d["recall"] == 0.5 and d["dice"] == pytest.approx(2 / 3) and d["iou"] == 0.5
     empty = np.zeros((4, 4), np.uint8)
-    assert segment.segmentation_metrics(empty, empty)[0] == {"precision": 1.0, "recall": 1.0, "dice": 1.0, "iou": 1.0}
-    missed = segment.segmentation_metrics(empty, t[0])[0]
+    assert metrics.segmentation_metrics(empty, empty)[0] == {"precision": 1.0, "recall": 1.0, "dice": 1.0, "iou": 1.0}
+    missed = metrics.segmentation_metrics(empty, t[0])[0]
     assert missed["dice"] == 0 and missed["recall"] == 0 and missed["precision"] == 1.0
-    s = segment.summarise(perfect + [missed])
+    s = metrics.summarise(perfect + [missed])
     assert s["dice"]["mean"] == pytest.approx(2 / 3) and s["dice"]["std"] > 0
 
 
@@ -109,17 +109,17 @@ def test_metrics_known_masks():
 def test_train_checkpoint_reload_weights_only(tmp_path):
     ds = _toy_set(10)
     ck = tmp_path / "seg.pt"
-    res = segment.train_segmenter(ds.images[:6], ds.masks[:6], ds.images[6:], ds.masks[6:], TINY, out_path=ck,
+    res = training.train_segmenter(ds.images[:6], ds.masks[:6], ds.images[6:], ds.masks[6:], TINY, out_path=ck,
                                   seed=0, progress=False)
     assert ck.is_file() and res.best_epoch == 1 and len(res.history) == 1 and 0 <= res.best_val_dice <= 1
     payload = torch.load(ck, weights_only=True)
-    assert payload["format"] == segment.CHECKPOINT_FORMAT and payload["config"]["channels"] == [4, 8]
-    model = segment.load_segmenter(ck)
-    p1, b1 = segment.predict(res.model, ds.images[6:])
-    p2, b2 = segment.predict(model, ds.images[6:])
+    assert payload["format"] == model.CHECKPOINT_FORMAT and payload["config"]["channels"] == [4, 8]
+    reloaded = model.load_segmenter(ck)
+    p1, b1 = predict.predict(res.model, ds.images[6:])
+    p2, b2 = predict.predict(reloaded, ds.images[6:])
     assert np.allclose(p1, p2, atol=1e-6) and b1.dtype == np.uint8 and b1.shape == (4, 32, 32)
     # same seed, same weights
-    res2 = segment.train_segmenter(ds.images[:6], ds.masks[:6], ds.images[6:], ds.masks[6:], TINY, seed=0,
+    res2 = training.train_segmenter(ds.images[:6], ds.masks[:6], ds.images[6:], ds.masks[6:], TINY, seed=0,
                                    progress=False)
     assert all(torch.equal(a, b) for a, b in zip(res.model.state_dict().values(), res2.model.state_dict().values()))
 
@@ -128,48 +128,48 @@ def test_bad_checkpoints(tmp_path):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="garbage.pt"):
-        segment.load_segmenter(garbage)
+        model.load_segmenter(garbage)
     with pytest.raises(CheckpointError):
-        segment.load_segmenter(tmp_path / "missing.pt")
+        model.load_segmenter(tmp_path / "missing.pt")
     other = tmp_path / "other.pt"
-    model = segment.build_segmenter((4, 8))
-    segment.save_segmenter(model, {"channels": (4, 8, 16)}, other)  # config says 3 levels, weights have 2
+    net = model.build_segmenter((4, 8))
+    model.save_segmenter(net, {"channels": (4, 8, 16)}, other)  # config says 3 levels, weights have 2
     with pytest.raises(CheckpointError, match="do not fit"):
-        segment.load_segmenter(other)
+        model.load_segmenter(other)
     foreign = tmp_path / "foreign.pt"
-    torch.save({"state_dict": model.state_dict()}, foreign)
+    torch.save({"state_dict": net.state_dict()}, foreign)
     with pytest.raises(CheckpointError, match="not an msknb"):
-        segment.load_segmenter(foreign)
+        model.load_segmenter(foreign)
 
 
 # --------------------------------------------------------------------------- split, grid
 def test_split_has_no_near_copies_across_train_test():
     ds = _toy_set(20, dup_every=2)  # every second image is a near copy of the one before
     assert len(set(ds.subjects)) < len(ds)
-    sp = segment.make_split(ds, seed=0)
+    sp = experiments.make_split(ds, seed=0)
     assert sp["near_copies_test_in_train"] == 0 and sp["near_copies_val_in_train"] == 0
     assert sum(sp["sizes"].values()) == len(ds)
-    sub = segment.fraction_subset(sp["train"], ds.subjects, 0.5, seed=0)
+    sub = experiments.fraction_subset(sp["train"], ds.subjects, 0.5, seed=0)
     assert 0 < len(sub) < len(sp["train"]) and set(sub) <= set(sp["train"])
 
 
 def test_parse_experiments():
-    assert segment.parse_experiment("50%+Gen") == {"name": "50%+Gen", "fraction": 0.5, "gen": True}
-    assert segment.parse_experiment("Gen")["fraction"] == 0.0
-    assert segment.experiment_dir_name("10%+Gen") == "10pct+Gen"
+    assert experiments.parse_experiment("50%+Gen") == {"name": "50%+Gen", "fraction": 0.5, "gen": True}
+    assert experiments.parse_experiment("Gen")["fraction"] == 0.0
+    assert artifacts.experiment_dir_name("10%+Gen") == "10pct+Gen"
     with pytest.raises(ConfigError):
-        segment.parse_experiment("Fake")
-    assert segment.experiment_list('["Real", "10%+Gen"]') == ["Real", "10%+Gen"]  # as papermill -p passes it
-    assert segment.experiment_list("Real, Gen") == ["Real", "Gen"]
-    assert segment.experiment_list(None, default=("Real",)) == ["Real"]
+        experiments.parse_experiment("Fake")
+    assert experiments.experiment_list('["Real", "10%+Gen"]') == ["Real", "10%+Gen"]  # as papermill -p passes it
+    assert experiments.experiment_list("Real, Gen") == ["Real", "Gen"]
+    assert experiments.experiment_list(None, default=("Real",)) == ["Real"]
     with pytest.raises(ConfigError):
-        segment.experiment_list("Real,200%")
+        experiments.experiment_list("Real,200%")
 
 
 def test_grid_without_and_with_synthetic_set(tmp_path):
     real = _toy_set(15, seed=1)
     cfg = dict(TINY, min_samples_per_epoch=8)
-    r = segment.run_experiment_grid(real, None, ("Real", "Gen", "50%+Gen", "50%"), cfg, tmp_path / "a",
+    r = experiments.run_experiment_grid(real, None, ("Real", "Gen", "50%+Gen", "50%"), cfg, tmp_path / "a",
                                     seed=0, progress=False)
     assert set(r["experiments"]) == {"Real", "50%"} and set(r["skipped"]) == {"Gen", "50%+Gen"}
     assert r["synthetic_mask_source"] is None and r["near_copies_test_in_train"] == 0
@@ -181,28 +181,28 @@ def test_grid_without_and_with_synthetic_set(tmp_path):
     assert not set(split["train"]) & set(split["test"])
     preds = sorted(p.stem for p in (seg / "50pct" / "pred_masks").glob("*.png"))
     assert preds == sorted(r["test_ids"])
-    assert set(np.unique(segment.load_predictions(tmp_path / "a", "Real", r["test_ids"]))) <= {0, 1}
-    segment.load_segmenter(seg / "Real" / "model.pt")
+    assert set(np.unique(artifacts.read_predictions(tmp_path / "a", "Real", r["test_ids"]))) <= {0, 1}
+    model.load_segmenter(seg / "Real" / "model.pt")
     json.dumps(r)  # JSON-friendly
 
     # with a synthetic set that has masks (joint generation) ...
     syn = _toy_set(6, seed=7)
-    r2 = segment.run_experiment_grid(real, syn, ("Gen", "Real+Gen"), cfg, tmp_path / "b", seed=0, progress=False)
+    r2 = experiments.run_experiment_grid(real, syn, ("Gen", "Real+Gen"), cfg, tmp_path / "b", seed=0, progress=False)
     assert r2["synthetic_mask_source"] == "joint generation"
     assert r2["experiments"]["Gen"]["n_train_real"] == 0 and r2["experiments"]["Gen"]["n_train_gen"] == 6
     assert r2["experiments"]["Real+Gen"]["n_train_gen"] == 6
     # ... and one without masks: pseudo-labels from the Real model, trained first
     syn.masks = None
-    r3 = segment.run_experiment_grid(real, syn, ("Gen",), cfg, None, seed=0, progress=False)
+    r3 = experiments.run_experiment_grid(real, syn, ("Gen",), cfg, None, seed=0, progress=False)
     assert r3["synthetic_mask_source"] == "pseudo-labels from Real model"
     assert list(r3["experiments"]) == ["Real", "Gen"] and r3["notes"]
 
 
 def test_quick_profile_is_a_valid_config():
-    cfg = segment.full_config(settings("segment", "quick"))
+    cfg = model.full_config(settings("segment", "quick"))
     assert cfg["image_size"] % 2 ** len(cfg["strides"]) == 0
     for name in cfg["grid"]:
-        segment.parse_experiment(name)
+        experiments.parse_experiment(name)
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -212,7 +212,7 @@ def test_cli_predict_writes_masks_and_names_bad_image(tmp_path, capsys):
     ds = _toy_set(6)
     ck = tmp_path / "m.pt"
     cfg = dict(TINY, crop_fov=False)
-    segment.train_segmenter(ds.images[:4], ds.masks[:4], ds.images[4:], ds.masks[4:], cfg, out_path=ck,
+    training.train_segmenter(ds.images[:4], ds.masks[:4], ds.images[4:], ds.masks[4:], cfg, out_path=ck,
                             progress=False)
     imgs = tmp_path / "imgs"
     _write_png(imgs / "a.png", (ds.images[0] * 255).astype(np.uint8))

@@ -1,4 +1,4 @@
-"""msknb.thickness.thickness: the paper's chord method on analytic masks (exact answers), on
+"""msknb.thickness: the paper's chord method on analytic masks (exact answers), on
 phantoms with a known thickness, on all shared real masks, and the command line."""
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from msknb.errors import ConfigError, ThicknessError
-from msknb.thickness.thickness import aponeurosis_pair_rate, measure_many, measure_thickness, plot_chords
+from msknb.thickness.batch import aponeurosis_pair_rate, measure_many
+from msknb.thickness.figures import plot_chords
+from msknb.thickness.methods import measure_thickness
 
 H = W = 256
 
@@ -353,7 +355,7 @@ def test_compare_with_experts_on_a_tiny_set(tmp_path):
 
     from msknb.thickness.agreement import agreement
     from msknb.data.loading import resize_mask
-    from msknb.thickness.thickness import compare_with_experts, find_segmentation_outputs
+    from msknb.thickness.experts import compare_with_experts, find_segmentation_outputs
 
     data, out = tmp_path / "data", tmp_path / "out"
     (data / "images").mkdir(parents=True)
@@ -387,7 +389,124 @@ def test_compare_with_experts_on_a_tiny_set(tmp_path):
 
 def test_phantom_check_small():
     pytest.importorskip("msknb.data.phantom")
-    from msknb.thickness.thickness import phantom_check
+    from msknb.thickness.phantom_check import phantom_check
 
     pc = phantom_check(n=4, size=96, seed=1)
     assert pc["n_failed"] == 0 and pc["abs_error_px"]["max"] < 0.5
+
+
+# ---------------------------------------------------------------------------------
+# method registry and DL_Track_US's method (issue 14)
+# ---------------------------------------------------------------------------------
+def test_methods_are_chosen_by_name():
+    from msknb.thickness.methods import METHODS
+
+    assert {"chords", "dltrack"} <= set(METHODS)
+    assert measure_thickness(flat_mask()).method == "chords"
+    with pytest.raises(ConfigError, match="unknown thickness method 'nope'"):
+        measure_thickness(flat_mask(), method="nope")
+
+
+def test_dltrack_and_chords_agree_on_parallel_bands():
+    chords = measure_thickness(flat_mask(), spacing_mm=0.1)
+    dl = measure_thickness(flat_mask(), spacing_mm=0.1, method="dltrack")
+    assert dl.method == "dltrack" and dl.flag == "ok"
+    assert dl.mt_px == pytest.approx(50.0, abs=1e-6) and chords.mt_px == pytest.approx(dl.mt_px, abs=1e-6)
+    assert dl.mt_mm == pytest.approx(5.0, abs=1e-6)
+    xs = np.array([x for (_, x), _ in dl.chords])  # every column of the central third
+    assert xs.min() == pytest.approx((W - 1) / 3, abs=1) and xs.max() == pytest.approx(2 * (W - 1) / 3, abs=1)
+
+
+@pytest.mark.parametrize("angle", [8.0, -12.0])
+def test_dltrack_on_tilted_bands_is_the_perpendicular_distance(angle):
+    gap = 70.0
+    expected = gap * math.cos(math.radians(angle))
+    dl = measure_thickness(tilted_mask(angle, gap), method="dltrack")
+    assert dl.mt_px == pytest.approx(expected, abs=0.5)
+    assert dl.mt_px == pytest.approx(measure_thickness(tilted_mask(angle, gap)).mt_px, abs=0.3)
+    k = math.tan(math.radians(angle))
+    # shortest segments are perpendicular to the bands (up to the edges' residual pixel waviness)
+    cos = [(x1 - x0 + k * (y1 - y0)) / (math.hypot(x1 - x0, y1 - y0) * math.hypot(1, k))
+           for (y0, x0), (y1, x1) in dl.chords]
+    assert abs(np.mean(cos)) < 0.02 and np.max(np.abs(cos)) < 0.1
+    # anisotropic spacing: the shortest distance in millimetres
+    sy, sx = 0.1, 0.2
+    k_mm = math.tan(math.radians(angle)) * sy / sx
+    dl_mm = measure_thickness(tilted_mask(angle, gap), spacing_mm=(sy, sx), method="dltrack")
+    assert dl_mm.mt_mm == pytest.approx(gap * sy / math.hypot(1.0, k_mm), abs=0.5 * sy)
+
+
+def test_dltrack_on_converging_bands_takes_the_central_third():
+    y, x = _grid()
+    m = ((y >= 20) & (y < 28)) | ((y >= 80 + 0.2 * x) & (y < 88 + 0.2 * x))  # gap 52 + 0.2 x
+    dl = measure_thickness(m.astype(np.uint8), method="dltrack")
+    # central third x in [85, 170]: shortest distance from (x, 27.5) to the line y = 79.5 + 0.2 x
+    xs = np.arange(85, 171)
+    expected = np.mean((79.5 + 0.2 * xs - 27.5) / math.hypot(1, 0.2))
+    assert dl.mt_px == pytest.approx(expected, abs=0.5)
+
+
+# ---------------------------------------------------------------------------------
+# band choice and quality flags (issue 14)
+# ---------------------------------------------------------------------------------
+def test_clean_mask_is_ok_with_its_quality_numbers():
+    r = measure_thickness(flat_mask())
+    assert r.flag == "ok" and r.ok and r.to_dict()["flag"] == "ok"
+    assert r.quality["coverage"] == pytest.approx(1.0) and r.quality["confidence"] == pytest.approx(1.0)
+    assert r.quality["chord_cv"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_flag_bands_short():
+    m = np.zeros((H, W), np.uint8)
+    m[20:28, :80] = 1
+    m[80:88, :80] = 1
+    r = measure_thickness(m)
+    assert r.mt_px == pytest.approx(52.0) and r.flag == "doubtful: bands short"
+
+
+def test_flag_chords_disagree():
+    y, x = _grid()
+    m = ((y >= 20) & (y < 28)) | ((y >= 60 + 0.55 * x) & (y < 68 + 0.55 * x))  # strongly converging
+    r = measure_thickness(m.astype(np.uint8))
+    assert r.quality["chord_cv"] > 0.3 and "chords disagree" in r.flag
+
+
+def test_flag_low_confidence():
+    prob = flat_mask().astype(np.float64) * 0.6  # above the 0.5 threshold, but barely
+    r = measure_thickness(prob)
+    assert r.mt_px == pytest.approx(50.0, abs=1.0)  # sub-pixel edge at the 0.5 crossing of a 0.6 step
+    assert r.quality["confidence"] == pytest.approx(0.6) and r.flag == "doubtful: low confidence"
+
+
+def test_flag_third_band_close_below_the_deep_one():
+    m = flat_mask()
+    m[100:106] = 1  # 10 px under the deep band: it could be the deep aponeurosis
+    r = measure_thickness(m)
+    assert r.mt_px == pytest.approx(50.0) and r.flag == "doubtful: third band"
+    far = flat_mask()
+    far[200:206] = 1  # a neighbouring muscle's aponeurosis, far below: fine
+    assert measure_thickness(far).flag == "ok"
+
+
+def test_fragment_above_is_passed_over_and_flagged():
+    m = flat_mask()
+    m[5:9, :60] = 1  # a short band above the superficial aponeurosis
+    r = measure_thickness(m)
+    assert r.mt_px == pytest.approx(50.0)  # the old rule (uppermost band first) measured 11 px
+    assert r.quality["skipped_superficial_pair"] and "third band" in r.flag
+    assert set(np.unique(r.bands)) == {0, 1, 2, 3}
+
+
+def test_flag_thickness_out_of_range():
+    m = np.zeros((H, W), np.uint8)
+    m[20:24] = 1
+    m[27:31] = 1
+    r = measure_thickness(m)
+    assert r.mt_px == pytest.approx(3.0) and "thickness out of range" in r.flag
+
+
+def test_cli_method_dltrack(mask_dir, capsys):
+    status, out, _ = _run([mask_dir / "a.png", "--method", "dltrack"], capsys)
+    row = json.loads(out)
+    assert status == 0 and row["method"] == "dltrack" and row["flag"] == "ok"
+    assert row["mt_px"] == pytest.approx(50.0)

@@ -9,10 +9,12 @@ from msknb.data import load_folder
 from msknb.ddpm.checkpoints import export_ema
 from msknb.ddpm.diffusion import PREDICTIONS
 from msknb.ddpm.groups import train_groups
+from msknb.ddpm.training_data import split_indices
 from msknb.profiles import settings
 
 #: command-line flag -> TrainConfig field, set only when given
-_OPTIONAL = ("checkpoint_every", "max_seconds", "sample_every", "lr", "batch_size", "prediction", "min_snr_gamma")
+_OPTIONAL = ("checkpoint_every", "max_seconds", "sample_every", "lr", "batch_size", "prediction", "min_snr_gamma",
+             "condition", "cond_dropout")
 
 
 def _export(results: dict, export: str) -> None:
@@ -29,6 +31,11 @@ def _cli_train(args) -> int:
     s = settings("ddpm", args.profile, epochs=args.epochs, image_size=args.image_size,
                  joint_mask=True if args.joint else None, max_steps=args.max_steps)
     ds = load_folder(args.data, image_size=s["image_size"], max_images=s.get("max_images"), seed=args.seed)
+    if args.split:
+        ds = ds.subset(split_indices(args.split, ds.ids, "train"))
+        print(f"training on the {len(ds)} 'train' ids of {args.split}")
+    if args.condition:
+        s["joint_mask"] = False  # the mask is the condition, not a generated channel
     extra = {k: getattr(args, k) for k in _OPTIONAL if getattr(args, k)}
     if args.hflip:
         extra["hflip"] = True
@@ -66,6 +73,12 @@ def register(subparsers) -> None:
                    help="rescale the schedule to zero terminal SNR (Lin et al. 2024; needs --prediction v or x0)")
     p.add_argument("--min-snr-gamma", type=float, default=None, help="Min-SNR-gamma loss weighting (e.g. 5)")
     p.add_argument("--joint", action="store_true", help="train on image + aponeurosis mask (2 channels)")
+    p.add_argument("--condition", choices=["mask"], default=None,
+                   help="mask-conditioned: the network is given the aponeurosis mask and draws the image")
+    p.add_argument("--cond-dropout", type=float, default=None,
+                   help="probability of the null mask in training (classifier-free guidance), e.g. 0.1")
+    p.add_argument("--split", default=None,
+                   help="split JSON (e.g. msknb/checkpoints/dltrack_split.json): train on its 'train' ids only")
     p.add_argument("--hflip", action="store_true", help="random horizontal flips")
     p.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints")
     p.add_argument("--sample-every", type=int, default=None, help="steps between preview sample grids (PNG)")

@@ -25,7 +25,7 @@ from msknb.data.loading import load_folder
 from msknb.data.splits import split_dataset
 from msknb.io import write_json_atomic
 from msknb.paths import CHECKPOINTS_DIR
-from msknb.segmentation.segment import train_segmenter
+from msknb.segmentation.training import train_segmenter
 
 SHIPPED_SEGMENTER = CHECKPOINTS_DIR / "segmenter_dltrack_128.pt"
 KIT_SPLIT_FILE = CHECKPOINTS_DIR / "dltrack_split.json"

@@ -15,7 +15,8 @@ References
 - Lin L.I. (1989) A concordance correlation coefficient to evaluate reproducibility.
   Biometrics 45(1):255-268.
 
-All statistics are in the unit of the inputs (px or mm).
+All statistics are in the unit of the inputs (px or mm). The Bland–Altman plot is
+:func:`msknb.thickness.figures.bland_altman_figure`.
 """
 from __future__ import annotations
 
@@ -112,38 +113,3 @@ def agreement(a: Any, b: Any, ids: Sequence[str] | None = None) -> dict[str, Any
     else:
         out["pearson_r"] = nan
     return out
-
-
-def bland_altman_figure(a: Any, b: Any, ids: Sequence[str] | None = None, title: str = "Bland–Altman",
-                        unit: str = "px", label_a: str = "expert", label_b: str = "predicted"):
-    """Plotly Bland–Altman plot: x = mean of the pair, y = b - a, one point per image
-    (hover shows the image id and both values), with the bias and the 95 % limits of
-    agreement (bias -+ 1.96 SD) as horizontal lines. Pairs with NaN are left out.
-    Returns a ``plotly.graph_objects.Figure``."""
-    import plotly.graph_objects as go
-
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    ids = [str(i) for i in (ids if ids is not None else range(len(a)))]
-    stats = agreement(a, b, ids)
-    keep = np.isfinite(a) & np.isfinite(b)
-    a, b = a[keep], b[keep]
-    kept_ids = [i for i, k in zip(ids, keep) if k]
-    mean, diff = (a + b) / 2, b - a
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=mean, y=diff, mode="markers", name="images", marker={"size": 7, "opacity": 0.75},
-        customdata=np.column_stack([kept_ids, a, b]) if len(a) else None,
-        hovertemplate=(f"id %{{customdata[0]}}<br>{label_a} %{{customdata[1]:.2f}} {unit}<br>"
-                       f"{label_b} %{{customdata[2]:.2f}} {unit}<br>diff %{{y:.2f}} {unit}<extra></extra>")))
-    for key, name, dash in (("bias", "bias", "solid"), ("loa_high", "+1.96 SD", "dash"), ("loa_low", "-1.96 SD", "dash")):
-        value = stats[key]
-        if np.isfinite(value):
-            fig.add_hline(y=value, line_dash=dash, line_color="firebrick" if key == "bias" else "grey",
-                          annotation_text=f"{name} {value:.2f} {unit}", annotation_position="right")
-    fig.update_layout(
-        title=f"{title} (n = {stats['n']}, RMSE {stats['rmse']:.2f} {unit})",
-        xaxis_title=f"mean of {label_a} and {label_b} ({unit})",
-        yaxis_title=f"{label_b} − {label_a} ({unit})", template="plotly_white", width=700, height=450,
-        showlegend=False)
-    return fig

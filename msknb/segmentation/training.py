@@ -1,0 +1,133 @@
+"""Training the Attention-UNet segmenter: Adam, step-wise learning-rate decay
+(``StepLR``: x``lr_gamma`` every ``lr_step`` epochs), batch 8, augmentation
+(:mod:`msknb.segmentation.augment`), model selection on the validation Dice (the best
+epoch's weights are kept), an optional time budget. Losses: :mod:`msknb.segmentation.losses`.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from msknb.errors import ConfigError, DataError, TrainingError
+from msknb.segmentation.augment import augment_batch
+from msknb.segmentation.losses import make_loss
+from msknb.segmentation.metrics import mean_dice
+from msknb.segmentation.model import build_segmenter, full_config, save_segmenter
+from msknb.segmentation.predict import predict
+
+
+@dataclasses.dataclass
+class SegTrainResult:
+    """Outcome of :func:`train_segmenter`: the model holds the best epoch's weights."""
+    model: torch.nn.Module
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_val_dice: float
+    seconds: float
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def check_pairs(images, masks, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``images`` float32 (N, H, W) and ``masks`` as float32 {0, 1} of the same shape."""
+    im = np.asarray(images, dtype=np.float32)
+    if masks is None:
+        raise DataError(f"{what} images have no masks", what)
+    mk = (np.asarray(masks) > 0).astype(np.float32)
+    if im.ndim != 3 or im.shape != mk.shape:
+        raise DataError(f"{what} images {im.shape} and masks {mk.shape} must both be (N, H, W)", what)
+    return im, mk
+
+
+def _train_epoch(model, opt, loss_fn: Callable, x_all: torch.Tensor, m_all: torch.Tensor, cfg: dict[str, Any],
+                 gen: torch.Generator, epoch: int) -> float:
+    """One epoch (``max(N, min_samples_per_epoch)`` samples, reshuffled each pass); mean loss."""
+    model.train()
+    n, bs = len(x_all), int(cfg["batch_size"])
+    per_epoch = max(n, int(cfg["min_samples_per_epoch"] or 0))
+    order = torch.cat([torch.randperm(n, generator=gen) for _ in range(-(-per_epoch // n))])[:per_epoch]
+    losses = []
+    for s in range(0, per_epoch, bs):
+        idx = order[s:s + bs]
+        xb, mb = x_all[idx], m_all[idx]
+        if cfg["augment"]:
+            xb, mb = augment_batch(xb, mb, gen, cfg["augment_params"])
+        loss = loss_fn(model(2.0 * xb - 1.0), mb)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss became {loss.item()} at epoch {epoch}; lower lr", "lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.item()))
+    return float(np.mean(losses))
+
+
+def _checked_inputs(train_images, train_masks, val_images, val_masks, cfg):
+    xi, xm = check_pairs(train_images, train_masks, "train")
+    if len(xi) == 0:
+        raise DataError("the training set is empty", "train")
+    val = None
+    if val_images is not None and len(val_images) > 0:
+        val = check_pairs(val_images, val_masks, "val")
+    div = int(np.prod(cfg["strides"]))
+    if xi.shape[1] % div or xi.shape[2] % div:
+        raise ConfigError(f"image size {xi.shape[1:]} must be divisible by {div} (product of strides)", "image_size")
+    return xi, xm, val
+
+
+def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_images: np.ndarray | None,
+                    val_masks: np.ndarray | None, config: dict[str, Any] | None = None,
+                    out_path: str | Path | None = None, seed: int = 0, progress: bool = True,
+                    desc: str = "segmenter") -> SegTrainResult:
+    """Train an Attention-UNet on ``train_images`` (N, H, W) in [0, 1] and ``train_masks``
+    (N, H, W) {0, 1}; keep the weights of the epoch with the best mean validation Dice
+    (last epoch when there is no validation set).
+
+    ``config`` keys (see ``DEFAULT_CONFIG``): channels, strides, epochs, batch_size, lr,
+    lr_step, lr_gamma, loss, augment, augment_params, min_samples_per_epoch (None = one
+    pass over the training set per epoch, as in the paper; an int K = each epoch draws
+    max(N, K) samples, reshuffling after each pass, so that with few epochs a small
+    training set still gets enough updates), threshold, max_seconds (time budget: stop
+    after the epoch that passes it). Deterministic on CPU for a given ``seed``. Writes a
+    checkpoint to ``out_path`` if given.
+    """
+    cfg = full_config(config)
+    xi, xm, val = _checked_inputs(train_images, train_masks, val_images, val_masks, cfg)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = build_segmenter(cfg["channels"], cfg["strides"])
+    opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(cfg["lr_step"]), gamma=float(cfg["lr_gamma"]))
+    loss_fn = make_loss(cfg["loss"])
+    x_all, m_all = torch.from_numpy(xi)[:, None], torch.from_numpy(xm)[:, None]
+    history: list[dict[str, float]] = []
+    best = (-1.0, 0, None)
+    t0 = time.perf_counter()
+    bar = tqdm(range(1, int(cfg["epochs"]) + 1), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        loss = _train_epoch(model, opt, loss_fn, x_all, m_all, cfg, gen, epoch)
+        lr = opt.param_groups[0]["lr"]
+        sched.step()
+        v = mean_dice(predict(model, val[0], cfg["threshold"])[1], val[1]) if val else float("nan")
+        score = v if val else float(epoch)
+        if score > best[0]:
+            best = (score, epoch, copy.deepcopy(model.state_dict()))
+        history.append({"epoch": epoch, "loss": loss, "val_dice": v, "lr": lr, "seconds": time.perf_counter() - t0})
+        bar.set_postfix(loss=f"{loss:.3f}", val_dice=f"{v:.3f}")
+        if cfg.get("max_seconds") and time.perf_counter() - t0 > float(cfg["max_seconds"]):
+            break  # time budget spent: keep the best epoch so far
+    model.load_state_dict(best[2])
+    model.eval()
+    seconds = time.perf_counter() - t0
+    best_val = best[0] if val else float("nan")
+    if out_path is not None:
+        save_segmenter(model, cfg, out_path, meta={"best_epoch": best[1], "best_val_dice": best_val,
+                                                   "seconds": seconds, "seed": seed, "n_train": len(xi),
+                                                   "history": history})
+    return SegTrainResult(model, history, best[1], best_val, seconds, cfg)
