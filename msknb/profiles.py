@@ -101,8 +101,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # ---- 07 evaluation -----------------------------------------------------------
     # n_images: synthetic images evaluated (paper: 100 per muscle); feature_size: px of the
     # evaluation when there is no synthetic set (else the synthetic images' size);
-    # use_inception / use_lpips_pretrained: try the ImageNet weights (fall back, loudly, when
-    # absent); memorisation_metric: "ncc" | "ssim"; kid_subsets: KID subset draws.
+    # use_inception: the standard FID (torchmetrics on the FID Inception; weights fetched on
+    # first use, "not run" naming the file when offline); use_lpips_pretrained: LPIPS on the
+    # ImageNet AlexNet (fetched likewise; random backbone, labelled, when offline);
+    # memorisation_metric: "ncc" | "ssim"; kid_subsets: KID subset draws.
     "evaluation": {
         "smoke": {"n_images": 16, "feature_size": 64, "use_inception": False, "use_lpips_pretrained": False,
                   "memorisation_metric": "ncc", "kid_subsets": 20},

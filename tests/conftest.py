@@ -9,6 +9,7 @@ import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("MSKNB_NO_DOWNLOAD", "1")  # tests never download
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -6,6 +6,14 @@ import pytest
 
 from msknb.evaluation import features, figures, intensity, memorisation, pca, similarity
 from msknb.errors import MsknbError
+from msknb.evaluation.summary import metrics_markdown, metrics_rows
+from msknb.evaluation.weights import NO_DOWNLOAD_ENV
+
+
+@pytest.fixture(autouse=True)
+def _never_download(monkeypatch):
+    """Pretrained-weight loaders here must find files in the cache or fail: no network."""
+    monkeypatch.setenv(NO_DOWNLOAD_ENV, "1")
 
 
 def _images(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
@@ -257,3 +265,21 @@ def test_inception_loads_weights_file_from_the_cache(tmp_path, monkeypatch):
     (folder / features.INCEPTION_FILE).write_bytes(b"garbage")
     with pytest.raises(MsknbError, match="cannot load"):
         features.load_inception(pretrained=True)
+
+
+# ---------------------------------------------------------------- metrics table ------
+def test_metrics_table_names_missing_weights_and_keeps_baselines():
+    domain = {"n": 5, "note": "bottleneck", "synthetic_vs_real": {"frechet": 2.5, "kid_mean": 0.1},
+              "real_vs_real": {"frechet": 0.5, "kid_mean": 0.01}}
+    sim = {"nearest": {"n": 5, "synthetic": {"lpips": {"mean": 0.3}}, "inter_patient": {"lpips": {"mean": 0.2}}}}
+    missing = {"status": "not run", "reason": "weights-inception-2015-12-05-6726825d.pth not found"}
+    rows = metrics_rows(missing, domain, sim, {"pretrained": False, "note": "random backbone",
+                                               "reason": "alexnet-owt-7be5be79.pth not found"})
+    text = metrics_markdown(rows)
+    assert "6726825d.pth not found" in text and "alexnet-owt-7be5be79.pth not found" in text
+    assert "random backbone, not LPIPS" in text and "| 2.5 | 0.5 |" in text and "| 0.3 | 0.2 |" in text
+    fid = {"n": 5, "standard": True, "note": "torchmetrics", "synthetic_vs_real": {"frechet": 80.0},
+           "real_vs_real": {"frechet": 40.0}}
+    rows = metrics_rows(fid, domain, sim, {"pretrained": True, "note": "LPIPS v0.1"})
+    assert rows[0]["metric"] == "FID (standard Inception)" and rows[0]["synthetic vs real"] == "80"
+    assert rows[1]["metric"].startswith("LPIPS (ImageNet AlexNet)")

@@ -4,6 +4,9 @@ One idea per module: :mod:`~msknb.evaluation.stacks` (image stacks, resizing),
 :mod:`~msknb.evaluation.intensity` (histograms, skewness, entropy),
 :mod:`~msknb.evaluation.similarity` (PSNR/SSIM with real-vs-real baselines),
 :mod:`~msknb.evaluation.features` (LPIPS, Inception, Fréchet distance, KID),
+:mod:`~msknb.evaluation.fid` (the standard FID: torchmetrics on the FID Inception),
+:mod:`~msknb.evaluation.weights` (pretrained weights: fetched once, checksummed, cached),
+:mod:`~msknb.evaluation.summary` (published and domain metrics in one table),
 :mod:`~msknb.evaluation.memorisation`, :mod:`~msknb.evaluation.pca`,
 :mod:`~msknb.evaluation.figures` (every figure), :mod:`~msknb.evaluation.report` (the HTML page).
 """

