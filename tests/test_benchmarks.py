@@ -83,3 +83,31 @@ def test_profile_notebooks_times_cells_and_finds_the_heavy_one(tmp_path):
     assert r["heaviest_cells"][0] == 1 and r["cells"][1]["seconds"] >= 0.6
     assert any("sleep" in f["function"] for f in r["cells"][1]["top_functions"])
     assert "top_functions" not in r["cells"][2]
+
+
+@pytest.mark.timeout(300)
+def test_bench_measure_scores_a_segmenter_on_the_split_test_ids(tmp_path):
+    import torch
+
+    import bench_measure
+    from msknb.segmentation.model import build_segmenter, full_config, save_segmenter
+
+    phantoms = REPO / "data_samples" / "phantoms"
+    torch.manual_seed(0)
+    cfg = full_config({"image_size": 32, "channels": (4, 8), "crop_fov": True})
+    ck = save_segmenter(build_segmenter(cfg["channels"], cfg["strides"]), cfg, tmp_path / "tiny.pt")
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": [], "val": [], "test": ["BB-000", "RF-001", "TA-002"]}))
+    out = tmp_path / "measure.json"
+    rc = bench_measure.main(["--data", str(phantoms), "--model", str(ck), "--split", str(split), "--n-timing", "2",
+                             "--threads", "1", "--out", str(out)])
+    assert rc == 0
+    r = json.loads(out.read_text())
+    assert r["n_test"] == 3 and r["dice"]["train_size_px"] == 32 and r["dice"]["at_full_size"]["n"] == 3
+    for m in ("chords", "dltrack"):
+        s = r["mt"][m]
+        assert s["n_measured"] + s["n_failed"] + s["n_expert_unmeasurable"] == 3
+        assert s["outside_10pct_unflagged"] == len(s["outside_10pct_unflagged_ids"])
+    t = r["measure_timing"]
+    assert t["n_images"] == 2 and t["seconds_per_image"] > 0 and len(t["loadavg_before"]) == 3
+    assert r["machine"]["cpu_count"] and r["targets"]["dice"] == 0.85

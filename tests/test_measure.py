@@ -154,3 +154,22 @@ def test_image_spacing_from_a_manifest_beside_it(tmp_path, phantom):
     (root / "manifest.csv").write_text("id,spacing_row_mm,spacing_col_mm\na,0.25,0.3\n")
     assert next(read_frames(root / "images" / "a.png")).spacing_mm == (0.25, 0.3)
     assert next(read_frames(root / "images" / "a.png", spacing_mm=0.1)).spacing_mm == (0.1, 0.1)  # the argument wins
+
+
+def test_shipped_vs_experts_measures_both_at_the_image_size_in_mm_when_known(tiny_model):
+    from msknb.thickness.full_size import shipped_summary, shipped_vs_experts
+
+    phantoms = Path(__file__).resolve().parent.parent / "data_samples" / "phantoms"
+    res = shipped_vs_experts(phantoms, ["TA-000", "RF-001", "nope"], ("chords", "dltrack"), model_path=tiny_model,
+                             progress=False)
+    assert res["ids"] == ["TA-000", "RF-001"] and res["missing"] == ["nope"]
+    assert res["unit"] == "mm" and np.allclose(res["spacing_mm"][0], 0.3125)
+    for m in ("chords", "dltrack"):
+        v = res["methods"][m]
+        assert np.isfinite(v["expert_px"]).all() and np.allclose(v["expert_mm"], v["expert_px"] * res["spacing_mm"][:, 0],
+                                                                   rtol=1e-3)
+        assert len(v["flags"]) == 2 and all(f == "ok" or f.startswith(("doubtful", "error")) for f in v["flags"])
+    rows = shipped_summary(res)
+    assert [(r["method"], r["subset"]) for r in rows][:3] == [("chords", "all"), ("chords", "not in its training"),
+                                                              ("chords", "flagged ok")]
+    assert all(r["unit"] == "mm" and 0 <= r["n"] <= 2 for r in rows)

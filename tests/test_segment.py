@@ -232,3 +232,54 @@ def test_cli_predict_writes_masks_and_names_bad_image(tmp_path, capsys):
     assert status != 0 and "broken.png" in err
     assert (out / "a.png").is_file() and not (out / "broken.png").exists()
     assert not any(p.name.endswith(".tmp") for p in out.iterdir())
+
+
+PHANTOMS = Path(__file__).resolve().parent.parent / "data_samples" / "phantoms"
+
+
+def test_all_data_split_uses_the_kit_val_ids_and_leaves_out_its_test_ids(tmp_path, monkeypatch):
+    from msknb.segmentation import shipped
+
+    ds = _toy_set(12)
+    kit = tmp_path / "split.json"
+    kit.write_text(json.dumps({"train": ds.ids[:8], "val": ds.ids[8:10], "test": ds.ids[10:]}))
+    monkeypatch.setattr(shipped, "KIT_SPLIT_FILE", kit)
+    sp = shipped.all_data_split(ds)
+    assert sp["source"] == "kit split"
+    assert sp["val"].tolist() == [8, 9] and sp["excluded"].tolist() == [10, 11]
+    assert sp["train"].tolist() == list(range(8))
+    # data that is not the DL_Track set: a grouped 90/10 split of all of it, nothing left out
+    kit.write_text(json.dumps({"train": ["x"], "val": ["y"], "test": ["z"]}))
+    sp = shipped.all_data_split(ds)
+    assert sp["source"] == "grouped 90/10" and len(sp["excluded"]) == 0
+    assert sorted(sp["train"].tolist() + sp["val"].tolist()) == list(range(12)) and len(sp["val"]) >= 1
+    subjects = np.asarray(ds.subjects)
+    assert not set(subjects[sp["train"]]) & set(subjects[sp["val"]])
+
+
+@pytest.mark.timeout(300)
+def test_cli_train_uses_all_data_by_default_and_the_paper_split_on_request(tmp_path, capsys):
+    from msknb.cli import main
+
+    args = ["segment", "train", "--data", str(PHANTOMS), "--profile", "smoke", "--image-size", "32",
+            "--epochs", "1"]
+    assert main(args + ["--out", str(tmp_path / "all.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "all data (grouped 90/10" in out and (tmp_path / "all.pt").is_file()
+    n_train, n_val, n_test = map(int, out.split("train/val/test ")[1].split(";")[0].split("/"))
+    assert n_test == 0 and n_train > 3 * n_val > 0
+    n_all = n_train + n_val
+    assert main(args + ["--paper-split", "--out", str(tmp_path / "paper.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "paper split 40/20/40" in out
+    n_train, n_val, n_test = map(int, out.split("train/val/test ")[1].split(";")[0].split("/"))
+    assert n_test > 0 and n_train + n_val + n_test == n_all and n_train < 0.6 * n_all
+
+
+def test_cli_train_help_says_what_it_trains_on(capsys):
+    from msknb.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["segment", "train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "test ids are left out of training" in text and "--paper-split" in text

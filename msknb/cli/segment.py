@@ -13,7 +13,7 @@ from msknb.segmentation.experiments import make_split
 from msknb.segmentation.metrics import segmentation_metrics, summarise
 from msknb.segmentation.model import load_segmenter
 from msknb.segmentation.predict import collect_images, predict, predict_file
-from msknb.segmentation.shipped import SHIPPED_SEGMENTER
+from msknb.segmentation.shipped import SHIPPED_SEGMENTER, all_data_split
 from msknb.segmentation.training import train_segmenter
 
 
@@ -52,6 +52,20 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _paper_split(ds, seed: int, cfg: dict) -> tuple[dict, str]:
+    split = make_split(ds, cfg.get("fractions", (0.4, 0.2, 0.4)), seed=seed)
+    note = f"paper split 40/20/40 (near copies test-in-train: {split['near_copies_test_in_train']})"
+    return {"train": split["train"], "val": split["val"], "test": split["test"]}, note
+
+
+def _all_data_split(ds, seed: int, _cfg: dict) -> tuple[dict, str]:
+    split = all_data_split(ds, seed=seed)
+    note = (f"all data ({split['source']}: val picks the epoch"
+            + (f", {len(split['excluded'])} kit test image(s) left out and scored" if len(split["excluded"]) else "")
+            + ")")
+    return {"train": split["train"], "val": split["val"], "test": split["excluded"]}, note
+
+
 def _cmd_train(args) -> int:
     cfg = settings("segment", args.profile, epochs=args.epochs, image_size=args.image_size)
     ds = load_folder(args.data, image_size=int(cfg["image_size"]), crop_fov=not args.no_crop,
@@ -59,21 +73,32 @@ def _cmd_train(args) -> int:
     if ds.masks is None:
         raise DataError("the data folder has no masks/ (training needs expert masks)", args.data)
     cfg["crop_fov"] = not args.no_crop
-    split = make_split(ds, cfg.get("fractions", (0.4, 0.2, 0.4)), seed=args.seed)
+    split, note = (_paper_split if args.paper_split else _all_data_split)(ds, args.seed, cfg)
     tr, va, te = split["train"], split["val"], split["test"]
+    if len(tr) == 0:
+        raise DataError("no training images left after the split", args.data)
     res = train_segmenter(ds.images[tr], ds.masks[tr], ds.images[va], ds.masks[va], cfg, out_path=args.out,
                           seed=args.seed, progress=True)
-    _, pred = predict(res.model, ds.images[te], cfg.get("threshold", 0.5))
-    s = summarise(segmentation_metrics(pred, ds.masks[te]))
-    print(f"train/val/test {len(tr)}/{len(va)}/{len(te)} (near copies test-in-train: "
-          f"{split['near_copies_test_in_train']}); best epoch {res.best_epoch}, val Dice {res.best_val_dice:.3f}; "
-          f"test Dice {s['dice']['mean']:.3f} ± {s['dice']['std']:.3f}, IoU {s['iou']['mean']:.3f}; "
-          f"{res.seconds:.0f} s; saved {args.out}")
+    test = "no test images"
+    if len(te):
+        s = summarise(segmentation_metrics(predict(res.model, ds.images[te], cfg.get("threshold", 0.5))[1],
+                                           ds.masks[te]))
+        test = f"test Dice {s['dice']['mean']:.3f} ± {s['dice']['std']:.3f}, IoU {s['iou']['mean']:.3f}"
+    print(f"{note}; train/val/test {len(tr)}/{len(va)}/{len(te)}; best epoch {res.best_epoch}, "
+          f"val Dice {res.best_val_dice:.3f}; {test}; {res.seconds:.0f} s; saved {args.out}")
     return 0
 
 
+TRAIN_HELP = ("Train on all images of a data folder but a grouped validation part that picks the epoch: "
+              "on the DL_Track set the kit split's val ids (msknb/checkpoints/dltrack_split.json), and its "
+              "test ids are left out of training (they score the model, as in benchmarks/bench_measure.py); "
+              "on other data a grouped 90/10 split (near-duplicate clusters on one side). --paper-split uses "
+              "the paper experiments' 40/20/40 split instead (as notebook 05).")
+
+
 def _add_train(sub) -> None:
-    t = sub.add_parser("train", help="train on a data folder (40/20/40 split by subject/cluster)")
+    t = sub.add_parser("train", help="train on a data folder (all data but a grouped val part; --paper-split: 40/20/40)",
+                       description=TRAIN_HELP)
     t.add_argument("--data", required=True, help="data folder (DL_Track layout: images/, masks/)")
     t.add_argument("--profile", default="quick", help="smoke | quick | paper (default quick)")
     t.add_argument("--out", required=True, help="checkpoint file to write (.pt)")
@@ -81,6 +106,8 @@ def _add_train(sub) -> None:
     t.add_argument("--image-size", type=int, default=None, dest="image_size", help="px (square)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--no-crop", action="store_true", help="do not crop screen captures to the field of view")
+    t.add_argument("--paper-split", action="store_true", dest="paper_split",
+                   help="the paper experiments' 40/20/40 train/val/test split (by subject/cluster)")
     t.set_defaults(func=_cmd_train)
 
 

@@ -14,6 +14,7 @@ Retrain (the command and budget are in ``msknb/checkpoints/README.md``)::
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,37 @@ def kit_split(ds, seed: int = 0) -> dict[str, list[str]]:
     "test"}`` id lists (every near-duplicate cluster on one side)."""
     sp = split_dataset(ds, KIT_FRACTIONS, seed=seed)
     return {k: [ds.ids[i] for i in sp[k]] for k in ("train", "val", "test")}
+
+
+def load_kit_split() -> dict[str, list[str]] | None:
+    """The stored kit split (``KIT_SPLIT_FILE``): ``{"train", "val", "test"}`` id lists, or None."""
+    if not KIT_SPLIT_FILE.is_file():
+        return None
+    data = json.loads(KIT_SPLIT_FILE.read_text())
+    return {k: [str(i) for i in data.get(k, [])] for k in ("train", "val", "test")}
+
+
+def all_data_split(ds, seed: int = 0) -> dict[str, Any]:
+    """Train on all of ``ds`` but a grouped validation part (it picks the epoch).
+
+    When ``ds`` holds ids of the kit split (the DL_Track set), ``val`` is the kit split's val
+    ids and the kit's test ids are left out (``"excluded"``), so the benchmarks' test images
+    stay unseen; otherwise a grouped 90/10 split of ``ds`` (near-duplicate clusters or
+    subjects on one side). Returns ``{"train", "val", "excluded"}`` sorted int64 index arrays
+    and ``"source"`` (``"kit split"`` or ``"grouped 90/10"``)."""
+    kit = load_kit_split()
+    index = {str(i): k for k, i in enumerate(ds.ids)}
+    if kit and any(i in index for i in kit["val"] + kit["test"]):
+        va = sorted(index[i] for i in kit["val"] if i in index)
+        ex = sorted(index[i] for i in kit["test"] if i in index)
+        tr = sorted(set(range(len(ds.ids))) - set(va) - set(ex))
+        parts, source = (tr, va, ex), "kit split"
+    else:
+        sp = split_dataset(ds, (0.9, 0.1, 0.0), seed=seed)
+        parts, source = (sp["train"], sp["val"], []), "grouped 90/10"
+    out: dict[str, Any] = {k: np.asarray(v, dtype=np.int64) for k, v in zip(("train", "val", "excluded"), parts)}
+    out["source"] = source
+    return out
 
 
 def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max_seconds: float | None = 1800,
