@@ -13,6 +13,7 @@ Command line: :mod:`msknb.cli.run`.
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import platform
 import threading
@@ -145,6 +146,35 @@ def _failing_cell(exc: Exception) -> str:
     return text
 
 
+def kernel_threads(cpus: int | None = None, load: float | None = None) -> int:
+    """Torch/OpenMP threads for a notebook kernel: the CPUs this process may use minus the
+    ones busy with other work (1-minute load average, rounded), at least 1.
+
+    Measured (benchmarks/results/profile_ddpm_quick.json, 2 shared cores, load 4-8): with
+    2 threads the 64-px U-Net ran 4-25x slower than with 1 (each OpenMP barrier waits for a
+    thread the OS has descheduled); on idle cores every core is used."""
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cpus, cpus - round(load)))
+
+
+@contextlib.contextmanager
+def _kernel_environment():
+    """Thread settings the kernel inherits (``OMP_NUM_THREADS`` from :func:`kernel_threads`,
+    ``OMP_WAIT_POLICY=PASSIVE`` so waiting threads sleep instead of spinning), unless the
+    user set them; the runner's own environment is restored afterwards."""
+    wanted = {"OMP_NUM_THREADS": str(kernel_threads()), "OMP_WAIT_POLICY": "PASSIVE"}
+    added = [k for k in wanted if k not in os.environ]
+    os.environ.update({k: wanted[k] for k in added})
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
 #: seconds one cell may run before the notebook counts as failed (None: no limit)
 CELL_TIMEOUT_S = {"smoke": 600, "quick": 3600, "paper": None}
 
@@ -159,7 +189,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_n
     target = ensure_dir(out_dir / "notebooks") / path.name
     run.output = str(target)
     start = time.perf_counter()
-    with _PeakMemory() as mem:
+    with _PeakMemory() as mem, _kernel_environment():
         try:
             pm.execute_notebook(str(path), str(target), parameters=parameters, kernel_name=kernel_name,
                                 cwd=str(path.parent), progress_bar=progress, log_output=False,

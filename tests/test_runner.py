@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pytest
 
+from msknb import runner
 from msknb.cli import main
 from msknb.errors import ConfigError
 from msknb.runner import list_notebooks, run_series
@@ -90,3 +92,15 @@ def test_times_summary_and_times_file(series_dir, tmp_path, capsys):
     assert data["profile"] == "smoke" and data["ok"] and data["notebooks"][0]["name"] == "00_first"
     assert data["total_seconds"] == pytest.approx(series.notebooks[0].seconds)
     assert data["machine"]["cpu_count"] >= 1 and data["machine"]["cpu_model"] == machine_info()["cpu_model"]
+
+
+def test_kernel_threads_leave_busy_cores_alone(monkeypatch):
+    """Issue 16: 2 OpenMP threads on 2 busy cores ran the U-Net 4-25x slower than 1 thread."""
+    assert runner.kernel_threads(cpus=2, load=0.3) == 2       # idle: every core
+    assert runner.kernel_threads(cpus=2, load=5.0) == 1       # busy: one thread, never 0
+    assert runner.kernel_threads(cpus=8, load=1.2) == 7
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")                # the user's choice wins
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with runner._kernel_environment():
+        assert os.environ["OMP_NUM_THREADS"] == "3" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"
