@@ -1,0 +1,111 @@
+"""The practitioner lessons (issue 15, item 4): the sharpness measure, the raw-vs-EMA
+loading, the conclusions computed from numbers, and the memorisation-size benchmark at toy size."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from msknb.ddpm.checkpoints import export_ema
+from msknb.ddpm.config import TrainConfig
+from msknb.ddpm.lessons import figures as LF
+from msknb.ddpm.lessons import measures as L
+from msknb.ddpm.train import train_ddpm
+from msknb.errors import DataError, MsknbError
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def test_sharpness_of_a_constant_is_zero_and_of_a_ramp_its_slope():
+    flat = np.full((2, 8, 8), 0.3)
+    ramp = np.tile(np.arange(9) / 8.0, (9, 1))[None]          # +1/8 grey level per px along x
+    assert L.sharpness(flat) == pytest.approx([0.0, 0.0])
+    assert L.sharpness(ramp)[0] == pytest.approx(1 / 8)
+    assert L.sharpness(ramp.transpose(0, 2, 1))[0] == pytest.approx(1 / 8)
+
+
+def test_sharpness_drops_with_blur_and_reads_the_image_channel():
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 32, 32))
+    blurred = (x + np.roll(x, 1, 1) + np.roll(x, 1, 2) + np.roll(x, (1, 1), (1, 2))) / 4
+    assert (L.sharpness(blurred) < 0.7 * L.sharpness(x)).all()
+    two = np.stack([x, np.zeros_like(x)], axis=1)              # (N, 2, H, W): channel 1 = mask
+    assert L.sharpness(two) == pytest.approx(L.sharpness(x.astype(np.float32)), rel=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(8,), (2, 8), (2, 1, 8), (2, 3, 8, 8)])
+def test_sharpness_rejects_other_shapes(shape):
+    with pytest.raises(DataError):
+        L.sharpness(np.zeros(shape))
+
+
+def test_ddim_blur_conclusion_is_computed_from_the_numbers():
+    rng = np.random.default_rng(1)
+    real = rng.random((4, 16, 16))
+    samples = {"ddpm_100": real[:2], "ddim_5": np.full((2, 16, 16), 0.5) + 0.01 * real[:2], "ddim_10": 0.5 * real[:2]}
+    table = L.sharpness_by_sampler(samples, real)
+    assert table["samplers"]["ddim_5"]["ratio_to_real"] < table["samplers"]["ddim_10"]["ratio_to_real"] < 1.5
+    text = L.ddim_blur_conclusion(table)
+    assert text.index("DDIM-5") < text.index("DDIM-10") < text.index("DDPM-100")
+    assert "rises with every added DDIM step" in text
+    assert f"{100 * table['samplers']['ddim_5']['ratio_to_real']:.0f} %" in text
+    LF.sampler_sharpness_figure(samples, table, n=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ema")
+    data = np.random.default_rng(0).random((4, 1, 16, 16)).astype(np.float32)
+    cfg = TrainConfig(image_size=16, channels=1, dim=8, dim_mults=(1, 2), timesteps=20, batch_size=4, epochs=3,
+                      ema_start=0)
+    return train_ddpm(data, cfg, tmp / "run", progress=False).checkpoint_path, data[:, 0]
+
+
+def test_raw_and_ema_weights_of_a_training_checkpoint(tiny_checkpoint, tmp_path):
+    path, real = tiny_checkpoint
+    raw, ema, schedule, config, note = L.load_raw_and_ema(path)
+    assert raw is not None and "raw and EMA weights after 3 steps" in note
+    assert schedule.timesteps == 20 and ema.image_size == 16
+    assert L.weight_distance(ema, ema) == 0.0 and L.weight_distance(raw, ema) > 0
+    x = np.random.default_rng(2).random((2, 1, 16, 16)).astype(np.float32)
+    comparison = L.ema_comparison(x, x[::-1], real)
+    assert comparison["raw"]["hist_l1"] == pytest.approx(comparison["ema"]["hist_l1"])
+    text = L.ema_conclusion(comparison, L.weight_distance(raw, ema), 3, config.ema_decay)
+    assert "After 3 steps" in text and f"{comparison['raw']['hist_l1']:.3f}" in text
+    LF.raw_vs_ema_figure(x, x[::-1], comparison)
+    none, ema2, _, _, note2 = L.load_raw_and_ema(export_ema(path, tmp_path / "ema.pt"))
+    assert none is None and "EMA weights only" in note2
+    assert L.weight_distance(ema2, ema) < 1e-3                 # the fp16 export of the same weights
+
+
+def test_read_memorisation_size_missing_and_garbled(tmp_path):
+    assert L.read_memorisation_size(tmp_path / "none.json") is None
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"runs": [{"fraction": 0.1}]}))
+    with pytest.raises(MsknbError, match="bad.json"):
+        L.read_memorisation_size(bad)
+
+
+@pytest.mark.timeout(300)
+def test_bench_memorisation_size_runs_at_toy_size(tmp_path):
+    import bench_memorisation_size as B
+
+    ids = sorted(p.stem for p in (REPO / "data_samples" / "phantoms" / "images").iterdir())
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ids[:16], "test": ids[16:]}))
+    out = tmp_path / "mem.json"
+    torch.manual_seed(0)
+    rc = B.main(["--data", str(REPO / "data_samples" / "phantoms"), "--split", str(split), "--fractions", "0.5", "1",
+                 "--image-size", "16", "--dim", "8", "--mults", "1", "2", "--timesteps", "20", "--steps", "2",
+                 "--batch", "4", "--n-samples", "4", "--ddim-steps", "2", "--out", str(out)])
+    assert rc == 0
+    report = L.read_memorisation_size(out)
+    assert [r["n_train"] for r in report["runs"]] == [8, 16]
+    assert all(r["steps"] == 2 and r["n_synthetic"] == 4 for r in report["runs"])
+    assert "bench_memorisation_size.py" in report["command"] and report["machine"]
+    text = L.memorisation_size_conclusion(report)
+    assert "8 images" in text and "16 images" in text and "2 optimiser steps" in text
+    LF.memorisation_size_figure(report)
