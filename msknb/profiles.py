@@ -25,13 +25,14 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # image_size px (square); max_images loaded; t_show = timestep of the static figures
     # (None -> T // 2); ddim_steps for the DDIM comparison; toy_* = the tiny denoiser of 02
     # (DiffusionUNet width / depth, Adam steps, batch, learning rate, L1 loss as in the paper;
-    # prediction: what it predicts, "eps" (paper) | "x0" | "v").
+    # prediction: what it predicts, "eps" (paper) | "x0" | "v"); it only shows the loss falling (seconds),
+    # the imperfect network 02 samples with is the shipped checkpoint.
     "diffusion": {
         "smoke": {"image_size": 32, "timesteps": 300, "schedule": "linear", "max_images": 8, "t_show": None,
                   "ddim_steps": 20, "toy_train_steps": 20, "toy_dim": 8, "toy_dim_mults": (1, 2),
                   "toy_batch_size": 4, "toy_lr": 2e-3, "prediction": "eps"},
         "quick": {"image_size": 64, "timesteps": 300, "schedule": "linear", "max_images": 64, "t_show": None,
-                  "ddim_steps": 50, "toy_train_steps": 200, "toy_dim": 8, "toy_dim_mults": (1, 2, 4),
+                  "ddim_steps": 50, "toy_train_steps": 40, "toy_dim": 8, "toy_dim_mults": (1, 2, 4),
                   "toy_batch_size": 4, "toy_lr": 1e-3, "prediction": "eps"},
         "paper": {"image_size": 256, "timesteps": 300, "schedule": "linear", "max_images": None, "t_show": None,
                   "ddim_steps": 50, "toy_train_steps": 2000, "toy_dim": 32, "toy_dim_mults": (1, 2, 4, 8),

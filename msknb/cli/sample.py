@@ -1,27 +1,81 @@
-"""``msknb sample``: generate synthetic images from a DDPM checkpoint (DL_Track layout)."""
+"""``msknb sample``: generate synthetic images from a DDPM checkpoint (DL_Track layout).
+
+Unconditional / joint models draw ``--n`` images; a mask-conditioned model draws one image
+per mask of ``--masks DIR`` (a DL_Track folder or a folder of mask files) or of
+``--masks prior --n N`` (the parametric generator of ``msknb.ddpm.mask_prior``, fitted to
+``--data DIR``'s masks or read from the checkpoint). Without ``--model`` the shipped
+generator is used (the conditional one when masks are given).
+"""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from msknb.ddpm.checkpoints import load_model
+from msknb.data import load_folder
+from msknb.ddpm.checkpoints import SHIPPED_COND_DDPM, SHIPPED_DDPM, checkpoint_extras, load_model, pretrained_path
+from msknb.ddpm.condition_masks import read_condition_masks
 from msknb.ddpm.export import write_synthetic_set
+from msknb.ddpm.mask_prior import fit_mask_prior, sample_masks
 from msknb.ddpm.sample import METHODS, sample_images
+from msknb.errors import CheckpointError, ConfigError, DataError
+
+
+def _model_path(args) -> Path:
+    if args.model:
+        return Path(args.model)
+    name = SHIPPED_COND_DDPM if args.masks else SHIPPED_DDPM
+    path = pretrained_path(name)
+    if path is None:
+        raise CheckpointError("no --model given and the shipped generator is missing", name)
+    return path
+
+
+def _is_dltrack_folder(folder: Path) -> bool:
+    return (folder / "images").is_dir() and (folder / "masks").is_dir()
+
+
+def condition_masks(args, model_path: Path, size: int) -> np.ndarray:
+    """The masks (N, size, size) {0, 1} named by ``--masks``: 'prior' draws ``--n`` from the
+    mask prior (fitted to ``--data``'s masks, else the checkpoint's); a DL_Track folder is
+    loaded like training data (field-of-view crop, resize); any other folder's mask files are
+    resized. Every mask is read before anything is generated or written."""
+    if args.masks == "prior":
+        if args.data:
+            prior = fit_mask_prior(load_folder(args.data, image_size=size).masks)
+        else:
+            prior = checkpoint_extras(model_path)["mask_prior"]
+            if prior is None:
+                raise ConfigError(f"{model_path} stores no mask prior: pass --data DIR to fit one", "masks")
+        return sample_masks(prior, args.n, size, seed=args.seed)
+    folder = Path(args.masks)
+    if not folder.is_dir():
+        raise DataError("--masks must be a folder of masks or 'prior'", folder)
+    if _is_dltrack_folder(folder):
+        return load_folder(folder, image_size=size).masks
+    return read_condition_masks(folder, size)[0]
 
 
 def _cli_sample(args) -> int:
-    model, schedule, config = load_model(args.model)  # model.prediction comes from the checkpoint
+    path = _model_path(args)
+    model, schedule, config = load_model(path)  # model.prediction comes from the checkpoint
     if args.threads:
         torch.set_num_threads(args.threads)
+    masks = condition_masks(args, path, config.image_size) if args.masks else None
+    start_mean = None if args.noise_start else checkpoint_extras(path)["mean_image"]
     t0 = time.perf_counter()
-    x = sample_images(model, schedule, args.n, method=args.method, steps=args.steps, eta=args.eta, seed=args.seed,
-                      batch_size=args.batch_size, progress=not args.quiet)
+    x = sample_images(model, schedule, None if masks is not None else args.n, method=args.method, steps=args.steps,
+                      eta=args.eta, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
+                      masks=masks, guidance=args.guidance, start_mean=start_mean)
     seconds = time.perf_counter() - t0
+    if masks is not None:  # masks/ = the conditioning masks
+        x = np.concatenate([x, masks[:, None].astype(np.float32)], axis=1)
     spacing = None if args.spacing is None else tuple(args.spacing) if len(args.spacing) == 2 else args.spacing[0]
     info = write_synthetic_set(x, args.out, spacing_mm=spacing, group=args.group)
     print(f"{info['n']} images ({info['masks']} masks, {info['dicom']} DICOM) in {seconds:.1f} s -> {args.out} "
-          f"({config.prediction}-prediction model)")
+          f"({config.prediction}-prediction model {path.name})")
     return 0
 
 
@@ -30,7 +84,15 @@ def register(subparsers) -> None:
                               description="Sample a DDPM checkpoint (DDPM or DDIM) and write the images in the "
                                           "DL_Track layout (images/, masks/, dicom/, manifest.csv). The "
                                           "prediction objective (eps, x0, v) is read from the checkpoint.")
-    p.add_argument("--model", required=True, help="checkpoint (.pt) from `msknb train` or the shipped one")
+    p.add_argument("--model", default=None, help="checkpoint (.pt) from `msknb train`; default: the shipped one "
+                                                 f"({SHIPPED_COND_DDPM} with --masks, else {SHIPPED_DDPM})")
+    p.add_argument("--masks", default=None, help="mask-conditioned models: a folder of masks (one image per mask) "
+                                                 "or 'prior' (draw --n masks from the parametric generator)")
+    p.add_argument("--data", default=None, help="with --masks prior: fit the prior to this data folder's masks")
+    p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    p.add_argument("--noise-start", action="store_true",
+                   help="start from N(0, I) even when the checkpoint stores a mean image (by default such a "
+                        "model starts from the forward marginal of it, the fix for too-bright samples)")
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--method", choices=METHODS, default="ddim")
     p.add_argument("--steps", type=int, default=50, help="DDIM steps")

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch.distributed
 
 from msknb.data import load_folder
-from msknb.ddpm.checkpoints import export_ema
+from msknb.ddpm.checkpoints import conditioning_extras, export_ema
 from msknb.ddpm.diffusion import PREDICTIONS
 from msknb.ddpm.groups import train_groups
 from msknb.ddpm.training_data import split_indices
@@ -17,13 +17,18 @@ _OPTIONAL = ("checkpoint_every", "max_seconds", "sample_every", "lr", "batch_siz
              "condition", "cond_dropout")
 
 
-def _export(results: dict, export: str) -> None:
-    """EMA weights (fp16) of each group's checkpoint to ``export`` (``<stem>_<group>.pt`` for several)."""
+def _export(results: dict, export: str, ds) -> None:
+    """EMA weights (fp16) of each group's checkpoint to ``export`` (``<stem>_<group>.pt`` for
+    several); a mask-conditioned model also stores its mask prior and mean image."""
     for g, r in results.items():
         if r.checkpoint_path is None:
             continue
         dst = Path(export) if len(results) == 1 else Path(export).with_name(f"{Path(export).stem}_{g}.pt")
-        export_ema(r.checkpoint_path, dst, half=True, extra={"img_per_s_last_session": float(r.img_per_s)})
+        extra = {"img_per_s_last_session": float(r.img_per_s)}
+        if r.config.condition is not None:
+            idx = [i for i, gi in enumerate(ds.groups or ["all"] * len(ds)) if len(results) == 1 or gi == g]
+            extra.update(conditioning_extras(ds.images[idx], ds.masks[idx]))
+        export_ema(r.checkpoint_path, dst, half=True, extra=extra)
         print(f"EMA weights (fp16) -> {dst}")
 
 
@@ -50,7 +55,7 @@ def _cli_train(args) -> int:
         print(f"{g}: {r.steps} steps, final loss {r.final_loss:.4f}, {r.img_per_s:.1f} img/s, "
               f"{r.seconds:.0f} s -> {r.checkpoint_path}")
     if args.export:
-        _export(results, args.export)
+        _export(results, args.export, ds)
     return 0
 
 

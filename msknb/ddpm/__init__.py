@@ -9,6 +9,10 @@
   :mod:`~msknb.ddpm.ema`, :mod:`~msknb.ddpm.checkpoints`, :mod:`~msknb.ddpm.groups` (one model per muscle);
 * sampling: :mod:`~msknb.ddpm.sample`, :mod:`~msknb.ddpm.export` (synthetic set, PNG/DICOM),
   :mod:`~msknb.ddpm.quality` (intensity statistics);
+* mask-conditioned generation (``TrainConfig.condition = 'mask'``): the condition is appended
+  to x_t in one place, ``diffusion.with_condition`` (training and sampling);
+  :mod:`~msknb.ddpm.mask_prior` (parametric two-band aponeurosis masks fitted to real ones),
+  :mod:`~msknb.ddpm.condition_masks` (augmented real masks, mask folders);
 * display: :mod:`~msknb.ddpm.figures`, :mod:`~msknb.ddpm.widgets`.
 Command line: ``msknb/cli/train.py``, ``msknb/cli/sample.py``.
 """

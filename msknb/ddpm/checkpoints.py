@@ -15,10 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from msknb.artifacts import DDPM_CHECKPOINT, ddpm_checkpoint, find_ddpm_checkpoint
 from msknb.ddpm import diffusion as D
+from msknb.ddpm.mask_prior import fit_mask_prior
 from msknb.ddpm.config import ARCH_FIELDS, MEANING_FIELDS, RESUMABLE_CHANGES, TrainConfig, build_model, schedule_of
 from msknb.ddpm.unet import DiffusionUNet
 from msknb.errors import CheckpointError, ConfigError
@@ -29,6 +31,8 @@ CHECKPOINT_NAME = DDPM_CHECKPOINT
 FORMAT_FULL = "msknb-ddpm"
 FORMAT_EMA = "msknb-ddpm-ema"
 SHIPPED_DDPM = "ddpm_dltrack_64.pt"
+#: the shipped mask-conditioned generator (``python -m msknb sample --masks ...`` without --model)
+SHIPPED_COND_DDPM = "ddpm_cond_dltrack_64.pt"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -201,3 +205,21 @@ def find_checkpoint(out_dir: str | Path | None, pretrained: str | None = SHIPPED
         return shipped, (f"no checkpoint from 03_train_ddpm in {out_dir}; falling back to the shipped "
                          f"checkpoint {shipped.name}")
     return None, f"no checkpoint from 03_train_ddpm in {out_dir} and no shipped checkpoint"
+
+
+def checkpoint_extras(path: str | Path) -> dict[str, Any]:
+    """What a conditional export may carry besides weights: ``{"mask_prior": dict or None,
+    "mean_image": (H, W) float32 numpy in [0, 1] or None}`` (None for files without them)."""
+    ckpt = load_checkpoint(path)
+    mean = ckpt.get("mean_image")
+    return {"mask_prior": ckpt.get("mask_prior"),
+            "mean_image": None if mean is None else mean.float().numpy()}
+
+
+def conditioning_extras(images, masks) -> dict[str, Any]:
+    """The extras :func:`export_ema` stores with a mask-conditioned model, from its training
+    data: ``mask_prior`` (:func:`msknb.ddpm.mask_prior.fit_mask_prior` of ``masks`` (N, H, W))
+    and ``mean_image`` (the mean of ``images`` (N, H, W) in [0, 1], float32 tensor), so
+    ``msknb sample --masks prior`` needs no data folder."""
+    mean = torch.as_tensor(np.asarray(images, dtype=np.float32).mean(0))
+    return {"mask_prior": fit_mask_prior(np.asarray(masks)), "mean_image": mean}

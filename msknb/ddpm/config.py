@@ -21,10 +21,12 @@ from msknb.errors import ConfigError
 LOSSES = ("l1", "l2", "huber")
 OPTIMIZERS = ("adam", "adamw")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
+#: what a conditional network is given besides x_t: None (nothing) or "mask" (the aponeurosis mask)
+CONDITIONS = (None, "mask")
 #: config fields that may change when a run is resumed (everything else must match)
 RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "checkpoint_every", "sample_every", "amp", "device")
 #: config fields that define the network (must match a checkpoint to load its weights)
-ARCH_FIELDS = ("image_size", "channels", "dim", "dim_mults", "resnet_groups", "init_dim")
+ARCH_FIELDS = ("image_size", "channels", "dim", "dim_mults", "resnet_groups", "init_dim", "condition")
 #: config fields that define what the weights mean (must match to fine-tune from a checkpoint)
 MEANING_FIELDS = ("timesteps", "schedule", "zero_terminal_snr", "prediction")
 
@@ -56,7 +58,12 @@ class TrainConfig:
     grad_clip (max grad norm, None = off); hflip (random horizontal flips);
     seed; checkpoint_every (steps); sample_every (steps, None = no preview grids);
     amp 'auto' (bf16 autocast + channels_last on CUDA, off on CPU) | 'off' | 'bf16' | 'fp16';
-    device 'auto' (CUDA when present) | 'cpu' | 'cuda' | 'cuda:N'.
+    device 'auto' (CUDA when present) | 'cpu' | 'cuda' | 'cuda:N';
+    condition: None (unconditional, or joint image+mask with channels 2) | 'mask' (the
+    network also takes the aponeurosis mask in [-1, 1] as an input channel and predicts the
+    image channel only; the training data then holds image + mask, (N, 2, H, W));
+    cond_dropout: probability that a training sample's mask is replaced by the null mask
+    (0 everywhere), which makes classifier-free guidance possible at sampling (0 = off).
     """
 
     image_size: int = 64
@@ -87,6 +94,8 @@ class TrainConfig:
     sample_every: int | None = None
     amp: str = "auto"
     device: str = "auto"
+    condition: str | None = None
+    cond_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         self.dim_mults = tuple(int(m) for m in self.dim_mults)
@@ -110,6 +119,10 @@ class TrainConfig:
         need(self.init_dim is None or (_is_int(self.init_dim) and self.init_dim >= 1), "init_dim",
              "must be None or a positive integer")
         f = 2 ** (len(self.dim_mults) - 1)
+        need(self.condition in CONDITIONS, "condition", "must be None or 'mask'")
+        need(self.condition is None or self.channels == 1, "channels",
+             "must be 1 with condition 'mask' (the network draws the image; the mask is given)")
+        need(_is_num(self.cond_dropout) and 0 <= self.cond_dropout < 1, "cond_dropout", "must be in [0, 1)")
         need(self.image_size % f == 0, "image_size", f"must be divisible by {f} = 2 ** (len(dim_mults) - 1)")
 
     def _validate_diffusion(self) -> None:
@@ -166,8 +179,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """Inverse of :meth:`to_dict`; an unknown key raises ConfigError naming it. Keys that
-        older checkpoints lack (``prediction``, ``zero_terminal_snr``, ``min_snr_gamma``) take
-        their defaults: such a checkpoint is an eps-predictor, as the paper's."""
+        older checkpoints lack (``prediction``, ``zero_terminal_snr``, ``min_snr_gamma``,
+        ``condition``) take their defaults: such a checkpoint is an unconditional eps-predictor,
+        as the paper's."""
         known = {f.name for f in dataclasses.fields(cls)}
         for key in d:
             if key not in known:
@@ -178,14 +192,27 @@ class TrainConfig:
         """The network-defining subset of the config."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.to_dict().items() if k in ARCH_FIELDS}
 
+    @property
+    def condition_channels(self) -> int:
+        """Input channels the condition adds: 1 for 'mask', else 0."""
+        return 1 if self.condition == "mask" else 0
+
+    @property
+    def data_channels(self) -> int:
+        """Channels of the training array: ``channels`` + ``condition_channels``."""
+        return self.channels + self.condition_channels
+
 
 def build_model(config: TrainConfig) -> DiffusionUNet:
     """The U-Net for ``config`` (random init from the current torch RNG); its attributes
-    ``image_size`` (px) and ``prediction`` tell samplers the training size and objective."""
-    model = DiffusionUNet(dim=config.dim, dim_mults=config.dim_mults, channels=config.channels,
-                          resnet_groups=config.resnet_groups, init_dim=config.init_dim)
+    ``image_size`` (px), ``prediction`` and ``condition`` tell samplers the training size,
+    objective and what to append to x_t (a conditional network takes ``channels + 1`` input
+    channels and outputs ``channels``)."""
+    model = DiffusionUNet(dim=config.dim, dim_mults=config.dim_mults, channels=config.data_channels,
+                          out_channels=config.channels, resnet_groups=config.resnet_groups, init_dim=config.init_dim)
     model.image_size = config.image_size
     model.prediction = config.prediction
+    model.condition = config.condition
     return model
 
 

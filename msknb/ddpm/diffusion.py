@@ -286,22 +286,42 @@ def to_eps_x0(schedule: Schedule, x_t: torch.Tensor, t, model_output: torch.Tens
     return s * x_t + a * model_output, a * x_t - s * model_output
 
 
+def with_condition(x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+    """The network input: ``x`` (B, C, H, W) with the ``condition`` channels (B, K, H, W) (e.g.
+    the aponeurosis mask in [-1, 1]; 0 = the null mask of classifier-free guidance) appended;
+    ``x`` itself when ``condition`` is None. Used by training and sampling alike."""
+    if condition is None:
+        return x
+    return torch.cat([x, condition.to(device=x.device, dtype=x.dtype)], dim=1)
+
+
 class Denoiser:
     """A network as the samplers want it: ``denoiser(x_t, t) -> eps`` (a :data:`DenoiseFn`),
     and ``denoiser.eps_x0(x_t, t) -> (eps, x0)``. Made by :func:`make_denoiser`."""
 
-    def __init__(self, model: Callable, prediction: str = "eps", schedule: Schedule | None = None):
+    def __init__(self, model: Callable, prediction: str = "eps", schedule: Schedule | None = None,
+                 condition: torch.Tensor | None = None, guidance: float = 1.0):
         self.model, self.prediction, self.schedule = model, check_prediction(prediction), schedule
+        self.condition, self.guidance = condition, float(guidance)
         if schedule is None and prediction != "eps":
             raise ConfigError(f"prediction {prediction!r} needs the schedule to turn outputs into eps", "schedule")
         if prediction == "eps" and schedule is not None and schedule.zero_terminal_snr:
             raise ConfigError("eps-prediction cannot recover x0 where the terminal SNR is zero; "
                               "use prediction 'v' or 'x0' with a zero-terminal-SNR schedule", "prediction")
 
-    def _output(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def _net(self, x_t: torch.Tensor, t: torch.Tensor, condition) -> torch.Tensor:
         params = getattr(self.model, "parameters", None)
         device = next(iter(params()), x_t).device if params is not None else x_t.device
-        return self.model(x_t.to(device), t.to(device)).float().to(x_t.device)
+        x_in = with_condition(x_t.to(device), condition)
+        return self.model(x_in, t.to(device)).float().to(x_t.device)
+
+    def _output(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = self._net(x_t, t, self.condition)
+        if self.condition is None or self.guidance == 1.0:
+            return out
+        # classifier-free guidance, linear in the output, hence in eps: u + w (c - u)
+        uncond = self._net(x_t, t, torch.zeros_like(self.condition))
+        return uncond + self.guidance * (out - uncond)
 
     def eps_x0(self, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return to_eps_x0(self.schedule, x_t, t, self._output(x_t, t), self.prediction)
@@ -312,11 +332,14 @@ class Denoiser:
         return self.eps_x0(x_t, t)[0]
 
 
-def make_denoiser(model: Callable, prediction: str = "eps", schedule: Schedule | None = None) -> Denoiser:
+def make_denoiser(model: Callable, prediction: str = "eps", schedule: Schedule | None = None,
+                  condition: torch.Tensor | None = None, guidance: float = 1.0) -> Denoiser:
     """Wrap ``model(x_t, t) -> output`` (a network trained with ``prediction``; ``t`` (B,) int64
     passed as is, inputs moved to the model's device, output float32 on x_t's device) as the
-    eps-denoiser the samplers take. ``schedule`` is needed for x0 and v."""
-    return Denoiser(model, prediction, schedule)
+    eps-denoiser the samplers take. ``schedule`` is needed for x0 and v. ``condition``
+    (B, K, H, W): appended to x_t by :func:`with_condition`; ``guidance`` w != 1 applies
+    classifier-free guidance, output = out(null) + w (out(condition) - out(null))."""
+    return Denoiser(model, prediction, schedule, condition, guidance)
 
 
 def _eps_and_x0(denoise_fn: DenoiseFn, x_t: torch.Tensor, t: torch.Tensor):

@@ -4,7 +4,7 @@
 * :func:`residual_signal_figure` (01): sqrt(abar_T), the share of the image left in x_T,
   for each schedule and T: the cause of the brightness bias (Lin et al. 2024).
 * :func:`sampler_comparison_figure`, :func:`real_vs_synthetic_figure`,
-  :func:`intensity_histograms_figure` (04).
+  :func:`intensity_histograms_figure`, :func:`conditional_samples_figure` (04).
 The figures of the diffusion maths (forward, posterior, trajectories) are in
 :mod:`msknb.ddpm.widgets`, beside their interactive twins.
 """
@@ -114,5 +114,31 @@ def intensity_histograms_figure(sets: dict[str, np.ndarray], bins: int = 32):
     ax.set_xlabel("grey level")
     ax.set_ylabel("density")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def conditional_samples_figure(masks: np.ndarray, images: np.ndarray, joint: np.ndarray | None = None,
+                               labels: Sequence[str] | None = None):
+    """Mask-conditioned samples: row 1 the conditioning ``masks`` (n, H, W) {0, 1}, row 2 the
+    image drawn for each (``images`` (n, C, H, W) or (n, H, W) in [0, 1]); with ``joint`` (m, 2, H, W) a third row of joint image+mask samples for
+    comparison. ``labels`` (one per column) title the mask row, e.g. 'real' / 'prior'."""
+    imgs = split_channels(images)[0]
+    n = len(imgs)
+    rows = 2 if joint is None else 3
+    fig, axes = plt.subplots(rows, n, figsize=(1.9 * n, 2.1 * rows), squeeze=False)
+    for c in range(n):
+        axes[0, c].imshow(masks[c], cmap="gray", vmin=0, vmax=1)
+        axes[1, c].imshow(imgs[c], cmap="gray", vmin=0, vmax=1)
+        if labels is not None:
+            axes[0, c].set_title(labels[c], fontsize=8)
+        if joint is not None and c < len(joint):
+            j_img, j_mask = split_channels(joint[c:c + 1])
+            axes[2, c].imshow(overlay_mask(j_img[0], None if j_mask is None else j_mask[0]))
+    for ax in axes.ravel():
+        ax.axis("off")
+    axes[1, 0].set_title("drawn for the mask above", fontsize=9, loc="left")
+    if joint is not None:
+        axes[2, 0].set_title("joint mode (image + mask drawn)", fontsize=9, loc="left")
     fig.tight_layout()
     return fig

@@ -41,14 +41,15 @@ def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 
     """
     groups = sorted(set(ds.groups)) if getattr(ds, "groups", None) else ["all"]
     config = config_from_settings(settings, seed=seed, **extra)
-    if config.channels == 2 and ds.masks is None:
-        raise DataError("joint image+mask training (joint_mask=True) needs masks; this data set has none", "masks")
+    with_masks = config.channels == 2 or config.condition is not None
+    if with_masks and ds.masks is None:
+        raise DataError("joint image+mask or mask-conditioned training needs masks; this data set has none", "masks")
     init = _initial_weights(pretrained, config, strict_pretrained)
     results = {}
     for g in groups:
         idx = list(range(len(ds))) if len(groups) == 1 else [i for i, gi in enumerate(ds.groups) if gi == g]
         arr = images_to_array(ds.images[idx], None if ds.masks is None else ds.masks[idx],
-                              joint=config.channels == 2)
+                              joint=with_masks)
         target = Path(out_dir) if len(groups) == 1 else Path(out_dir) / g
         resume = True
         why = resume_mismatch(target / CHECKPOINT_NAME, config, init)

@@ -7,6 +7,8 @@
 * ``start_mean`` starts the chain from the forward marginal of a mean image,
   N(sqrt(abar_T) * mean, 1 - abar_T), instead of N(0, I): the fix for the brightness bias of
   a schedule whose x_T still holds signal (notebook 04).
+* ``masks`` (N, H, W) {0, 1}: a mask-conditioned network (``condition='mask'``) draws one
+  image per mask (``guidance`` w: classifier-free guidance, w = 1 plain conditional).
 * :func:`time_samplers` measures DDPM-T vs DDIM-k wall time on the same model.
 Writing the samples to disk is :mod:`msknb.ddpm.export`.
 """
@@ -21,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from msknb.ddpm import diffusion as D
-from msknb.errors import ConfigError
+from msknb.errors import ConfigError, DataError
 from msknb.io import from_model, to_model
 
 METHODS = ("ddpm", "ddim")
@@ -49,11 +51,40 @@ def _start(schedule: D.Schedule, shape, gen: torch.Generator, device, start_mean
     return math.sqrt(ab) * mean + math.sqrt(1.0 - ab) * z
 
 
-@torch.no_grad()
-def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int, method: str = "ddpm", steps: int = 50,
+def check_masks(masks, size: int, condition: str | None) -> torch.Tensor | None:
+    """Conditioning masks (N, H, W) {0, 1} (or > 0.5) -> condition tensor (N, 1, H, W) in
+    [-1, 1] (CPU float32); None without masks. DataError naming 'masks' when the shape is not
+    (N, size, size) or values are not finite; ConfigError when masks and model do not agree."""
+    if masks is None:
+        if condition is not None:
+            raise ConfigError(f"the model is conditioned on {condition!r}: pass masks (N, H, W)", "masks")
+        return None
+    if condition != "mask":
+        raise ConfigError("masks given but the model is not mask-conditioned (config.condition is None)", "masks")
+    m = np.asarray(masks, dtype=np.float32)
+    if m.ndim == 4 and m.shape[1] == 1:
+        m = m[:, 0]
+    if m.ndim != 3 or m.shape[0] < 1 or m.shape[1:] != (size, size):
+        raise DataError(f"masks must be (N, {size}, {size}) to match the model's image size, got {m.shape}", "masks")
+    if not np.isfinite(m).all():
+        raise DataError("masks contain NaN or inf", "masks")
+    return torch.from_numpy((m > 0.5).astype(np.float32) * 2.0 - 1.0)[:, None]
+
+
+def _loop(method, denoise, sched, shape, gen, one_bar, clip_x0, device, x_T, steps, eta) -> torch.Tensor:
+    if method == "ddpm":
+        return D.ddpm_sample_loop(denoise, sched, shape, generator=gen, progress=one_bar, clip_x0=clip_x0,
+                                  device=device, x_T=x_T)
+    return D.ddim_sample_loop(denoise, sched, shape, steps=steps, eta=eta, generator=gen, progress=one_bar,
+                              clip_x0=clip_x0, device=device, x_T=x_T)
+
+
+@torch.inference_mode()
+def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, method: str = "ddpm", steps: int = 50,
                   eta: float = 0.0, seed: int = 0, batch_size: int = 16, progress: bool = True,
                   image_size: int | None = None, clip_x0: bool = True, prediction: str | None = None,
-                  start_mean: np.ndarray | None = None) -> np.ndarray:
+                  start_mean: np.ndarray | None = None, masks: np.ndarray | None = None,
+                  guidance: float = 1.0) -> np.ndarray:
     """Generate ``n`` samples with the (EMA) network ``model``.
 
     ``method`` 'ddpm' (ancestral, ``schedule.timesteps`` network calls per batch) or
@@ -63,20 +94,28 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int, method: 
     x_0 is clipped to [-1, 1] at each step (``clip_x0``), as in the annotated-diffusion
     sampler's usual setting. ``start_mean`` (C, H, W) or (H, W) in [0, 1]: start from the
     forward marginal of that image instead of N(0, I). Seeded: the same seed gives the same
-    images (CPU).
+    images (CPU). ``masks`` (N, H, W) {0, 1}, for a mask-conditioned model (``model.condition
+    == 'mask'``) only: one image per mask (``n`` None or N), each drawn for its mask;
+    ``guidance`` w: classifier-free guidance scale (1 = plain conditional; needs a model
+    trained with cond_dropout > 0 for w != 1 to mean anything).
 
     Returns float32 (n, C, H, W) in [0, 1] (C = model.channels; joint mode: channel 1 is
     the mask, still continuous -- binarise with ``> 0.5``).
     """
+    size = int(image_size or getattr(model, "image_size", None) or 64)
+    cond_all = check_masks(masks, size, getattr(model, "condition", None))
+    if cond_all is not None:
+        if n is not None and int(n) != cond_all.shape[0]:
+            raise ConfigError(f"n = {n} but {cond_all.shape[0]} masks were given (one image per mask)", "n")
+        n = cond_all.shape[0]
     _check_args(method, n, batch_size, schedule, steps)
     device = next(model.parameters()).device
-    size = int(image_size or getattr(model, "image_size", None) or 64)
-    channels = int(getattr(model, "channels", 1))
+    channels = int(getattr(model, "out_channels", getattr(model, "channels", 1)))
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(int(seed))
     sched = schedule.to(device)
-    denoise = D.make_denoiser(model, prediction or getattr(model, "prediction", "eps"), sched)
+    prediction = prediction or getattr(model, "prediction", "eps")
     out = []
     n_batches = math.ceil(n / batch_size)
     bar = tqdm(total=n, desc=f"{method.upper()} samples", unit="img") if progress and n_batches > 1 else None
@@ -85,13 +124,10 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int, method: 
             m = min(batch_size, n - b * batch_size)
             shape = (m, channels, size, size)
             x_T = _start(sched, shape, gen, device, start_mean)
-            one_bar = progress and n_batches == 1
-            if method == "ddpm":
-                x = D.ddpm_sample_loop(denoise, sched, shape, generator=gen, progress=one_bar, clip_x0=clip_x0,
-                                       device=device, x_T=x_T)
-            else:
-                x = D.ddim_sample_loop(denoise, sched, shape, steps=steps, eta=eta, generator=gen,
-                                       progress=one_bar, clip_x0=clip_x0, device=device, x_T=x_T)
+            cond = None if cond_all is None else cond_all[b * batch_size:b * batch_size + m].to(device)
+            denoise = D.make_denoiser(model, prediction, sched, condition=cond, guidance=guidance)
+            x = _loop(method, denoise, sched, shape, gen, progress and n_batches == 1, clip_x0, device, x_T,
+                      steps, eta)
             out.append(from_model(x.clamp(-1, 1)))
             if bar is not None:
                 bar.update(m)

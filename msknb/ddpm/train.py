@@ -236,11 +236,33 @@ def _optimise(run: _Run, loss: torch.Tensor) -> None:
     ema_update(run.ema, run.model, run.step, run.cfg.ema_decay, run.cfg.ema_start, run.warmup)
 
 
+def split_condition(x: torch.Tensor, config: TrainConfig, dropout_draw: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(x0, condition)`` from a training batch (B, data_channels, H, W) in [-1, 1]: the
+    first ``config.channels`` channels are diffused, the rest (the mask, condition 'mask') is
+    the condition, None when unconditional. ``dropout_draw`` (B,) uniform [0, 1): samples with
+    a draw below ``config.cond_dropout`` get the null condition (0 everywhere)."""
+    if config.condition is None:
+        return x, None
+    x0, cond = x[:, :config.channels], x[:, config.channels:]
+    if dropout_draw is not None and config.cond_dropout > 0:
+        keep = (dropout_draw >= config.cond_dropout).to(device=cond.device, dtype=cond.dtype)
+        cond = cond * keep.reshape(-1, 1, 1, 1)
+    return x0, cond
+
+
 def _train_step(run: _Run, x0, t, noise, epoch: int) -> tuple[float, bool]:
     """One optimiser step; returns ``(loss value, out of time)``. A non-finite loss on any rank
-    raises TrainingError before the weights change."""
+    raises TrainingError before the weights change. A conditional run appends the (possibly
+    dropped) mask to x_t with ``D.with_condition``, as the sampler's denoiser does."""
     cfg = run.cfg
     forward = runtime.autocast_forward(run.train_model, run.device, run.amp)
+    if cfg.condition is not None:
+        draw = torch.rand(x0.shape[0], generator=run.data_gen) if cfg.cond_dropout > 0 else None
+        x0, cond = split_condition(x0, cfg, draw)
+        noise = noise[:, :cfg.channels]
+        net = forward
+        forward = lambda x_t, t_: net(D.with_condition(x_t, cond), t_)  # noqa: E731
     loss = D.diffusion_loss(forward, run.schedule, x0, t=t, noise=noise, loss=cfg.loss, prediction=cfg.prediction,
                             min_snr_gamma=cfg.min_snr_gamma)
     value = float(loss.detach())
@@ -283,7 +305,7 @@ def _after_step(run: _Run, value: float, epoch: int, out_of_time: bool, bar, cal
         wrote = save_checkpoint(run.ckpt_path, _checkpoint_state(run))
     if run.out is not None and run.dist.main and cfg.sample_every and step % cfg.sample_every == 0:
         run.previews.append(_write_preview(run.ema, run.schedule, cfg, run.out / f"samples_step{step:07d}.png",
-                                           run.device))
+                                           run.device, run.x_all))
     if bar is not None:
         bar.update(1)
         bar.set_postfix(loss=f"{value:.4f}", epoch=epoch + 1)
@@ -364,13 +386,18 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
 
 @torch.no_grad()
 def _write_preview(ema: torch.nn.Module, schedule: D.Schedule, cfg: TrainConfig, path: Path,
-                   device: torch.device, n: int = 8, steps: int = 25) -> Path:
+                   device: torch.device, x_all: torch.Tensor, n: int = 8, steps: int = 25) -> Path:
     """A PNG grid of ``n`` DDIM samples of the EMA model (its own generator: training
     RNG untouched). Image row on top, mask row below in joint mode."""
     was_training = ema.training
     ema.eval()
     gen = torch.Generator().manual_seed(cfg.seed + 12345)
-    x = D.ddim_sample_loop(D.make_denoiser(ema, cfg.prediction, schedule.to(device)), schedule.to(device),
+    cond = None
+    if cfg.condition is not None:  # the first n training masks
+        n = min(n, int(x_all.shape[0]))
+        cond = split_condition(x_all[:n], cfg)[1].to(device)
+    x = D.ddim_sample_loop(D.make_denoiser(ema, cfg.prediction, schedule.to(device), condition=cond),
+                           schedule.to(device),
                            (n, cfg.channels, cfg.image_size, cfg.image_size),
                            steps=min(steps, cfg.timesteps), generator=gen, progress=False, device=device)
     ema.train(was_training)

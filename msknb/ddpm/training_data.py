@@ -1,6 +1,10 @@
 """The array a DDPM trains on: images (and, in joint mode, aponeurosis masks) as (N, C, H, W)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Sequence
+
 import numpy as np
 import torch
 
@@ -11,7 +15,8 @@ from msknb.io import to_model
 
 def images_to_array(images: np.ndarray, masks: np.ndarray | None = None, joint: bool = False) -> np.ndarray:
     """Stack an :class:`~msknb.data.UltrasoundSet`'s ``images`` (N, H, W) [0, 1] and, in
-    joint mode, ``masks`` (N, H, W) {0, 1} into the training array (N, C, H, W) float32."""
+    joint mode (or mask-conditioned mode: the same array), ``masks`` (N, H, W) {0, 1} into
+    the training array (N, C, H, W) float32."""
     imgs = np.asarray(images, dtype=np.float32)[:, None]
     if not joint:
         return imgs
@@ -30,8 +35,9 @@ def check_training_data(data, config: TrainConfig) -> torch.Tensor:
     n, c, h, w = arr.shape
     if n < 1:
         raise DataError("training data is empty", "data")
-    if c != config.channels:
-        raise ConfigError(f"data has {c} channel(s) but config.channels = {config.channels}", "channels")
+    if c != config.data_channels:
+        what = f" + {config.condition_channels} ({config.condition})" if config.condition else ""
+        raise ConfigError(f"data has {c} channel(s) but config.channels = {config.channels}{what}", "channels")
     if h != config.image_size or w != config.image_size:
         raise ConfigError(f"data is {h}x{w} px but config.image_size = {config.image_size}", "image_size")
     arr = arr.astype(np.float32, copy=False)
@@ -40,3 +46,19 @@ def check_training_data(data, config: TrainConfig) -> torch.Tensor:
     if arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
         raise DataError(f"training data must lie in [0, 1], got [{arr.min():.3g}, {arr.max():.3g}]", "data")
     return to_model(np.ascontiguousarray(arr))
+
+
+def split_indices(split_file: str | Path, ids: Sequence[str], part: str = "train") -> list[int]:
+    """Indices into ``ids`` of the ``part`` ('train' | 'val' | 'test') ids of a split JSON
+    (``msknb/checkpoints/dltrack_split.json``: ``{"train": [id, ...], "val": ..., "test": ...}``).
+    DataError naming the file when it is unreadable, lacks ``part``, or none of its ids is in ``ids``."""
+    path = Path(split_file)
+    try:
+        split = json.loads(path.read_text())
+        wanted = set(split[part])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"cannot read the {part!r} ids of this split file ({type(e).__name__}: {e})", path) from e
+    idx = [i for i, x in enumerate(ids) if x in wanted]
+    if not idx:
+        raise DataError(f"none of the {len(wanted)} {part!r} ids is in the data set", path)
+    return idx

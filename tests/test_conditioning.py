@@ -1,0 +1,186 @@
+"""Mask-conditioned DDPM (issue 13, item 3): training, sampling, guidance, checkpoints, CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from msknb.ddpm import diffusion as D
+from msknb.ddpm.checkpoints import checkpoint_extras, load_checkpoint, load_model
+from msknb.ddpm.condition_masks import augmented_masks, read_condition_masks
+from msknb.ddpm.config import TrainConfig
+from msknb.ddpm.export import write_synthetic_set
+from msknb.ddpm.mask_prior import sample_masks
+from msknb.ddpm.sample import sample_images
+from msknb.ddpm.train import split_condition, train_ddpm
+from msknb.errors import ConfigError, DataError
+
+COND = dict(image_size=16, channels=1, dim=8, dim_mults=(1, 2), timesteps=20, batch_size=4, epochs=2,
+            condition="mask", cond_dropout=0.25, lr=1e-3, sample_every=4)
+PRIOR = {"params": ["depth_sup", "separation", "thick_sup", "thick_deep", "tilt_sup", "tilt_deep", "curv_sup",
+                    "curv_deep", "start_sup", "start_deep", "end_sup", "end_deep", "gap_sup", "gap_deep"],
+         "mean": [0.15, 0.5, 0.06, 0.07, 0.05, 0.1, 0.05, 0.0, 0.02, 0.02, 0.98, 0.98, 0.0, 0.05],
+         "std": [0.03, 0.06, 0.01, 0.01, 0.04, 0.05, 0.05, 0.05, 0.02, 0.02, 0.02, 0.02, 0.0, 0.05],
+         "lo": [0.08, 0.35, 0.04, 0.04, -0.1, -0.1, -0.1, -0.15, 0.0, 0.0, 0.9, 0.9, 0.0, 0.0],
+         "hi": [0.25, 0.65, 0.09, 0.1, 0.15, 0.25, 0.2, 0.15, 0.08, 0.08, 1.0, 1.0, 0.0, 0.2]}
+
+
+def cond_data(n: int = 8, size: int = 16) -> np.ndarray:
+    """(n, 2, size, size): a noisy image brighter on its mask, and the mask."""
+    rng = np.random.default_rng(0)
+    masks = sample_masks(PRIOR, n, size, seed=1).astype(np.float32)
+    imgs = np.clip(0.2 + 0.6 * masks + 0.1 * rng.standard_normal(masks.shape), 0, 1).astype(np.float32)
+    return np.stack([imgs, masks], axis=1)
+
+
+@pytest.fixture(scope="module")
+def cond_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cond")
+    return train_ddpm(cond_data(), TrainConfig(**COND), out, progress=False), out
+
+
+def test_config_condition_validation_and_old_checkpoints():
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(**{**COND, "condition": "label"})
+    assert e.value.path == "condition"
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(**{**COND, "channels": 2})
+    assert e.value.path == "channels"
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(**{**COND, "cond_dropout": 1.0})
+    assert e.value.path == "cond_dropout"
+    old = TrainConfig(**{k: v for k, v in COND.items() if k not in ("condition", "cond_dropout")}).to_dict()
+    del old["condition"], old["cond_dropout"]
+    assert TrainConfig.from_dict(old).condition is None
+    with pytest.raises(ConfigError, match="channel"):  # image only, where image + mask is needed
+        train_ddpm(cond_data()[:, :1], TrainConfig(**COND), None, progress=False)
+
+
+def test_split_condition_drops_to_the_null_mask():
+    cfg = TrainConfig(**COND)
+    x = torch.ones(4, 2, 16, 16)
+    x0, cond = split_condition(x, cfg, torch.tensor([0.1, 0.5, 0.2, 0.9]))
+    assert x0.shape == (4, 1, 16, 16) and cond.shape == (4, 1, 16, 16)
+    assert cond[[0, 2]].abs().max() == 0 and (cond[[1, 3]] == 1).all()
+    assert D.with_condition(x0, cond).shape == (4, 2, 16, 16) and D.with_condition(x0, None) is x0
+
+
+def test_conditional_model_trains_and_samples_one_image_per_mask(cond_run):
+    res, out = cond_run
+    assert res.steps == 4 and np.isfinite(res.losses).all() and len(res.preview_paths) == 1
+    model, schedule, config = load_model(res.checkpoint_path)
+    assert config.condition == "mask" and model.condition == "mask" and model.out_channels == 1
+    masks = sample_masks(PRIOR, 3, 16, seed=5)
+    a = sample_images(model, schedule, None, method="ddim", steps=5, seed=2, masks=masks, batch_size=2,
+                      progress=False)
+    b = sample_images(model, schedule, 3, method="ddim", steps=5, seed=2, masks=masks, batch_size=2,
+                      progress=False)
+    assert a.shape == (3, 1, 16, 16) and np.isfinite(a).all() and 0 <= a.min() and a.max() <= 1
+    np.testing.assert_array_equal(a, b)  # seeded
+    c = sample_images(model, schedule, None, method="ddpm", seed=3, masks=masks, progress=False)
+    assert c.shape == (3, 1, 16, 16) and not np.array_equal(a, c)
+
+
+def test_guidance_one_is_the_plain_conditional_output(cond_run):
+    model = cond_run[0].ema
+    schedule = cond_run[0].schedule
+    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([3, 15])
+    cond = torch.from_numpy(sample_masks(PRIOR, 2, 16, seed=0)[:, None].astype(np.float32)) * 2 - 1
+    plain = D.make_denoiser(model, "eps", schedule, condition=cond)(x, t)
+    with torch.no_grad():
+        raw = model(torch.cat([x, cond], 1), t)
+    torch.testing.assert_close(plain, raw)
+    torch.testing.assert_close(D.make_denoiser(model, "eps", schedule, condition=cond, guidance=1.0)(x, t), plain)
+    guided = D.make_denoiser(model, "eps", schedule, condition=cond, guidance=3.0)(x, t)
+    with torch.no_grad():
+        null = model(torch.cat([x, torch.zeros_like(cond)], 1), t)
+    torch.testing.assert_close(guided, null + 3.0 * (raw - null))
+
+
+def test_mask_errors_are_named(cond_run):
+    model, schedule = cond_run[0].ema, cond_run[0].schedule
+    with pytest.raises(DataError, match=r"\(N, 16, 16\)") as e:
+        sample_images(model, schedule, None, masks=np.zeros((2, 32, 32)), progress=False)
+    assert e.value.path == "masks"
+    with pytest.raises(ConfigError, match="pass masks"):
+        sample_images(model, schedule, 2, progress=False)
+    with pytest.raises(ConfigError, match="one image per mask"):
+        sample_images(model, schedule, 5, masks=np.zeros((2, 16, 16)), progress=False)
+
+
+def test_augmented_masks_keep_the_bands(tmp_path):
+    masks = sample_masks(PRIOR, 4, 32, seed=0)
+    aug = augmented_masks(masks, 6, seed=1)
+    assert aug.shape == (6, 32, 32) and aug.dtype == np.uint8 and set(np.unique(aug)) <= {0, 1}
+    np.testing.assert_array_equal(aug, augmented_masks(masks, 6, seed=1))
+    assert all(abs(int(a.sum()) - int(masks.sum(axis=(1, 2)).mean())) < 0.5 * masks.sum(axis=(1, 2)).mean()
+               for a in aug)
+
+
+def test_read_condition_masks_names_a_bad_file(tmp_path):
+    write_synthetic_set(cond_data(3, 32), tmp_path / "set")
+    masks, ids = read_condition_masks(tmp_path / "set", 16)
+    assert masks.shape == (3, 16, 16) and ids == ["syn_00001", "syn_00002", "syn_00003"]
+    (tmp_path / "set" / "masks" / "syn_00004.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match="syn_00004"):
+        read_condition_masks(tmp_path / "set", 16)
+
+
+def test_cli_train_conditional_and_sample_for_masks(tmp_path):
+    from msknb.cli import main
+    from msknb.data import load_folder
+
+    write_synthetic_set(cond_data(6, 64), tmp_path / "data", group="all")
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["syn_all_00001", "syn_all_00002", "syn_all_00003", "syn_all_00004"],
+                                 "val": [], "test": ["syn_all_00005", "syn_all_00006"]}))
+    model = tmp_path / "cond.pt"
+    assert main(["train", "--data", str(tmp_path / "data"), "--profile", "smoke", "--out", str(tmp_path / "run"),
+                 "--max-steps", "1", "--condition", "mask", "--cond-dropout", "0.1", "--split", str(split),
+                 "--export", str(model), "--quiet"]) == 0
+    ck = load_checkpoint(model)
+    assert ck["config_obj"].condition == "mask" and ck["n_images"] == 4
+    assert checkpoint_extras(model)["mask_prior"]["n_masks"] >= 2
+    out = tmp_path / "syn"
+    assert main(["sample", "--model", str(model), "--masks", str(tmp_path / "data"), "--steps", "3",
+                 "--out", str(out), "--quiet"]) == 0
+    ds = load_folder(out, crop_fov=False)
+    assert len(ds) == 6 and ds.masks is not None
+    np.testing.assert_array_equal(ds.masks, load_folder(tmp_path / "data", image_size=32).masks)
+    before = sorted(p.read_bytes() for p in (out / "images").glob("*.png"))
+    bad = tmp_path / "bad"
+    (bad / "masks").mkdir(parents=True)
+    (bad / "masks" / "broken.png").write_bytes(b"nope")
+    assert main(["sample", "--model", str(model), "--masks", str(bad), "--steps", "3", "--out", str(out),
+                 "--quiet"]) == 2
+    assert sorted(p.read_bytes() for p in (out / "images").glob("*.png")) == before  # nothing lost
+    assert main(["sample", "--model", str(model), "--masks", "prior", "--n", "3", "--steps", "3",
+                 "--out", str(tmp_path / "prior"), "--quiet"]) == 0
+    assert len(load_folder(tmp_path / "prior", crop_fov=False)) == 3
+
+
+def test_bench_conditional_runs_end_to_end(tmp_path, cond_run):
+    import sys
+
+    from msknb.ddpm.checkpoints import conditioning_extras, export_ema
+    from msknb.data import load_folder
+    from msknb.paths import CHECKPOINTS_DIR, PHANTOM_SAMPLES_DIR, REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    import bench_conditional
+
+    ds = load_folder(PHANTOM_SAMPLES_DIR, image_size=16)
+    ckpt = export_ema(cond_run[0].checkpoint_path, tmp_path / "cond.pt",
+                      extra=conditioning_extras(ds.images, sample_masks(PRIOR, 4, 16, seed=0)))
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ds.ids[:20], "val": ds.ids[20:], "test": []}))
+    out = tmp_path / "c.json"
+    assert bench_conditional.main(["--checkpoint", str(ckpt), "--segmenter", str(CHECKPOINTS_DIR
+                                   / "segmenter_dltrack_128.pt"), "--data", str(PHANTOM_SAMPLES_DIR),
+                                   "--split", str(split), "--n", "3", "--steps", "4", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["n"] == 3 and set(r["samplers"]) == {"ddim50", "ddim50+mean"}
+    assert 0 <= r["samplers"]["ddim50+mean"]["alignment"]["dice_mean"] <= 1
