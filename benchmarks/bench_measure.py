@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from msknb.runner import cpu_model as runner_cpu_model  # noqa: E402
 from msknb.cli import main as msknb_main
 from msknb.data import crop_fov, load_image, load_mask, resize_image, resize_mask
 from msknb.errors import DataError, MsknbError
@@ -151,14 +152,8 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU model (see :func:`msknb.runner.cpu_model`)."""
+    return runner_cpu_model()
 
 
 def machine() -> dict[str, Any]:

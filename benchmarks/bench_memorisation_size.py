@@ -31,6 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from msknb.runner import cpu_model as runner_cpu_model  # noqa: E402
 from msknb.data.subset import load_ids  # noqa: E402
 from msknb.ddpm.config import TrainConfig  # noqa: E402
 from msknb.ddpm.sample import sample_images  # noqa: E402
@@ -45,14 +46,8 @@ KEEP = ("n_synthetic", "n_baseline", "synthetic", "baseline", "thresholds", "fra
 
 
 def cpu_name() -> str:
-    """The CPU model (from /proc/cpuinfo) or the platform's processor name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU model (see :func:`msknb.runner.cpu_model`)."""
+    return runner_cpu_model()
 
 
 def command_line(argv: list[str]) -> str:

@@ -264,17 +264,21 @@ def times_summary(series: SeriesRun) -> str:
     return f"times ({series.profile}): " + " · ".join(parts + [f"total {total:.1f} s"])
 
 
-def machine_info() -> dict[str, Any]:
-    """The machine a time was measured on: CPU model (``/proc/cpuinfo``), logical CPUs
-    (``os.cpu_count``) and those this process may use, memory (GiB), Python, platform."""
-    model = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    """The machine a time was measured on: CPU model (``/proc/cpuinfo``), logical CPUs
+    (``os.cpu_count``) and those this process may use, memory (GiB), Python, platform."""
+    model = cpu_model()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpu_model": model, "cpu_count": os.cpu_count(), "cpus_usable": usable,
             "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
