@@ -8,6 +8,9 @@ memory (MiB, resident set of the kernel process). It stops at the first failing 
 and prints the failing cell and its error; at the end it prints one line with each
 notebook's time and the total (:func:`times_summary`). :func:`write_times` records the
 times with the machine (CPU model and count) for ``benchmarks/results``.
+Kernels run on the guarded papermill engine (:mod:`msknb.notebook_client`: no endless
+wait for a lost reply); each cell gets the timeout fitted to its notebook
+(:mod:`msknb.kernel_timeouts`); a lost reply or a dead kernel earns one retry, said so.
 Command line: :mod:`msknb.cli.run`.
 """
 from __future__ import annotations
@@ -24,17 +27,21 @@ from typing import Any, Sequence
 
 import papermill as pm
 import psutil
+from nbclient.exceptions import DeadKernelError
 
 from msknb.errors import ConfigError, DataError
 from msknb.evaluation.report import write_report
 from msknb.io import ensure_dir, write_json_atomic
+from msknb.kernel_timeouts import cell_timeout_s, timeout_reason
+from msknb.notebook_client import ENGINE_NAME, CellHangError, LostReplyError
 from msknb.paths import NOTEBOOKS_DIR, default_data_dir, default_output_dir
 from msknb.profiles import check_profile
 
 
 @dataclass
 class NotebookRun:
-    """Outcome of one notebook: ``status`` is "ok", "failed" or "not run"."""
+    """Outcome of one notebook: ``status`` is "ok", "failed" or "not run"; ``retries`` (0/1)
+    after a lost reply or dead kernel, ``hangs``: attempts ended by a cell timeout or lost reply."""
 
     name: str
     status: str = "not run"
@@ -42,6 +49,10 @@ class NotebookRun:
     peak_rss_mib: float | None = None
     output: str | None = None
     error: str | None = None
+    cell_timeout_s: float | None = None
+    retries: int = 0
+    retry_reason: str | None = None
+    hangs: int = 0
 
 
 @dataclass
@@ -139,8 +150,7 @@ def _failing_cell(exc: Exception) -> str:
     evalue = getattr(exc, "evalue", str(exc))
     count = getattr(exc, "exec_count", None)
     source = getattr(exc, "source", None) or ""
-    where = f"cell [{count}]" if count is not None else "a cell"
-    text = f"{ename} in {where}: {evalue}"
+    text = f"{ename} in cell [{count}]: {evalue}" if count is not None else f"{ename}: {evalue}"
     if source:
         text += "\n--- cell source ---\n" + source.strip()
     return text
@@ -175,49 +185,79 @@ def _kernel_environment():
             os.environ.pop(k, None)
 
 
-#: seconds one cell may run before the notebook counts as failed (None: no limit)
-CELL_TIMEOUT_S = {"smoke": 600, "quick": 3600, "paper": None}
+#: failures after which the runner runs the notebook once more (a kernel fault, not the notebook's)
+RETRY_ON = (LostReplyError, DeadKernelError)
+
+
+def _execute_once(path: Path, target: Path, parameters: dict[str, Any], kernel_name: str, progress: bool,
+                  cell_timeout_s: float | None) -> Exception | None:
+    """One papermill run of ``path`` on the guarded engine (:mod:`msknb.notebook_client`);
+    the exception that ended it, or None."""
+    try:
+        pm.execute_notebook(str(path), str(target), parameters=parameters, kernel_name=kernel_name,
+                            cwd=str(path.parent), progress_bar=progress, log_output=False,
+                            execution_timeout=None if cell_timeout_s is None else int(cell_timeout_s),
+                            engine_name=ENGINE_NAME)
+        return None
+    except Exception as exc:  # papermill wraps the kernel's error; reported by the caller
+        return exc
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_name: str = "python3",
-                 progress: bool = False, cell_timeout_s: float | None = None) -> NotebookRun:
+                 progress: bool = False, cell_timeout_s: float | None = None, retry: bool = True,
+                 verbose: bool = False) -> NotebookRun:
     """Execute one notebook with papermill into ``<out_dir>/notebooks/``.
 
-    ``cell_timeout_s`` bounds each cell, so a hung kernel (e.g. a widget message that
-    never arrives) fails the notebook instead of blocking the series."""
-    run = NotebookRun(name=path.stem)
+    ``cell_timeout_s`` bounds each cell (:func:`msknb.kernel_timeouts.cell_timeout_s`); a
+    reply the kernel never sends fails the cell after about a minute of idle kernel
+    (:class:`~msknb.notebook_client.LostReplyError`). After a lost reply or a dead kernel
+    the notebook runs once more (``retry``), counted in ``retries`` and said in ``retry_reason``."""
+    run = NotebookRun(name=path.stem, cell_timeout_s=cell_timeout_s)
     target = ensure_dir(out_dir / "notebooks") / path.name
     run.output = str(target)
     start = time.perf_counter()
     with _PeakMemory() as mem, _kernel_environment():
-        try:
-            pm.execute_notebook(str(path), str(target), parameters=parameters, kernel_name=kernel_name,
-                                cwd=str(path.parent), progress_bar=progress, log_output=False,
-                                execution_timeout=cell_timeout_s)
-            run.status = "ok"
-        except Exception as exc:  # papermill wraps the kernel's error; report it, stop the series
-            run.status = "failed"
-            run.error = _failing_cell(exc)
+        exc = _execute_once(path, target, parameters, kernel_name, progress, cell_timeout_s)
+        run.hangs += isinstance(exc, CellHangError)
+        if retry and isinstance(exc, RETRY_ON):
+            run.retries, run.retry_reason = 1, f"{type(exc).__name__}: {exc}"
+            if verbose:
+                print(f"    retrying {path.stem} once after {run.retry_reason}", flush=True)
+            exc = _execute_once(path, target, parameters, kernel_name, progress, cell_timeout_s)
+            run.hangs += isinstance(exc, CellHangError)
+    run.status = "ok" if exc is None else "failed"
+    run.error = None if exc is None else _failing_cell(exc)
     run.seconds = round(time.perf_counter() - start, 2)
     run.peak_rss_mib = round(mem.peak / 2**20, 1)
     return run
 
 
+def _cell_timeout(name: str, profile: str, override: float | None) -> float | None:
+    """``override`` (s; 0 = no timeout) or the fitted :func:`cell_timeout_s`."""
+    if override is None:
+        return cell_timeout_s(name, profile)
+    return None if override <= 0 else override
+
+
 def _run_all(series: SeriesRun, paths: list[Path], out: Path, extra: dict[Path, dict[str, Any]],
-             verbose: bool) -> bool:
+             verbose: bool, cell_timeout: float | None = None) -> bool:
     """Run ``paths`` in order into ``series`` (index.json rewritten after each); False at the first failure."""
     params = {"profile": series.profile, "data_dir": series.data_dir, "out_dir": series.out_dir, "seed": series.seed}
     for i, path in enumerate(paths):
         if verbose:
             print(f"[{i + 1}/{len(paths)}] {path.stem} ({series.profile}) ...", flush=True)
+        limit = _cell_timeout(path.stem, series.profile, cell_timeout)
         series.notebooks[i] = result = run_notebook(path, out, {**params, **extra[path]},
-                                                    cell_timeout_s=CELL_TIMEOUT_S[series.profile])
+                                                    cell_timeout_s=limit, verbose=verbose)
         write_json_atomic(out / "index.json", asdict(series))
         if verbose:
-            print(f"    {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mib:.0f} MiB", flush=True)
+            print(f"    {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mib:.0f} MiB"
+                  + (f", after {result.retries} retry" if result.retries else ""), flush=True)
         if result.status != "ok":
             if verbose:
-                print(f"\nnotebook {path.name} failed (executed copy: {result.output}):\n{result.error}", flush=True)
+                why = timeout_reason(path.stem, series.profile) if cell_timeout is None else f"{limit} s (given)"
+                print(f"\nnotebook {path.name} failed (executed copy: {result.output}; cell timeout {why}):"
+                      f"\n{result.error}", flush=True)
             return False
     return True
 
@@ -225,13 +265,14 @@ def _run_all(series: SeriesRun, paths: list[Path], out: Path, extra: dict[Path, 
 def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_dir: str | Path | None = None,
                seed: int = 0, only: Sequence[str] | None = None, report: bool = True,
                notebooks_dir: str | Path = NOTEBOOKS_DIR, verbose: bool = True,
-               params: dict[str, Any] | None = None) -> SeriesRun:
+               params: dict[str, Any] | None = None, cell_timeout: float | None = None) -> SeriesRun:
     """Run the notebooks in order; stop at the first failure. Writes ``<out>/index.json``
     (and ``<out>/report.html`` when ``report`` and the series succeeded) and, when
     ``verbose``, ends with the one-line :func:`times_summary`.
 
     ``params``: extra papermill parameters (e.g. ``{"epochs": 3}``), each given to the
-    notebooks whose ``parameters`` cell declares it."""
+    notebooks whose ``parameters`` cell declares it. ``cell_timeout``: seconds per cell for
+    every notebook (0 = none); default: fitted per notebook (:mod:`msknb.kernel_timeouts`)."""
     check_profile(profile)
     data = Path(data_dir) if data_dir is not None else default_data_dir()
     if not data.exists():
@@ -241,7 +282,7 @@ def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_d
     extra = route_params(paths, params or {})
     series = SeriesRun(profile=profile, data_dir=str(data.resolve()), out_dir=str(out), seed=seed,
                        notebooks=[NotebookRun(name=p.stem) for p in paths])
-    if _run_all(series, paths, out, extra, verbose) and report:
+    if _run_all(series, paths, out, extra, verbose, cell_timeout) and report:
         page = write_report(out)
         if verbose:
             print(f"report: {page}")

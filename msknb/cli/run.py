@@ -9,7 +9,7 @@ from msknb.runner import parse_param, run_series, write_times
 def _cli_run(args) -> int:
     series = run_series(profile=args.profile, data_dir=args.data, out_dir=args.out, seed=args.seed,
                         only=args.only, report=not args.no_report,
-                        params=dict(parse_param(p) for p in args.param or []))
+                        params=dict(parse_param(p) for p in args.param or []), cell_timeout=args.cell_timeout)
     print(f"index: {Path(series.out_dir) / 'index.json'}")
     if args.times:
         print(f"times: {write_times(series, args.times)}")
@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--only", nargs="+", default=None, help="run only these notebooks (e.g. 00 03)")
     p.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
                    help="extra notebook parameter, e.g. -p epochs=3 (repeatable; unknown names are an error)")
+    p.add_argument("--cell-timeout", type=float, default=None, metavar="S",
+                   help="seconds one cell may run (0 = no limit); default: 5x the notebook's measured time, "
+                        "at least 180 s (msknb.kernel_timeouts), none at paper")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
     p.add_argument("--times", default=None, metavar="FILE.json",
                    help="also write the notebooks' times with the machine (CPU model, count) to this JSON, "
