@@ -4,6 +4,7 @@ memory, the total, the CPU model and count). The README's table of times quotes 
 
     python benchmarks/notebook_times.py --profile quick            # all notebooks
     python benchmarks/notebook_times.py --profile smoke --only 00 07
+    python benchmarks/notebook_times.py --readme-only   # rewrite the README's table from the files
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from msknb.runner import run_series, write_times
+from msknb.times_table import update_readme
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -25,12 +27,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", default=None, help="run folder (default: a fresh temporary folder, so nothing is cached)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/notebook_times_<profile>.json)")
+    ap.add_argument("--readme", action="store_true", help="then rewrite the README's table of times from the files")
+    ap.add_argument("--readme-only", action="store_true", help="only rewrite the README's table (no run)")
     args = ap.parse_args(argv)
+    readme = RESULTS.parents[1] / "README.md"
+    if args.readme_only:
+        print(update_readme(readme, RESULTS))
+        return 0
     out = Path(args.out) if args.out else RESULTS / f"notebook_times_{args.profile}.json"
     with tempfile.TemporaryDirectory(prefix="msknb-times-") as tmp:
         series = run_series(profile=args.profile, data_dir=args.data, out_dir=args.out_dir or tmp, seed=args.seed,
                             only=args.only, report=False)
         print(write_times(series, out))
+    if args.readme and out.parent == RESULTS and series.ok and not args.only:
+        print(update_readme(readme, RESULTS))
     return 0 if series.ok else 1
 
 
