@@ -7,6 +7,8 @@ notebook hands to a later one.
     ddpm/<group>/checkpoint.pt             03 -> 04   one per muscle/group (paper: per muscle)
     synthetic/images|masks/*.png,          04 -> 05, 07  synthetic set, DL_Track layout
       synthetic/dicom/*.dcm, manifest.csv
+    synthetic/generator.json               04 -> 05, 07  which generator drew the set, and the
+                                                         real ids it was trained on
     segmentation/split.json                05 -> 06, 07  the grouped split (ids per side)
     segmentation/<experiment>/model.pt     05 -> 06, 07  one Attention-UNet per experiment
     segmentation/<experiment>/pred_masks/<id>.png  05 -> 06  predicted test masks
@@ -25,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from msknb.data.loading import load_folder, load_mask
+from msknb.ddpm.provenance import ids_sha256
 from msknb.errors import MsknbError
 from msknb.io import ensure_dir, write_json_atomic, write_png
 
@@ -32,6 +35,8 @@ DDPM_CHECKPOINT = "checkpoint.pt"
 SPLIT_FILE = "split.json"
 SEGMENTER_FILE = "model.pt"
 PREDICTIONS_DIR = "pred_masks"
+GENERATOR_FILE = "generator.json"
+GENERATOR_MODES = ("joint", "mask", "image")
 
 
 # ------------------------------------------------------------------ paths ----------
@@ -141,6 +146,67 @@ def read_synthetic(out_dir: str | Path, image_size: int | None = None):
     if not (root / "images").is_dir() or not any((root / "images").iterdir()):
         return None
     return load_folder(root, image_size=image_size, crop_fov=False, allow_missing_masks=False)
+
+
+def generator_record_path(out_dir: str | Path) -> Path:
+    """``out_dir/synthetic/generator.json``."""
+    return synthetic_dir(out_dir) / GENERATOR_FILE
+
+
+def _checked_generator_record(record: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``record`` with ``training_ids`` as sorted str (or None) and its sha256 filled in;
+    MsknbError naming ``path`` when a key is missing or wrong."""
+    if not isinstance(record, dict):
+        raise MsknbError("a generator record must be a JSON object", path)
+    missing = [k for k in ("checkpoint", "training_ids", "mode", "sampler", "n") if k not in record]
+    if missing:
+        raise MsknbError(f"generator record lacks {missing}", path)
+    if record["mode"] not in GENERATOR_MODES:
+        raise MsknbError(f"generator record mode must be one of {GENERATOR_MODES}, got {record['mode']!r}", path)
+    ids = record["training_ids"]
+    if ids is not None and not isinstance(ids, (list, tuple)):
+        raise MsknbError("generator record training_ids must be a list of ids or null", path)
+    out = dict(record)
+    out["training_ids"] = None if ids is None else sorted(str(i) for i in ids)
+    sha = None if ids is None else ids_sha256(out["training_ids"])
+    if record.get("training_ids_sha256") not in (None, sha):
+        raise MsknbError("generator record training_ids_sha256 does not match training_ids", path)
+    out["training_ids_sha256"] = sha
+    out["checkpoint"], out["n"] = str(record["checkpoint"]), int(record["n"])
+    return out
+
+
+def save_generator_record(path: str | Path, record: dict[str, Any]) -> Path:
+    """Write a generator record (see :func:`write_generator_record`) to ``path`` (any
+    synthetic folder's ``generator.json``, e.g. ``msknb sample --out``'s), checked, atomically."""
+    p = Path(path)
+    checked = _checked_generator_record(record, p)
+    ensure_dir(p.parent)
+    return write_json_atomic(p, checked)
+
+
+def write_generator_record(out_dir: str | Path, record: dict[str, Any]) -> Path:
+    """Write ``synthetic/generator.json``, what drew notebook 04's synthetic set:
+    ``checkpoint`` (file name), ``training_ids`` (sorted real ids the generator was trained
+    on, or None = unknown), ``training_ids_sha256`` (filled in when absent),
+    ``mode`` ("joint": image + mask drawn together | "mask": images drawn for given masks |
+    "image": images without masks), ``sampler`` (e.g. "ddim-25"), ``n`` (images in the
+    set); other keys are kept (04 adds ``condition_mask_ids``: the training-mask ids a
+    mask-conditioned set was drawn for, "augmented" for augmented copies)."""
+    return save_generator_record(generator_record_path(out_dir), record)
+
+
+def read_generator_record(out_dir: str | Path) -> dict[str, Any] | None:
+    """``synthetic/generator.json`` as written by :func:`write_generator_record`, or
+    ``None`` when 04 wrote none; garbled or incomplete -> MsknbError naming the file."""
+    path = generator_record_path(out_dir)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise MsknbError(f"cannot read generator record ({e})", path) from e
+    return _checked_generator_record(data, path)
 
 
 # ------------------------------------------------------------------ predictions ----------

@@ -4,7 +4,9 @@ Unconditional / joint models draw ``--n`` images; a mask-conditioned model draws
 per mask of ``--masks DIR`` (a DL_Track folder or a folder of mask files) or of
 ``--masks prior --n N`` (the parametric generator of ``msknb.ddpm.mask_prior``, fitted to
 ``--data DIR``'s masks or read from the checkpoint). Without ``--model`` the shipped
-generator is used (the conditional one when masks are given).
+generator is used (the conditional one when masks are given). Beside the set it writes
+``generator.json`` (``msknb.artifacts.save_generator_record``): the checkpoint and the real
+ids it was trained on.
 """
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from msknb.artifacts import GENERATOR_FILE, save_generator_record
 from msknb.data import load_folder
 from msknb.ddpm.checkpoints import SHIPPED_COND_DDPM, SHIPPED_DDPM, checkpoint_extras, load_model, pretrained_path
 from msknb.ddpm.condition_masks import read_condition_masks
 from msknb.ddpm.export import write_synthetic_set
 from msknb.ddpm.mask_prior import fit_mask_prior, sample_masks
 from msknb.ddpm.sample import METHODS, sample_images
+from msknb.ddpm.synthetic_set import draw_conditional, generator_record, sampler_name
 from msknb.errors import CheckpointError, ConfigError, DataError
 
 
@@ -58,22 +62,32 @@ def condition_masks(args, model_path: Path, size: int) -> np.ndarray:
     return read_condition_masks(folder, size)[0]
 
 
+def _draw(args, path: Path, model, schedule, config) -> tuple[np.ndarray, float]:
+    """``(images (n, C, H, W) in [0, 1], seconds)``; conditional: the masks as channel 1."""
+    if args.masks:
+        masks = condition_masks(args, path, config.image_size)
+        return draw_conditional(path, masks, method=args.method, steps=args.steps, seed=args.seed,
+                                batch_size=args.batch_size, progress=not args.quiet, guidance=args.guidance,
+                                noise_start=args.noise_start, eta=args.eta)
+    start_mean = None if args.noise_start else checkpoint_extras(path)["mean_image"]
+    t0 = time.perf_counter()
+    x = sample_images(model, schedule, args.n, method=args.method, steps=args.steps, eta=args.eta, seed=args.seed,
+                      batch_size=args.batch_size, progress=not args.quiet, start_mean=start_mean)
+    return x, time.perf_counter() - t0
+
+
 def _cli_sample(args) -> int:
     path = _model_path(args)
     model, schedule, config = load_model(path)  # model.prediction comes from the checkpoint
     if args.threads:
         torch.set_num_threads(args.threads)
-    masks = condition_masks(args, path, config.image_size) if args.masks else None
-    start_mean = None if args.noise_start else checkpoint_extras(path)["mean_image"]
-    t0 = time.perf_counter()
-    x = sample_images(model, schedule, None if masks is not None else args.n, method=args.method, steps=args.steps,
-                      eta=args.eta, seed=args.seed, batch_size=args.batch_size, progress=not args.quiet,
-                      masks=masks, guidance=args.guidance, start_mean=start_mean)
-    seconds = time.perf_counter() - t0
-    if masks is not None:  # masks/ = the conditioning masks
-        x = np.concatenate([x, masks[:, None].astype(np.float32)], axis=1)
+    x, seconds = _draw(args, path, model, schedule, config)
     spacing = None if args.spacing is None else tuple(args.spacing) if len(args.spacing) == 2 else args.spacing[0]
     info = write_synthetic_set(x, args.out, spacing_mm=spacing, group=args.group)
+    mode = "mask" if args.masks else ("joint" if config.channels == 2 else "image")
+    save_generator_record(Path(args.out) / GENERATOR_FILE,
+                          generator_record(path, mode, sampler_name(args.method, args.steps, config.timesteps),
+                                           info["n"]))
     print(f"{info['n']} images ({info['masks']} masks, {info['dicom']} DICOM) in {seconds:.1f} s -> {args.out} "
           f"({config.prediction}-prediction model {path.name})")
     return 0

@@ -7,6 +7,9 @@ Two formats, both plain tensors and types that load with ``torch.load(weights_on
 * ``msknb-ddpm-ema`` (:func:`export_ema`, for sampling and shipping): EMA weights (fp16),
   config, step, losses.
 
+Both carry ``training_ids`` / ``training_ids_sha256``: the real images the weights saw
+(``msknb.ddpm.provenance``; None = unknown, e.g. files from before the record existed).
+
 A checkpoint's ``config`` says what its weights mean (``prediction``, schedule); files from
 before the prediction objectives existed read as eps-prediction.
 """
@@ -21,6 +24,7 @@ import torch
 from msknb.artifacts import DDPM_CHECKPOINT, ddpm_checkpoint, find_ddpm_checkpoint
 from msknb.ddpm import diffusion as D
 from msknb.ddpm.mask_prior import fit_mask_prior
+from msknb.ddpm.provenance import record, training_ids
 from msknb.ddpm.config import ARCH_FIELDS, MEANING_FIELDS, RESUMABLE_CHANGES, TrainConfig, build_model, schedule_of
 from msknb.ddpm.unet import DiffusionUNet
 from msknb.errors import CheckpointError, ConfigError
@@ -144,8 +148,8 @@ def float_weights(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def export_ema(checkpoint: str | Path, out_path: str | Path, half: bool = True,
                extra: dict[str, Any] | None = None) -> Path:
     """Write an EMA-only checkpoint (for sampling / shipping) from a training checkpoint:
-    ``{"format", "config", "ema" (fp16 when ``half``), "step", "losses", "seconds", ...}``,
-    loadable with :func:`load_model`. Returns ``out_path``."""
+    ``{"format", "config", "ema" (fp16 when ``half``), "step", "losses", "seconds",
+    "training_ids", "training_ids_sha256", ...}``, loadable with :func:`load_model`. Returns ``out_path``."""
     ckpt = load_checkpoint(checkpoint)
     ema = ckpt["ema"]
     if half:
@@ -153,7 +157,7 @@ def export_ema(checkpoint: str | Path, out_path: str | Path, half: bool = True,
     state = {"format": FORMAT_EMA, "version": 1, "config": ckpt["config"], "ema": ema,
              "step": int(ckpt["step"]), "losses": ckpt["losses"], "seconds": float(ckpt.get("seconds", 0.0)),
              "n_images": int(ckpt.get("n_images", 0)), "started_from": ckpt.get("started_from"),
-             "dtype": "float16" if half else "float32"}
+             "dtype": "float16" if half else "float32", **record(training_ids(ckpt))}
     if extra:
         state.update(extra)
     return save_checkpoint(Path(out_path), state)

@@ -37,7 +37,8 @@ def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 
     of raising :class:`CheckpointError`. ``pretrained`` initialises every model from that
     checkpoint when its architecture fits (else from scratch, with a printed note).
     ``settings``: ``msknb.profiles.settings("ddpm", ...)``; ``extra`` sets other TrainConfig
-    fields. Returns ``{group: TrainResult}``.
+    fields. Each checkpoint records the ids of its group's images (and ``pretrained``'s), see
+    ``msknb.ddpm.provenance``. Returns ``{group: TrainResult}``.
     """
     groups = sorted(set(ds.groups)) if getattr(ds, "groups", None) else ["all"]
     config = config_from_settings(settings, seed=seed, **extra)
@@ -56,5 +57,6 @@ def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 
         if why and restart_on_mismatch:
             print(f"{target / CHECKPOINT_NAME}: from other settings ({why}); starting over")
             resume = False
-        results[g] = train_ddpm(arr, config, target, resume=resume, progress=progress, init_from=init)
+        ids = [str(ds.ids[i]) for i in idx] if getattr(ds, "ids", None) is not None else None
+        results[g] = train_ddpm(arr, config, target, resume=resume, progress=progress, init_from=init, ids=ids)
     return results

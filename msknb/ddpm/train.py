@@ -14,6 +14,9 @@ adds what a real run needs:
 * Resumable: ``<out_dir>/checkpoint.pt`` (``msknb.ddpm.checkpoints``) is written atomically
   every ``checkpoint_every`` steps and at the end; a run killed at any moment and resumed
   ends with the same weights as an uninterrupted one.
+* Provenance: given the ``ids`` of the images, the checkpoint records ``training_ids``
+  (sorted) and ``training_ids_sha256`` (``msknb.ddpm.provenance``); a run started from other
+  weights records the union with the parent's ids (parent without a record -> unknown, None).
 * Multi-GPU: under ``torchrun`` it uses DDP and a ``DistributedSampler``
   (``msknb.ddpm.runtime``); only rank 0 writes files. AMP (bf16) on CUDA.
 """
@@ -24,7 +27,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +41,7 @@ from msknb.ddpm.checkpoints import (CHECKPOINT_NAME, FORMAT_FULL, check_pretrain
 from msknb.ddpm.config import TrainConfig, build_model, schedule_of
 from msknb.ddpm.ema import ema_update
 from msknb.ddpm.export import save_grid_png
+from msknb.ddpm.provenance import IDS_KEY, record, training_ids, union_ids
 from msknb.ddpm.training_data import check_training_data
 from msknb.ddpm.unet import DiffusionUNet, count_parameters
 from msknb.errors import CheckpointError, TrainingError
@@ -51,7 +55,8 @@ class TrainResult:
     ``steps`` total steps done; ``seconds`` wall time of this call (of the earlier run when
     the checkpoint was already finished); ``img_per_s`` training throughput of this call
     (images per second, all processes; the stored one when nothing was left to do); ``started_from`` the
-    checkpoint the weights were initialised from (None = random init)."""
+    checkpoint the weights were initialised from (None = random init); ``training_ids``
+    the sorted ids of every image the weights saw (None = unknown, see ``msknb.ddpm.provenance``)."""
 
     model: DiffusionUNet
     ema: DiffusionUNet
@@ -67,6 +72,7 @@ class TrainResult:
     started_from: str | None = None
     device: str = "cpu"
     preview_paths: list[Path] = field(default_factory=list)
+    training_ids: list[str] | None = None
 
     @property
     def final_loss(self) -> float:
@@ -107,6 +113,8 @@ class _Run:
     t_start: float = 0.0
     images_seen: int = 0
     previews: list = field(default_factory=list)
+    own_ids: list | None = None
+    trained_ids: list | None = None
 
 
 class _IndexSet(torch.utils.data.Dataset):
@@ -162,6 +170,21 @@ def _resume(run: _Run, init_from) -> None:
     run.started_from, run.started_sha = state.get("started_from"), state.get("started_from_sha256")
     run.warmup = bool(state.get("ema_warmup", True))
     run.prev_ips = float(state.get("img_per_s", float("nan")))
+    _resume_ids(run, state, init_from)
+
+
+def _resume_ids(run: _Run, state: dict[str, Any], init_from) -> None:
+    """The ids record of a resumed run: the stored one, which must agree with the ids given
+    now (a checkpoint from before records existed takes the ids given now, with the parent's)."""
+    parent = training_ids(init_from) if init_from is not None else None
+    now = union_ids(run.own_ids, parent, init_from is not None)
+    if IDS_KEY not in state:
+        run.trained_ids = now
+        return
+    run.trained_ids = training_ids(state)
+    if run.own_ids is not None and run.trained_ids is not None and now != run.trained_ids:
+        raise CheckpointError(f"checkpoint was trained on other images ({len(run.trained_ids)} ids recorded, "
+                              f"{len(now or [])} given now); use another out_dir or resume=False", run.ckpt_path)
 
 
 def _start_from(run: _Run, init_from) -> None:
@@ -173,6 +196,7 @@ def _start_from(run: _Run, init_from) -> None:
     run.model.load_state_dict(weights)
     run.ema.load_state_dict(weights)
     run.started_from, run.started_sha, run.warmup = str(init_from), sha256_file(init_from), False
+    run.trained_ids = union_ids(run.own_ids, training_ids(init_from), True)
 
 
 def _prepare(run: _Run) -> None:
@@ -293,7 +317,8 @@ def _checkpoint_state(run: _Run) -> dict[str, Any]:
             "seconds": run.seconds_before + elapsed, "started_from": run.started_from,
             "started_from_sha256": run.started_sha, "ema_warmup": run.warmup,
             "n_params": count_parameters(run.model), "device": str(run.device),
-            "img_per_s": (run.images_seen / elapsed) if run.images_seen else run.prev_ips}
+            "img_per_s": (run.images_seen / elapsed) if run.images_seen else run.prev_ips,
+            **record(run.trained_ids)}
 
 
 def _after_step(run: _Run, value: float, epoch: int, out_of_time: bool, bar, callback) -> None:
@@ -350,12 +375,13 @@ def _result(run: _Run) -> TrainResult:
     return TrainResult(model=run.model, ema=run.ema, schedule=run.schedule, losses=run.losses, checkpoint_path=ckpt,
                        steps=run.step, seconds=seconds, img_per_s=img_per_s, config=run.cfg,
                        epochs_done=run.step / run.steps_per_epoch, resumed_from_step=run.resumed_from,
-                       started_from=run.started_from, device=str(run.device), preview_paths=run.previews)
+                       started_from=run.started_from, device=str(run.device), preview_paths=run.previews,
+                       training_ids=run.trained_ids)
 
 
 def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, resume: bool = True,
                progress: bool = True, callback: Callable[[dict[str, Any]], None] | None = None,
-               init_from: str | Path | None = None) -> TrainResult:
+               init_from: str | Path | None = None, ids: Sequence[str] | None = None) -> TrainResult:
     """Train (or resume training) a DDPM.
 
     ``data``: float array/tensor (N, C, H, W) in [0, 1] (C = config.channels, H = W =
@@ -367,6 +393,8 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
     ``callback``: called after every step with ``{"step", "epoch", "loss", "total_steps",
     "checkpoint"}``. ``init_from``: checkpoint whose EMA weights initialise model and EMA when
     there is nothing to resume (fine-tuning; the EMA then averages without warm-up).
+    ``ids``: the N image ids of ``data`` (str), recorded in the checkpoint as ``training_ids``
+    (with ``init_from``'s recorded ids added; None = unknown, recorded as None).
 
     The loss is ``config.loss`` between the network output and ``D.prediction_target``
     (``config.prediction``; the paper: |eps - eps_theta(x_t, t)|). A NaN/inf loss raises
@@ -375,6 +403,10 @@ def train_ddpm(data, config: TrainConfig | dict, out_dir: str | Path | None, res
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(dict(config))
     cfg.validate()
     run = _new_run(cfg, data, out_dir)
+    if ids is not None and len(ids) != int(run.x_all.shape[0]):
+        raise TrainingError(f"{len(ids)} ids for {int(run.x_all.shape[0])} training images", "ids")
+    run.own_ids = None if ids is None else sorted(str(i) for i in ids)
+    run.trained_ids = run.own_ids
     if resume and run.ckpt_path is not None and run.ckpt_path.is_file():
         _resume(run, init_from)
     elif init_from is not None:

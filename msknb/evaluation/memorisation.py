@@ -4,10 +4,12 @@ nearest training image of another near-duplicate cluster). Not a privacy guarant
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from msknb.data.subset import load_ids
 from msknb.errors import MsknbError
 from msknb.evaluation.similarity import ssim
 from msknb.evaluation.stacks import as_stack, check_same_shape
@@ -164,3 +166,21 @@ def memorisation_check(synthetic: np.ndarray, train: np.ndarray, train_ids: Sequ
                             for i in order])
     summary["conclusion"] = memorisation_conclusion(summary)
     return summary, nb, base
+
+
+def generator_reference(data_dir: str | Path, training_ids: Sequence[str], test_ids: Sequence[str],
+                        image_size: int | None, cache_dir: str | Path | None = None) -> dict[str, Any]:
+    """Every real image the generator saw (``training_ids``) as the memorisation search set,
+    and the real ``test_ids`` as baseline queries, loaded together with
+    :func:`~msknb.data.subset.load_ids` so that their near-duplicate clusters (``subjects``)
+    are comparable. Returns ``{"train", "test"}`` (UltrasoundSets), ``"n_requested"`` and
+    ``"missing"`` (training ids not found in ``data_dir``)."""
+    wanted = sorted({str(i) for i in training_ids} | {str(i) for i in test_ids})
+    joint = load_ids(data_dir, wanted, image_size, cache_dir=cache_dir)
+    ids = np.asarray(joint.ids)
+    train = joint.subset(np.flatnonzero(np.isin(ids, [str(i) for i in training_ids])))
+    test = joint.subset(np.flatnonzero(np.isin(ids, [str(i) for i in test_ids])))
+    if len(train) == 0 or len(test) == 0:
+        raise MsknbError(f"{len(train)} of the generator's training images and {len(test)} test images found", data_dir)
+    missing = sorted(set(map(str, training_ids)) - set(train.ids))
+    return {"train": train, "test": test, "n_requested": len(set(map(str, training_ids))), "missing": missing}

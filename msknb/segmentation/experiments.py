@@ -14,8 +14,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from msknb import artifacts
-from msknb.data import splits
 from msknb.data import resize_image, resize_mask
+from msknb.data.experiment_split import experiment_split, grouped_split
 from msknb.errors import ConfigError, DataError
 from msknb.paper import PAPER_EXPERIMENTS
 from msknb.segmentation.metrics import segmentation_metrics, summarise
@@ -97,21 +97,33 @@ def fraction_subset(train_idx: np.ndarray, subjects: Sequence[str], fraction: fl
 
 
 def make_split(ds, fractions=(0.4, 0.2, 0.4), seed: int = 0) -> dict[str, Any]:
-    """Train/val/test split of ``ds`` by subject (near-duplicate cluster when subjects
-    are unknown), stratified by ``ds.groups``, with leak statistics.
+    """Grouped train/val/test split of ``ds`` by subject (near-duplicate cluster when
+    subjects are unknown), stratified by ``ds.groups``, with leak statistics: see
+    :func:`msknb.data.experiment_split.grouped_split`. The grid itself uses
+    :func:`~msknb.data.experiment_split.experiment_split` (the kit split for DL_Track ids)."""
+    return grouped_split(ds, fractions, seed=seed)
 
-    Returns ``{"train","val","test"}`` index arrays plus ``"near_copies_test_in_train"``
-    and ``"near_copies_val_in_train"`` (images with a near copy, Pearson r > 0.95 at
-    64 px, on the other side: 0 means no leak), ``"sizes"`` and ``"clusters"`` (cluster
-    statistics of ``ds.subjects``)."""
-    sp = splits.split_dataset(ds, fractions, seed=seed)
-    _, labels = np.unique(np.asarray(ds.subjects, dtype=object).astype(str), return_inverse=True)
-    out: dict[str, Any] = {k: sp[k] for k in splits.SPLIT_NAMES}
-    out["near_copies_test_in_train"] = splits.cross_split_near_copies(ds.images, sp, a="test", b="train")
-    out["near_copies_val_in_train"] = splits.cross_split_near_copies(ds.images, sp, a="val", b="train")
-    out["sizes"] = {k: int(len(sp[k])) for k in splits.SPLIT_NAMES}
-    out["clusters"] = splits.cluster_stats(labels)
-    return out
+
+def without_ids(ds, split: dict[str, Any], ids: Iterable[str] | None,
+                sides: Sequence[str] = ("train", "val")) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """``split`` with the images whose id is in ``ids`` taken out of ``sides`` (e.g. label
+    pairs flagged by :mod:`msknb.data.label_qa`); returns (new split, ``{side: removed ids}``).
+    The other keys are kept; ``sizes`` is updated."""
+    drop = {str(i) for i in (ids or [])}
+    out, removed = dict(split), {}
+    for side in sides:
+        idx = np.asarray(split[side], dtype=np.int64)
+        gone = np.array([str(ds.ids[i]) in drop for i in idx], dtype=bool)
+        out[side], removed[side] = idx[~gone], [str(ds.ids[i]) for i in idx[gone]]
+    out["sizes"] = {k: int(len(out[k])) for k in ("train", "val", "test")}
+    return out, removed
+
+
+def ids_by_side(ds, split: dict[str, Any], ids: Iterable[str]) -> dict[str, list[str]]:
+    """``{"train","val","test"}``: the ids of ``ids`` that fall in each side of ``split``
+    (index arrays into ``ds``), in split order; ids outside ``ds`` are ignored."""
+    want = {str(i) for i in ids}
+    return {side: [str(ds.ids[i]) for i in split[side] if str(ds.ids[i]) in want] for side in ("train", "val", "test")}
 
 
 def resize_set(images: np.ndarray, masks: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -124,10 +136,14 @@ def resize_set(images: np.ndarray, masks: np.ndarray | None, size: int) -> tuple
     return im, mk
 
 
-def _plan(specs: list[dict[str, Any]], synthetic_ds, size: int) -> dict[str, Any]:
+def _plan(specs: list[dict[str, Any]], synthetic_ds, size: int, gen_refused: str | None = None) -> dict[str, Any]:
     """Which experiments run in which order, and where the synthetic masks come from."""
     plan: dict[str, Any] = {"syn_x": None, "syn_m": None, "source": None, "skipped": {}, "notes": []}
-    if synthetic_ds is not None and len(synthetic_ds) > 0:
+    if gen_refused:
+        plan["skipped"] = {s["name"]: gen_refused for s in specs if s["gen"]}
+        if plan["skipped"]:
+            plan["notes"].append(f"skipped {', '.join(plan['skipped'])}: {gen_refused}")
+    elif synthetic_ds is not None and len(synthetic_ds) > 0:
         plan["syn_x"], plan["syn_m"] = resize_set(synthetic_ds.images, synthetic_ds.masks, size)
         plan["source"] = JOINT if plan["syn_m"] is not None else PSEUDO
     else:
@@ -147,7 +163,8 @@ def _plan(specs: list[dict[str, Any]], synthetic_ds, size: int) -> dict[str, Any
 def _write_split(out_dir, real_ds, split, subsets, cfg, seed) -> None:
     ids = lambda idx: [real_ds.ids[i] for i in idx]  # noqa: E731
     artifacts.write_split(out_dir, {
-        "seed": seed, "fractions": list(cfg["fractions"]), "train": ids(split["train"]), "val": ids(split["val"]),
+        "seed": seed, "source": split.get("source", ""), "fractions": list(cfg["fractions"]),
+        "train": ids(split["train"]), "val": ids(split["val"]),
         "test": ids(split["test"]), "subsets": {k: ids(v) for k, v in subsets.items()},
         "near_copies_test_in_train": split["near_copies_test_in_train"],
         "near_copies_val_in_train": split["near_copies_val_in_train"], "clusters": split["clusters"]})
@@ -183,11 +200,17 @@ def _run_one(spec, data, plan, cfg, out_dir, seed, progress) -> tuple[dict[str, 
 
 def run_experiment_grid(real_ds, synthetic_ds=None, experiments: Iterable[str] = PAPER_EXPERIMENTS,
                         config: dict[str, Any] | None = None, out_dir: str | Path | None = None,
-                        seed: int = 0, progress: bool = True) -> dict[str, Any]:
+                        seed: int = 0, progress: bool = True, *, split: dict[str, Any] | None = None,
+                        drop_ids: Iterable[str] | None = None, gen_refused: str | None = None) -> dict[str, Any]:
     """Train one Attention-UNet per experiment and evaluate all on the same real test split.
 
     ``real_ds``: ``UltrasoundSet`` with masks; ``synthetic_ds``: synthetic set or None.
-    Val/test are fixed (40/20/40 split by subject / near-duplicate cluster, seeded);
+    ``split``: the train/val/test split (index arrays into ``real_ds``, as
+    :func:`~msknb.data.experiment_split.experiment_split` returns; default: that function,
+    i.e. the kit split for DL_Track ids, else a grouped 40/20/40 split, seeded).
+    ``drop_ids``: ids taken out of train and val (e.g. flagged label pairs); the test split
+    is kept whole (report with and without them: :mod:`msknb.segmentation.grid_readings`).
+    ``gen_refused``: a reason to skip every Gen experiment (e.g. the generator saw test images).
     "Gen" trains on the synthetic set only, "x%" on that fraction of the real train split
     (whole subjects), "+Gen" adds the synthetic set. Synthetic masks: the set's own
     masks (joint image+mask generation) when it has them, else pseudo-labels predicted by
@@ -196,8 +219,10 @@ def run_experiment_grid(real_ds, synthetic_ds=None, experiments: Iterable[str] =
 
     Writes (when ``out_dir``) the split, each experiment's model and its test predictions
     (binary 0/255 PNG at the training resolution) through :mod:`msknb.artifacts`. Returns a
-    JSON-friendly dict: ``experiments`` (one row per experiment), ``near_copies_test_in_train``,
-    ``synthetic_mask_source``, ``split``, ``test_ids``, ``skipped``, ``notes``, ``config``.
+    JSON-friendly dict: ``experiments`` (one row per experiment, with ``test_dice_per_image``
+    in the order of ``test_ids``), ``near_copies_test_in_train``, ``synthetic_mask_source``,
+    ``split`` (sizes, ``source``, ``dropped_from_training``), ``test_ids``, ``skipped``,
+    ``notes``, ``config``.
     """
     cfg = full_config(config)
     if real_ds.masks is None:
@@ -207,12 +232,13 @@ def run_experiment_grid(real_ds, synthetic_ds=None, experiments: Iterable[str] =
         raise ConfigError("no experiments given", "experiments")
     size = int(cfg["image_size"])
     images, masks = resize_set(real_ds.images, real_ds.masks, size)
-    split = make_split(real_ds, cfg["fractions"], seed=seed)
+    split = experiment_split(real_ds, seed=seed, fractions=cfg["fractions"]) if split is None else split
+    split, dropped = without_ids(real_ds, split, drop_ids)
     if len(split["test"]) == 0 or len(split["train"]) == 0:
         raise DataError(f"too few images ({len(real_ds)}) for a train/val/test split", real_ds.root)
     subsets = {s["name"]: fraction_subset(split["train"], real_ds.subjects, s["fraction"], seed)
                for s in specs if s["fraction"] > 0}
-    plan = _plan(specs, synthetic_ds, size)
+    plan = _plan(specs, synthetic_ds, size, gen_refused)
     if out_dir is not None:
         _write_split(out_dir, real_ds, split, subsets, cfg, seed)
     data = (images, masks, real_ds, split, subsets)
@@ -221,7 +247,9 @@ def run_experiment_grid(real_ds, synthetic_ds=None, experiments: Iterable[str] =
         results[spec["name"]], model = _run_one(spec, data, plan, cfg, out_dir, seed, progress)
         if spec["name"] == "Real" and plan["source"] == PSEUDO:
             _, plan["syn_m"] = predict(model, plan["syn_x"], cfg["threshold"])
-    return _summary(results, split, subsets, plan, real_ds, cfg, seed)
+    out = _summary(results, split, subsets, plan, real_ds, cfg, seed)
+    out["split"]["dropped_from_training"] = dropped
+    return out
 
 
 def _summary(results, split, subsets, plan, real_ds, cfg, seed) -> dict[str, Any]:
@@ -229,7 +257,8 @@ def _summary(results, split, subsets, plan, real_ds, cfg, seed) -> dict[str, Any
             "near_copies_val_in_train": int(split["near_copies_val_in_train"]),
             "synthetic_mask_source": plan["source"],
             "n_synthetic": 0 if plan["syn_x"] is None else int(len(plan["syn_x"])),
-            "split": {**split["sizes"], "seed": seed, "by": "subject / near-duplicate cluster",
+            "split": {**split["sizes"], "seed": seed, "source": split.get("source", ""),
+                      "by": "subject / near-duplicate cluster",
                       "clusters": split["clusters"], "subsets": {k: int(len(v)) for k, v in subsets.items()}},
             "test_ids": [real_ds.ids[i] for i in split["test"]], "skipped": plan["skipped"],
             "notes": plan["notes"], "config": json_config(cfg)}
