@@ -58,6 +58,20 @@ def table6_markdown(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def flagged_table_markdown(summary: dict[str, Any]) -> str:
+    """Markdown table: each experiment's test Dice (mean ± std) over all test images and
+    without the label pairs QA flagged (``summary`` from
+    :func:`msknb.segmentation.grid_readings.dice_with_and_without`)."""
+    flagged = summary.get("flagged_test_ids", [])
+    rows = ["| experiment | Dice, all test images | Dice without flagged pairs |", "|---|---|---|"]
+    for name, r in summary.get("experiments", {}).items():
+        cells = [f"{_pm(r[k])} (n = {r[k]['n']})" if r[k]["n"] else "–" for k in ("all", "without_flagged")]
+        rows.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    head = (f"{len(flagged)} test pair(s) flagged by label QA and left out of the right column: "
+            f"{', '.join(flagged)}" if flagged else "no test pair flagged by label QA: both columns agree")
+    return head + "\n\n" + "\n".join(rows)
+
+
 def dice_bar_figure(results: dict[str, Any], metric: str = "dice"):
     """plotly bar chart of ``metric`` (mean, error bar = std over test images) per
     experiment, with the paper's value (Tables 4 and 6) as a diamond where it has one."""

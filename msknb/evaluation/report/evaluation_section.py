@@ -6,6 +6,7 @@ import html
 from typing import Any
 
 from msknb.evaluation.report.figures import histogram_fig, img, pca_fig
+from msknb.evaluation.report.readings_section import overlap_html, verdict_html
 from msknb.evaluation.report.markup import (NOT_RUN, fmt, fmt_fixed, get_in, not_run, ours_block, pair, paper_block,
                                             paper_rows, table)
 from msknb.paper import PAPER
@@ -112,7 +113,7 @@ def section_evaluation(payload: dict[str, Any] | None) -> str:
     parts.append(f"<p class='note'>evaluation resolution {fmt(ev.get('eval_image_size'))} px; real test images "
                  f"{fmt(ev.get('n_real_test'))}; synthetic images {fmt(ev.get('n_synthetic'))} "
                  f"(source: {fmt(ev.get('synthetic_source'))})</p>")
-    ours = "".join(parts) + _similarity_table(ev) + _distance_table(ev)
+    ours = "".join(parts) + overlap_html(ev, "07_evaluation") + _similarity_table(ev) + _distance_table(ev) + verdict_html(ev)
     out = head + CAVEAT + pair(paper_block("Tables 2 and 3", paper_t2 + paper_t3),
                                ours_block("image similarity with baselines", payload, ours))
     out += pair(paper_block("intensity histograms", _paper_intensity()),

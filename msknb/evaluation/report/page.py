@@ -44,7 +44,8 @@ def render_report(out_dir: str | Path) -> str:
             "not digits.</p>",
             index_table(out)]
     data = results.get("00_data")
-    body.append(section_generic("00_data", data, ("n_images", "n_clusters", "image_size", "n_subjects", "groups")))
+    body.append(section_generic("00_data", data, ("n_images", "n_clusters", "image_size", "n_subjects", "groups",
+                                                  "label_qa_flagged")))
     for name in ("01_forward_diffusion", "02_reverse_diffusion"):
         body.append(section_generic(name, results.get(name), ()))
     body.append(section_ddpm(results))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from msknb.evaluation.report.figures import dice_fig, img
+from msknb.evaluation.report.readings_section import overlap_html, readings_html
 from msknb.evaluation.report.markup import (NOT_RUN, annotation, fmt, get_in, not_run, ours_block, pair,
                                             paper_block, paper_rows, table)
 from msknb.paper import PAPER
@@ -80,6 +81,8 @@ def section_segmentation(payload: dict[str, Any] | None) -> str:
              f"{fmt(res.get('near_copies_test_in_train'))}; synthetic masks: {fmt(res.get('synthetic_mask_source'))}</p>")
     if exps:
         ours += img(dice_fig(exps), "Dice ours vs paper")
+    ours += (overlap_html(res, "05_segmentation")
+             + readings_html(res.get("readings"), "Readings: paired differences between experiments", "05_segmentation"))
     return head + pair(paper_block("Tables 4 and 6", paper), ours_block("segmentation", payload, ours))
 
 
@@ -103,6 +106,7 @@ def section_thickness(payload: dict[str, Any] | None) -> str:
     ours = table(("experiment", "n", f"RMSE ({fmt(unit)})", "bias", "LoA low", "LoA high", "ICC", "CCC"), rows)
     if unit != "mm":
         ours += f"<p class='note warn'>unit {fmt(unit)}: not comparable with the paper's mm.</p>"
+    ours += readings_html(res.get("readings"), "Readings: per-image MT error between experiments", "06_muscle_thickness")
     return head + pair(paper_block("Table 5", paper), ours_block("muscle thickness agreement", payload, ours))
 
 
