@@ -143,12 +143,15 @@ def test_cli_train_conditional_and_sample_for_masks(tmp_path):
                  "--export", str(model), "--quiet"]) == 0
     ck = load_checkpoint(model)
     assert ck["config_obj"].condition == "mask" and ck["n_images"] == 4
+    assert ck["training_ids"] == ["syn_all_00001", "syn_all_00002", "syn_all_00003", "syn_all_00004"]
     assert checkpoint_extras(model)["mask_prior"]["n_masks"] >= 2
     out = tmp_path / "syn"
     assert main(["sample", "--model", str(model), "--masks", str(tmp_path / "data"), "--steps", "3",
                  "--out", str(out), "--quiet"]) == 0
     ds = load_folder(out, crop_fov=False)
     assert len(ds) == 6 and ds.masks is not None
+    record = json.loads((out / "generator.json").read_text())
+    assert record["mode"] == "mask" and record["sampler"] == "ddim-3" and record["training_ids"] == ck["training_ids"]
     np.testing.assert_array_equal(ds.masks, load_folder(tmp_path / "data", image_size=32).masks)
     before = sorted(p.read_bytes() for p in (out / "images").glob("*.png"))
     bad = tmp_path / "bad"

@@ -38,6 +38,10 @@ def test_sample_shapes_range_and_determinism(tiny_model):
         sample_images(model, schedule, 2, method="ddim", steps=500, progress=False)
     t = time_samplers(model, schedule, n=1, ddim_steps=[5], progress=False)
     assert set(t) == {"ddpm_50", "ddim_5"} and all(v > 0 for v in t.values())
+    # DDIM (eta = 0) draws noise only for the start: the batch size does not change the images
+    d = sample_images(model, schedule, 4, method="ddim", steps=5, seed=1, batch_size=1, progress=False)
+    e = sample_images(model, schedule, 4, method="ddim", steps=5, seed=1, batch_size=4, progress=False)
+    assert np.allclose(d, e, atol=1e-5) and np.allclose(d[:3], a, atol=1e-5)
 
 
 def test_synthetic_set_roundtrip(tmp_path):

@@ -203,6 +203,23 @@ def test_quick_profile_is_a_valid_config():
     assert cfg["image_size"] % 2 ** len(cfg["strides"]) == 0
     for name in cfg["grid"]:
         experiments.parse_experiment(name)
+    for profile in ("smoke", "quick", "paper"):  # notebook 05 prints it
+        assert "samples_per_epoch" in settings("segment", profile)
+
+
+def test_predict_runs_without_autograd_and_training_goes_on_after_it():
+    net = model.build_segmenter((4, 8))
+    x = np.random.default_rng(0).random((3, 32, 32)).astype(np.float32)
+    prob, mask = predict.predict(net, x)
+    assert prob.shape == mask.shape == (3, 32, 32) and set(np.unique(mask)) <= {0, 1}
+    assert net.training and all(p.requires_grad for p in net.parameters())  # mode restored
+    with torch.no_grad():
+        ref = torch.sigmoid(net.eval()(model.model_input(x)))[:, 0].numpy()
+    np.testing.assert_allclose(prob, ref, atol=1e-6)
+    net.train()
+    loss = net(model.model_input(x)).mean()  # a training step after predict still has gradients
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
 
 
 # ------------------------------------------------------------------------------------ CLI

@@ -7,7 +7,7 @@ import torch
 from msknb.errors import ConfigError
 from msknb.ddpm.unet import (Attention, DiffusionUNet, Downsample, LinearAttention, ResnetBlock,
                         SinusoidalPositionEmbeddings, Upsample, WeightStandardizedConv2d, count_parameters,
-                        standardize_weight)
+                        frozen_weights, standardize_weight)
 
 
 @pytest.mark.parametrize("cfg,size,batch", [
@@ -80,3 +80,44 @@ def test_parameter_counts(capsys):
         print("\nDiffusionUNet parameters:", {k: f"{v / 1e6:.2f}M" for k, v in counts.items()})
     assert counts["smoke"] < counts["quick"] < counts["paper"]
     assert 30e6 < counts["paper"] < 40e6  # annotated-diffusion U-Net at dim 64: ~35.7M
+
+
+def _attention_reference(attn: LinearAttention, x: torch.Tensor) -> torch.Tensor:
+    """The annotated-diffusion linear attention as first written: one qkv conv, chunked."""
+    b, _, h, w = x.shape
+    q, k, v = (p.reshape(b, attn.heads, -1, h * w) for p in attn.to_qkv(x).chunk(3, dim=1))
+    q = q.softmax(dim=-2) * attn.scale
+    k = k.softmax(dim=-1)
+    context = torch.einsum("bhdn,bhen->bhde", k, v / (h * w))
+    return attn.to_out(torch.einsum("bhde,bhdn->bhen", context, q).reshape(b, -1, h, w))
+
+
+def test_linear_attention_matches_the_reference():
+    torch.manual_seed(0)
+    attn = LinearAttention(8)
+    for size in (8, 6):      # H W a power of two (exact) and not (float rounding)
+        x = torch.randn(3, 8, size, size)
+        with torch.no_grad():
+            assert torch.allclose(attn(x), _attention_reference(attn, x), atol=1e-6)
+
+
+def test_frozen_weights_same_output_restored_and_not_in_training():
+    torch.manual_seed(0)
+    model = DiffusionUNet(dim=8, dim_mults=(1, 2), channels=2).eval()
+    x, t = torch.randn(2, 2, 16, 16), torch.tensor([3, 40])
+    with torch.no_grad():
+        ref = model(x, t)
+        with frozen_weights(model):
+            assert all(m._frozen is not None for m in model.modules() if isinstance(m, WeightStandardizedConv2d))
+            assert torch.equal(model(x, t), ref)
+        assert all(m._frozen is None for m in model.modules() if isinstance(m, WeightStandardizedConv2d))
+    # with gradients the current weights are standardised, never the frozen kernel
+    with frozen_weights(model):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.01)
+        y = model(x, t)
+        y.abs().mean().backward()
+    with torch.no_grad():
+        assert torch.allclose(y, model(x, t))
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

@@ -8,7 +8,9 @@
   :mod:`~msknb.ddpm.train` (train_ddpm), :mod:`~msknb.ddpm.runtime` (DDP, AMP, RNG),
   :mod:`~msknb.ddpm.ema`, :mod:`~msknb.ddpm.checkpoints`, :mod:`~msknb.ddpm.groups` (one model per muscle);
 * sampling: :mod:`~msknb.ddpm.sample`, :mod:`~msknb.ddpm.export` (synthetic set, PNG/DICOM),
-  :mod:`~msknb.ddpm.quality` (intensity statistics);
+  :mod:`~msknb.ddpm.synthetic_set` (04's set and its generator record), :mod:`~msknb.ddpm.quality`
+  (intensity statistics);
+* provenance: :mod:`~msknb.ddpm.provenance` (the real ids a generator was trained on, in its checkpoint);
 * mask-conditioned generation (``TrainConfig.condition = 'mask'``): the condition is appended
   to x_t in one place, ``diffusion.with_condition`` (training and sampling);
   :mod:`~msknb.ddpm.mask_prior` (parametric two-band aponeurosis masks fitted to real ones),

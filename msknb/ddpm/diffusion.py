@@ -6,7 +6,10 @@ This module is what notebooks ``01_forward_diffusion`` and ``02_reverse_diffusio
 
 Notation (Katakis et al. 2023, Eq. 1–3; Ho et al. 2020)
 --------------------------------------------------------
-* timesteps are ``t = 0 … T-1`` (0-based, as in diffusers); ``x_0`` is a clean image
+* timesteps are ``t = 0 … T-1`` (0-based, as in diffusers); the code's t is Ho et al.'s
+  t + 1: ``alphas_cumprod[t]`` is Ho's :math:`\bar\alpha_{t+1}`, ``q_sample(x0, t)`` Ho's
+  x_{t+1}; sampling starts from noise fed at t = T-1 (Ho's x_T) and the step at t = 0 returns
+  x_0. ``x_0`` is a clean image
   scaled to [-1, 1] (``x = 2 * image - 1``), shape ``(B, C, H, W)`` (any ``(B, ...)`` works).
 * noise schedule :math:`\beta_t`, :math:`\alpha_t = 1-\beta_t`,
   :math:`\bar\alpha_t = \prod_{s\le t}\alpha_s`.
@@ -198,12 +201,27 @@ def ddpm_step(schedule: Schedule, eps: torch.Tensor, x_t: torch.Tensor, t, noise
     return (x_prev, out.x0_pred) if return_x0 else x_prev
 
 
-def ddim_timesteps(timesteps: int, steps: int) -> list[int]:
-    """The ``steps`` timesteps a DDIM sampler visits, from high to low, with diffusers' "leading"
-    spacing: ``[k·r for k = steps−1 … 0]``, ``r = timesteps // steps`` (e.g. T = 300, 50 steps →
-    294, 288, …, 6, 0). Raises ConfigError unless 1 <= steps <= timesteps."""
+DDIM_SPACINGS = ("leading", "trailing")
+"""How DDIM picks its timesteps (diffusers' ``DDIMScheduler(timestep_spacing=...)``)."""
+
+
+def ddim_timesteps(timesteps: int, steps: int, spacing: str = "leading") -> list[int]:
+    """The ``steps`` timesteps a DDIM sampler visits, from high to low (diffusers' spacings).
+
+    ``"leading"`` (default): ``[k·r for k = steps−1 … 0]``, ``r = timesteps // steps`` (T = 300,
+    50 steps → 294, 288, …, 6, 0): it ends at t = 0 but never visits t = T−1, so the first
+    step starts from pure noise yet tells the network a smaller t (here 294). ``"trailing"``
+    (Lin et al. 2024, "Common diffusion noise schedules and sample steps are flawed"):
+    ``round(arange(T, 0, −T/steps)) − 1`` (T = 300, 50 steps → 299, 293, …, 11, 5): it starts at
+    t = T−1 and leaves out the last few small t. Raises ConfigError unless 1 <= steps <= timesteps
+    and ``spacing`` is one of :data:`DDIM_SPACINGS`."""
     if not (1 <= int(steps) <= int(timesteps)):
         raise ConfigError(f"DDIM steps must be between 1 and timesteps={timesteps}, got {steps}", "steps")
+    if spacing not in DDIM_SPACINGS:
+        raise ConfigError(f"unknown DDIM spacing {spacing!r}; choose one of {', '.join(DDIM_SPACINGS)}", "spacing")
+    if spacing == "trailing":
+        ratio_f = int(timesteps) / int(steps)
+        return [int(round(int(timesteps) - k * ratio_f)) - 1 for k in range(int(steps))]
     ratio = int(timesteps) // int(steps)
     return [k * ratio for k in range(int(steps) - 1, -1, -1)]
 
@@ -413,19 +431,21 @@ def ddpm_sample_loop(denoise_fn: DenoiseFn, schedule: Schedule, shape: Sequence[
 def ddim_sample_loop(denoise_fn: DenoiseFn, schedule: Schedule, shape: Sequence[int], steps: int = 50,
                      eta: float = 0.0, generator: torch.Generator | None = None, progress: bool = True,
                      return_trajectory: bool = False, clip_x0: bool = False, device=None,
-                     x_T: torch.Tensor | None = None):
-    r"""DDIM sampling with ``steps`` steps over :func:`ddim_timesteps` (eta = 0: deterministic,
-    a fixed x_T always gives the same x_0). Arguments and return value as
+                     x_T: torch.Tensor | None = None, spacing: str = "leading"):
+    r"""DDIM sampling with ``steps`` steps over :func:`ddim_timesteps` (``spacing`` "leading" or
+    "trailing"; eta = 0: deterministic, a fixed x_T always gives the same x_0). Each step goes
+    to the next visited timestep (−1 after the last: ᾱ = 1), which is diffusers'
+    ``t − T // steps`` whenever ``steps`` divides T. Arguments and return value as
     :func:`ddpm_sample_loop`; the trajectory has one ``(t, x_t, x0_pred)`` per step.
     """
     x = _init_noise(schedule, shape, generator, device) if x_T is None else x_T.clone()
-    ts = ddim_timesteps(schedule.timesteps, steps)
-    ratio = schedule.timesteps // steps
+    ts = ddim_timesteps(schedule.timesteps, steps, spacing)
     traj = []
-    for t in _progress(ts, progress, "DDIM sampling"):
+    for i, t in enumerate(_progress(ts, progress, "DDIM sampling")):
+        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
         tb = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
         eps, x0_net = _eps_and_x0(denoise_fn, x, tb)
-        x_new, x0_pred = ddim_step(schedule, eps, x, tb, t - ratio, eta=eta, generator=generator,
+        x_new, x0_pred = ddim_step(schedule, eps, x, tb, t_prev, eta=eta, generator=generator,
                                    clip_x0=clip_x0, return_x0=True, x0_pred=x0_net)
         if return_trajectory:
             traj.append((t, x.detach().cpu(), x0_pred.detach().cpu()))
@@ -451,9 +471,10 @@ def diffusion_loss(denoise_fn: DenoiseFn, schedule: Schedule, x0: torch.Tensor, 
                    noise: torch.Tensor | None = None, loss: str = "l1",
                    generator: torch.Generator | None = None, prediction: str = "eps",
                    min_snr_gamma: float | None = None) -> torch.Tensor:
-    r"""The simplified DDPM training objective :math:`\|\text{target} - f_\theta(x_t, t)\|`
-    ("l1", as in the paper, or "l2"/"mse", or "huber") for x0 (B, C, H, W), with t uniform in
-    [0, T) when None. ``denoise_fn(x_t, t)`` is the raw network output and the target is
+    r"""The DDPM training loss :math:`\mathbb E\,\ell(\text{target} - f_\theta(x_t, t))`, t uniform, no
+    weights: "l2"/"mse" is Ho et al.'s simplified objective :math:`L_\text{simple}` (squared L2);
+    "l1" (default) is the paper's choice, the absolute error; or "huber". x0 (B, C, H, W), t
+    uniform in [0, T) when None. ``denoise_fn(x_t, t)`` is the raw network output and the target is
     :func:`prediction_target` (the noise for ``"eps"``, the paper's objective). With
     ``min_snr_gamma`` each sample's loss is weighted by :func:`min_snr_weights`.
     Returns a scalar tensor."""

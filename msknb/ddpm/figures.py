@@ -86,9 +86,10 @@ def sampler_comparison_figure(times: dict[str, Any], images: dict[str, np.ndarra
 
 
 def real_vs_synthetic_figure(real_images: np.ndarray, real_masks: np.ndarray | None, synthetic: np.ndarray,
-                             n: int = 8):
+                             n: int = 8, label: str = "synthetic"):
     """Two rows: ``n`` real images (H, W) [0, 1] with their masks, and ``n`` synthetic
-    samples (n, C, H, W) with their generated masks."""
+    samples (n, C, H, W) with their generated masks; ``label`` titles the second row (name
+    the sampler, e.g. "synthetic (DDIM-25)")."""
     syn, syn_masks = split_channels(synthetic)
     n = max(1, min(n, len(real_images), len(syn)))
     fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.2), squeeze=False)
@@ -98,7 +99,7 @@ def real_vs_synthetic_figure(real_images: np.ndarray, real_masks: np.ndarray | N
         axes[0, c].axis("off")
         axes[1, c].axis("off")
     axes[0, 0].set_title("real", fontsize=9, loc="left")
-    axes[1, 0].set_title("synthetic (DDPM)", fontsize=9, loc="left")
+    axes[1, 0].set_title(label, fontsize=9, loc="left")
     fig.tight_layout()
     return fig
 

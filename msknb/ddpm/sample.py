@@ -23,13 +23,15 @@ import torch
 from tqdm.auto import tqdm
 
 from msknb.ddpm import diffusion as D
+from msknb.ddpm.unet import frozen_weights
 from msknb.errors import ConfigError, DataError
 from msknb.io import from_model, to_model
 
 METHODS = ("ddpm", "ddim")
 
 
-def _check_args(method: str, n: int, batch_size: int, schedule: D.Schedule, steps: int) -> None:
+def _check_args(method: str, n: int, batch_size: int, schedule: D.Schedule, steps: int,
+                spacing: str = "leading") -> None:
     if method not in METHODS:
         raise ConfigError(f"unknown sampling method {method!r}; choose ddpm or ddim", "method")
     if int(n) < 1:
@@ -37,7 +39,7 @@ def _check_args(method: str, n: int, batch_size: int, schedule: D.Schedule, step
     if int(batch_size) < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}", "batch_size")
     if method == "ddim":
-        D.ddim_timesteps(schedule.timesteps, steps)  # validates steps
+        D.ddim_timesteps(schedule.timesteps, steps, spacing)  # validates steps and spacing
 
 
 def _start(schedule: D.Schedule, shape, gen: torch.Generator, device, start_mean) -> torch.Tensor | None:
@@ -71,12 +73,13 @@ def check_masks(masks, size: int, condition: str | None) -> torch.Tensor | None:
     return torch.from_numpy((m > 0.5).astype(np.float32) * 2.0 - 1.0)[:, None]
 
 
-def _loop(method, denoise, sched, shape, gen, one_bar, clip_x0, device, x_T, steps, eta) -> torch.Tensor:
+def _loop(method, denoise, sched, shape, gen, one_bar, clip_x0, device, x_T, steps, eta,
+          spacing="leading") -> torch.Tensor:
     if method == "ddpm":
         return D.ddpm_sample_loop(denoise, sched, shape, generator=gen, progress=one_bar, clip_x0=clip_x0,
                                   device=device, x_T=x_T)
     return D.ddim_sample_loop(denoise, sched, shape, steps=steps, eta=eta, generator=gen, progress=one_bar,
-                              clip_x0=clip_x0, device=device, x_T=x_T)
+                              clip_x0=clip_x0, device=device, x_T=x_T, spacing=spacing)
 
 
 @torch.inference_mode()
@@ -84,15 +87,18 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
                   eta: float = 0.0, seed: int = 0, batch_size: int = 16, progress: bool = True,
                   image_size: int | None = None, clip_x0: bool = True, prediction: str | None = None,
                   start_mean: np.ndarray | None = None, masks: np.ndarray | None = None,
-                  guidance: float = 1.0) -> np.ndarray:
+                  guidance: float = 1.0, spacing: str = "leading") -> np.ndarray:
     """Generate ``n`` samples with the (EMA) network ``model``.
 
-    ``method`` 'ddpm' (ancestral, ``schedule.timesteps`` network calls per batch) or
-    'ddim' (``steps`` calls, ``eta`` = 0 deterministic). ``image_size`` defaults to the
-    model's training size when known (``model.image_size``) else 64 px; ``prediction``
-    (eps | x0 | v) to ``model.prediction`` (set by ``load_model``) else 'eps'. The predicted
-    x_0 is clipped to [-1, 1] at each step (``clip_x0``), as in the annotated-diffusion
-    sampler's usual setting. ``start_mean`` (C, H, W) or (H, W) in [0, 1]: start from the
+    ``method`` 'ddpm' (ancestral, ``schedule.timesteps`` network calls per batch) or 'ddim'
+    (``steps`` calls, ``eta`` = 0 deterministic; ``spacing`` "leading" (default, never visits
+    t = T-1) or "trailing" (starts at t = T-1): ``D.ddim_timesteps``). ``image_size`` defaults
+    to ``model.image_size`` else 64 px; ``prediction`` (eps | x0 | v) to ``model.prediction``
+    else 'eps'. ``clip_x0`` (default) clips the estimate x̂_0 to [-1, 1] at every step, as
+    Ho et al.'s released code and diffusers' ``clip_sample=True`` do (the annotated-diffusion
+    sampler and notebook 02's oracle chains do not): at high noise x̂_0 divides by a small
+    sqrt(abar), so a small error in the predicted noise becomes a large one in x̂_0; clipping
+    keeps it in the range of real images. ``start_mean`` (C, H, W) or (H, W) in [0, 1]: start from the
     forward marginal of that image instead of N(0, I). Seeded: the same seed gives the same
     images (CPU). ``masks`` (N, H, W) {0, 1}, for a mask-conditioned model (``model.condition
     == 'mask'``) only: one image per mask (``n`` None or N), each drawn for its mask;
@@ -108,7 +114,7 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
         if n is not None and int(n) != cond_all.shape[0]:
             raise ConfigError(f"n = {n} but {cond_all.shape[0]} masks were given (one image per mask)", "n")
         n = cond_all.shape[0]
-    _check_args(method, n, batch_size, schedule, steps)
+    _check_args(method, n, batch_size, schedule, steps, spacing)
     device = next(model.parameters()).device
     channels = int(getattr(model, "out_channels", getattr(model, "channels", 1)))
     was_training = model.training
@@ -120,17 +126,18 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
     n_batches = math.ceil(n / batch_size)
     bar = tqdm(total=n, desc=f"{method.upper()} samples", unit="img") if progress and n_batches > 1 else None
     try:
-        for b in range(n_batches):
-            m = min(batch_size, n - b * batch_size)
-            shape = (m, channels, size, size)
-            x_T = _start(sched, shape, gen, device, start_mean)
-            cond = None if cond_all is None else cond_all[b * batch_size:b * batch_size + m].to(device)
-            denoise = D.make_denoiser(model, prediction, sched, condition=cond, guidance=guidance)
-            x = _loop(method, denoise, sched, shape, gen, progress and n_batches == 1, clip_x0, device, x_T,
-                      steps, eta)
-            out.append(from_model(x.clamp(-1, 1)))
-            if bar is not None:
-                bar.update(m)
+        with frozen_weights(model):    # weight standardisation once per call, not once per step
+            for b in range(n_batches):
+                m = min(batch_size, n - b * batch_size)
+                shape = (m, channels, size, size)
+                x_T = _start(sched, shape, gen, device, start_mean)
+                cond = None if cond_all is None else cond_all[b * batch_size:b * batch_size + m].to(device)
+                denoise = D.make_denoiser(model, prediction, sched, condition=cond, guidance=guidance)
+                x = _loop(method, denoise, sched, shape, gen, progress and n_batches == 1, clip_x0, device, x_T,
+                          steps, eta, spacing)
+                out.append(from_model(x.clamp(-1, 1)))
+                if bar is not None:
+                    bar.update(m)
     finally:
         if bar is not None:
             bar.close()

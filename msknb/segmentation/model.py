@@ -24,7 +24,8 @@ from msknb.io import save_with, to_model
 DEFAULT_CONFIG: dict[str, Any] = {
     "image_size": 128, "channels": (16, 32, 64, 128), "strides": None, "epochs": 10,
     "batch_size": 8, "lr": 1e-3, "lr_step": None, "lr_gamma": 0.5, "loss": "generalized_dice",
-    "augment": True, "augment_params": None, "min_samples_per_epoch": None, "threshold": 0.5,
+    "augment": True, "augment_params": None, "min_samples_per_epoch": None, "samples_per_epoch": None,
+    "threshold": 0.5,
     "fractions": (0.4, 0.2, 0.4), "crop_fov": True, "max_seconds": None,
 }
 LOSSES = ("generalized_dice", "generalized_dice_bce", "dice", "dice_bce")

@@ -14,11 +14,12 @@ from msknb.errors import DataError
 from msknb.segmentation.model import DEFAULT_CONFIG, model_input
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model: torch.nn.Module, images: np.ndarray, threshold: float = 0.5,
             batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities float32 (N, H, W) in [0, 1] and binary masks uint8 (N, H, W) in
-    {0, 1} (probability > ``threshold``) for ``images`` (N, H, W) in [0, 1]."""
+    {0, 1} (probability > ``threshold``) for ``images`` (N, H, W) in [0, 1]. Runs under
+    ``torch.inference_mode`` (no autograd bookkeeping)."""
     was_training = model.training
     model.eval()
     try:

@@ -45,12 +45,20 @@ def check_pairs(images, masks, what: str) -> tuple[np.ndarray, np.ndarray]:
     return im, mk
 
 
+def epoch_samples(n: int, cfg: dict[str, Any]) -> int:
+    """Training samples drawn per epoch from ``n`` images: ``samples_per_epoch`` when set
+    (the same number of updates for every training-set size), else ``max(n, min_samples_per_epoch)``."""
+    if cfg.get("samples_per_epoch"):
+        return int(cfg["samples_per_epoch"])
+    return max(n, int(cfg.get("min_samples_per_epoch") or 0))
+
+
 def _train_epoch(model, opt, loss_fn: Callable, x_all: torch.Tensor, m_all: torch.Tensor, cfg: dict[str, Any],
                  gen: torch.Generator, epoch: int) -> float:
-    """One epoch (``max(N, min_samples_per_epoch)`` samples, reshuffled each pass); mean loss."""
+    """One epoch (:func:`epoch_samples` samples, reshuffled each pass); mean loss."""
     model.train()
     n, bs = len(x_all), int(cfg["batch_size"])
-    per_epoch = max(n, int(cfg["min_samples_per_epoch"] or 0))
+    per_epoch = epoch_samples(n, cfg)
     order = torch.cat([torch.randperm(n, generator=gen) for _ in range(-(-per_epoch // n))])[:per_epoch]
     losses = []
     for s in range(0, per_epoch, bs):
@@ -93,8 +101,9 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
     lr_step, lr_gamma, loss, augment, augment_params, min_samples_per_epoch (None = one
     pass over the training set per epoch, as in the paper; an int K = each epoch draws
     max(N, K) samples, reshuffling after each pass, so that with few epochs a small
-    training set still gets enough updates), threshold, max_seconds (time budget: stop
-    after the epoch that passes it). Deterministic on CPU for a given ``seed``. Writes a
+    training set still gets enough updates), samples_per_epoch (None, or exactly K samples
+    per epoch whatever N: every experiment of a grid gets the same number of updates),
+    threshold, max_seconds (time budget: stop after the epoch that passes it). Deterministic on CPU for a given ``seed``. Writes a
     checkpoint to ``out_path`` if given.
     """
     cfg = full_config(config)
