@@ -13,6 +13,9 @@ grouped by near-duplicate cluster), it measures
 - ``msknb measure`` on 100 images of the data folder: seconds per image with
   ``--threads`` torch threads, the machine load (``os.getloadavg()``) before and after.
 
+The same numbers without the test pairs that label QA (:mod:`msknb.data.label_qa`) flags
+go to ``without_flagged_labels`` (issue 18: report with and without them).
+
 Targets (issue 14): Dice >= 0.85; relative RMSE <= 3 %; >= 95 % within 5 %; every reading
 outside 10 % flagged doubtful. Writes ``benchmarks/results/measure.json``::
 
@@ -38,6 +41,7 @@ import torch
 from msknb.runner import cpu_model as runner_cpu_model  # noqa: E402
 from msknb.cli import main as msknb_main
 from msknb.data import crop_fov, load_image, load_mask, resize_image, resize_mask
+from msknb.data.label_qa import check_pair
 from msknb.errors import DataError, MsknbError
 from msknb.io import write_json_atomic
 from msknb.segmentation.metrics import segmentation_metrics
@@ -82,7 +86,8 @@ def evaluate_ids(model, data: Path, ids: list[str], methods: list[str]) -> dict[
         img = load_image(find_file(data / "images", i))
         ex = (load_mask(find_file(data / "masks", i)) > 0).astype(np.uint8)
         prob = predict_full_size(model, img)
-        row = {"id": i, "dice_train_size": dice_at_size(model, img, ex, size),
+        row = {"id": i, "label_qa": check_pair(img, ex, i).flags,
+               "dice_train_size": dice_at_size(model, img, ex, size),
                "dice_full_size": segmentation_metrics((prob > thr).astype(np.uint8)[None], ex[None])[0]["dice"]}
         for m in methods:
             e, p = _reading(ex.astype(np.float32), m, 0.5), _reading(prob, m, thr)
@@ -190,11 +195,23 @@ def main(argv: list[str] | None = None) -> int:
            "n_test": len(ids), "threshold": ev["threshold"], "dice": dice,
            "mt": {m: mt_stats(rows, m) for m in a.methods}, "seconds_eval": round(time.perf_counter() - t0, 1),
            "targets": TARGETS, "machine": machine(), "per_image": rows}
+    clean = [r for r in rows if not r["label_qa"]]
+    out["without_flagged_labels"] = {
+        "what": "the same test ids without the pairs msknb.data.label_qa flags (expert mask off the bands, "
+                "single band, ...): there the metric scores the expert's error, not the segmenter's",
+        "flagged": {r["id"]: r["label_qa"] for r in rows if r["label_qa"]}, "n": len(clean),
+        "dice": {"at_train_size": spread([r["dice_train_size"] for r in clean]),
+                 "at_full_size": spread([r["dice_full_size"] for r in clean])},
+        "mt": {m: mt_stats(clean, m) for m in a.methods}}
     if a.n_timing > 0:
         out["measure_timing"] = time_measure(model_path, data, a.n_timing, a.threads)
     write_json_atomic(a.out, out)
     print(f"Dice {dice['at_train_size']['mean']:.3f} at {ev['image_size']} px, "
           f"{dice['at_full_size']['mean']:.3f} at full size (n={len(ids)})")
+    w = out["without_flagged_labels"]
+    print(f"without the {len(w['flagged'])} label-QA-flagged test pairs (n={w['n']}): Dice "
+          f"{w['dice']['at_train_size']['mean']:.3f} at {ev['image_size']} px; chords rel RMSE "
+          f"{w['mt'][a.methods[0]]['all'].get('relative_rmse_pct', float('nan')):.1f} %")
     for m, s in out["mt"].items():
         al, ok = s["all"], s["flag_ok"]
         print(f"{m}: measured {s['n_measured']}, failed {s['n_failed']}; all: rel RMSE "

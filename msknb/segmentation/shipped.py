@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from msknb.data.label_qa import check_dataset, flagged_ids
 from msknb.data.loading import load_folder
 from msknb.data.splits import split_dataset
 from msknb.io import write_json_atomic
@@ -77,10 +78,20 @@ def all_data_split(ds, seed: int = 0) -> dict[str, Any]:
     return out
 
 
+def drop_flagged(ds, idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """``idx`` (indices into ``ds``) without the pairs :mod:`msknb.data.label_qa` flags
+    (expert mask off the bands, empty, single band); returns (kept indices, dropped ids)."""
+    flagged = set(flagged_ids(check_dataset(ds.subset(idx))))
+    keep = np.array([i for i in idx if str(ds.ids[i]) not in flagged], dtype=np.int64)
+    return keep, sorted(flagged)
+
+
 def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max_seconds: float | None = 1800,
-                  seed: int = 0, threads: int | None = None, **overrides: Any) -> dict[str, Any]:
-    """Train the shipped segmenter on the kit split's ``train`` ids (val picks the epoch);
-    write the weights to ``out`` and the split to ``KIT_SPLIT_FILE``. Returns a summary."""
+                  seed: int = 0, threads: int | None = None, drop_flagged_pairs: bool = True,
+                  **overrides: Any) -> dict[str, Any]:
+    """Train the shipped segmenter on the kit split's ``train`` ids (val picks the epoch),
+    without the label pairs QA flags when ``drop_flagged_pairs``; write the weights to
+    ``out`` and the split to ``KIT_SPLIT_FILE``. Returns a summary."""
     if threads:
         torch.set_num_threads(int(threads))
     cfg = {**SHIPPED_CONFIG, **overrides, "max_seconds": max_seconds}
@@ -90,13 +101,17 @@ def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max
     index = {i: k for k, i in enumerate(ds.ids)}
     tr = np.array([index[i] for i in split["train"]])
     va = np.array([index[i] for i in split["val"]])
+    dropped: dict[str, list[str]] = {}
+    if drop_flagged_pairs:
+        (tr, dropped["train"]), (va, dropped["val"]) = drop_flagged(ds, tr), drop_flagged(ds, va)
     write_json_atomic(KIT_SPLIT_FILE, {"data": "DL_Track aponeurosis set (463 images)", "seed": seed,
                                        "fractions": list(KIT_FRACTIONS), "grouping": "near-duplicate clusters",
                                        **split})
     res = train_segmenter(ds.images[tr], ds.masks[tr], ds.images[va], ds.masks[va], cfg, out_path=out,
                           seed=seed, desc="shipped segmenter")
     return {"best_epoch": res.best_epoch, "best_val_dice": res.best_val_dice, "seconds": time.perf_counter() - t0,
-            "epochs_run": len(res.history), "n_train": len(tr), "n_val": len(va), "out": str(out)}
+            "epochs_run": len(res.history), "n_train": len(tr), "n_val": len(va), "dropped_flagged": dropped,
+            "out": str(out)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=SHIPPED_CONFIG["epochs"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--lr-step", type=int, default=SHIPPED_CONFIG["lr_step"])
+    ap.add_argument("--keep-flagged", action="store_true", help="train also on pairs label QA flags")
     a = ap.parse_args(argv)
-    print(train_shipped(a.data, a.out, a.max_seconds, a.seed, a.threads, epochs=a.epochs))
+    print(train_shipped(a.data, a.out, a.max_seconds, a.seed, a.threads, drop_flagged_pairs=not a.keep_flagged,
+                        epochs=a.epochs, lr_step=a.lr_step))
     return 0
 
 

@@ -1,0 +1,28 @@
+"""The shipped segmenter trains without the label pairs QA flags (issue 18)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from msknb.data.dataset import UltrasoundSet
+from msknb.data.phantom import make_phantom
+from msknb.segmentation.shipped import drop_flagged
+
+
+def _set(n: int = 6) -> UltrasoundSet:
+    ph = [make_phantom("TA", size=64, seed=s) for s in range(n)]
+    images = np.stack([p.image for p in ph]).astype(np.float32)
+    masks = np.stack([p.mask for p in ph]).astype(np.uint8)
+    masks[2] = np.roll(masks[2], 6, axis=0)        # mask beside the bands: off_band
+    masks[4] = 0                                    # empty mask
+    ids = [f"p{i}" for i in range(n)]
+    return UltrasoundSet(images=images, masks=masks, ids=ids, paths=[Path(f"{i}.png") for i in ids],
+                         spacing_mm=np.full((n, 2), np.nan), groups=["TA"] * n, subjects=ids)
+
+
+def test_drop_flagged_removes_the_wrong_pairs_only():
+    ds = _set()
+    keep, dropped = drop_flagged(ds, np.array([0, 1, 2, 4, 5]))
+    assert dropped == ["p2", "p4"]
+    assert keep.tolist() == [0, 1, 5]
