@@ -45,7 +45,7 @@ def command(way: str, profile: str, out: Path) -> str:
     if way == "nostdin":
         return f"exec 0<&- ; {run}"
     if way == "nohup":
-        return f"setsid nohup {run}"
+        return f"setsid -w nohup {run}"
     raise SystemExit(f"unknown way {way!r}; known: {', '.join(WAYS)}")
 
 

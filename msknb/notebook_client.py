@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from queue import Empty
 from time import monotonic
 from typing import Any
 
+from jupyter_client.localinterfaces import localhost
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.client import timestamp
 from nbclient.exceptions import CellExecutionComplete, CellTimeoutError
@@ -62,11 +65,30 @@ class LostReplyError(CellHangError):
 
 
 class IPCKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernels use IPC (Unix domain sockets) instead of TCP."""
+    """A kernel manager whose kernels use IPC (Unix domain sockets) instead of TCP.
+
+    Each kernel's sockets live in a private temporary folder (``/tmp/msknb-kernel-*/ipc-N``):
+    jupyter_client's default IPC path, ``kernel-ipc-N`` in the kernel's working folder, is the
+    same for every kernel started there, so two series run at once (two terminals) would
+    bind the same sockets and read each other's messages ("Invalid Signature"); it would also
+    leave socket files in ``notebooks/``."""
 
     @default("transport")
     def _default_transport(self) -> str:
         return "tcp" if os.name == "nt" else "ipc"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        if self.transport != "ipc":
+            return localhost()
+        self._ipc_dir = tempfile.mkdtemp(prefix="msknb-kernel-")
+        return os.path.join(self._ipc_dir, "ipc")
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        folder = getattr(self, "_ipc_dir", None)
+        if folder and not restart:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _first_line(source: str, width: int = 80) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import shutil
 from queue import Empty
 from types import SimpleNamespace
 
@@ -99,6 +100,26 @@ def test_kernels_talk_over_ipc(tmp_path):
     run = run_notebook(nb, tmp_path, {"out_dir": str(tmp_path)}, cell_timeout_s=120)
     assert run.status == "ok", run.error
     assert (tmp_path / "notebooks" / "00_ipc.kernel.log").exists()  # the kernel's own stdout/stderr
+    assert not list(tmp_path.glob("kernel-ipc*")), "IPC sockets left in the notebook's folder"
+
+
+def test_kernels_started_at_once_get_their_own_sockets(tmp_path):
+    """Two series run at once (two terminals, same notebooks/ folder): jupyter_client's
+    default IPC path (kernel-ipc-N in the working folder) was the same for both, and the
+    second kernel read the first one's messages ("Invalid Signature", seen in the soak)."""
+    import concurrent.futures
+
+    nbs = [_nb(tmp_path / f"0{i}_twin.ipynb", "import time; time.sleep(3)", "print('ok')") for i in (1, 2)]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda nb: run_notebook(nb, tmp_path / nb.stem, {"out_dir": str(tmp_path)},
+                                                     cell_timeout_s=120, retry=False), nbs))
+    assert all(r.status == "ok" for r in runs), [r.error for r in runs]
+    a, b = notebook_client.IPCKernelManager(), notebook_client.IPCKernelManager()
+    try:
+        assert a.ip != b.ip and not a.ip.startswith(str(tmp_path))
+    finally:
+        for km in (a, b):
+            shutil.rmtree(km._ipc_dir, ignore_errors=True)
 
 
 def test_every_notebook_has_a_fitted_timeout():
