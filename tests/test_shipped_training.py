@@ -1,4 +1,5 @@
-"""The shipped segmenter trains without the label pairs QA flags (issue 18)."""
+"""The shipped segmenter and the conditional set leave out the label pairs QA flags (issue 18):
+msknb.data.label_qa.unflagged."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,7 @@ import numpy as np
 
 from msknb.data.dataset import UltrasoundSet
 from msknb.data.phantom import make_phantom
-from msknb.segmentation.shipped import drop_flagged
+from msknb.data.label_qa import unflagged as drop_flagged
 
 
 def _set(n: int = 6) -> UltrasoundSet:

@@ -174,6 +174,15 @@ def flagged_ids(checks: Sequence[PairCheck]) -> list[str]:
     return sorted(c.id for c in checks if c.flags)
 
 
+def unflagged(ds, idx: Sequence[int] | np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """``idx`` (indices into the ``UltrasoundSet`` ``ds``; default all) without the pairs
+    :func:`check_dataset` flags: ``(kept int64 indices, sorted flagged ids)``."""
+    idx = np.arange(len(ds)) if idx is None else np.asarray(idx, dtype=np.int64)
+    flagged = flagged_ids(check_dataset(ds.subset(idx)))
+    drop = set(flagged)
+    return np.array([i for i in idx if str(ds.ids[i]) not in drop], dtype=np.int64), flagged
+
+
 def summary(checks: Sequence[PairCheck]) -> dict:
     """JSON-ready summary: ``n_pairs``, ``n_flagged``, ``by_flag`` (flag -> count, every flag
     of :data:`FLAGS`), ``flagged_ids``, ``flagged`` ({id: flags}) and the ``thresholds`` used."""

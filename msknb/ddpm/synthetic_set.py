@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from msknb.ddpm.checkpoints import checkpoint_extras, load_model
-from msknb.data.label_qa import check_dataset, flagged_ids
+from msknb.data.label_qa import unflagged
 from msknb.ddpm.condition_masks import augmented_masks, resize_mask
 from msknb.ddpm.provenance import ids_sha256, training_ids
 from msknb.ddpm.sample import sample_images
@@ -94,10 +94,10 @@ def conditional_set(checkpoint: str | Path, train_ds, n: int, steps: int = 25, s
     if getattr(train_ds, "masks", None) is None:
         raise DataError("a conditional synthetic set needs the training masks; this data set has none", "masks")
     size = load_model(checkpoint)[2].image_size
-    flagged = set(flagged_ids(check_dataset(train_ds)))     # masks off the bands would teach wrong pairs
-    ok = [i for i, k in enumerate(train_ds.ids) if str(k) not in flagged] or list(range(len(train_ds.ids)))
+    ok, flagged = unflagged(train_ds)                        # masks off the bands would teach wrong pairs
+    ok = ok if len(ok) else np.arange(len(train_ds.ids))
     masks, mask_ids = training_condition_masks(train_ds.masks[ok], [train_ds.ids[i] for i in ok], n, size, seed=seed)
     x, seconds = draw_conditional(checkpoint, masks, steps=steps, seed=seed, progress=progress, batch_size=batch_size)
     rec = generator_record(checkpoint, "mask", sampler_name("ddim", steps, 0), len(x), condition_mask_ids=mask_ids,
-                           label_qa_flagged_masks_left_out=sorted(flagged))
+                           label_qa_flagged_masks_left_out=flagged)
     return {"images": x, "seconds": seconds, "record": rec}

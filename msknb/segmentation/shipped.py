@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from msknb.data.label_qa import check_dataset, flagged_ids
+from msknb.data.label_qa import unflagged
 from msknb.data.loading import load_folder
 from msknb.data.splits import split_dataset
 from msknb.io import write_json_atomic
@@ -78,14 +78,6 @@ def all_data_split(ds, seed: int = 0) -> dict[str, Any]:
     return out
 
 
-def drop_flagged(ds, idx: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """``idx`` (indices into ``ds``) without the pairs :mod:`msknb.data.label_qa` flags
-    (expert mask off the bands, empty, single band); returns (kept indices, dropped ids)."""
-    flagged = set(flagged_ids(check_dataset(ds.subset(idx))))
-    keep = np.array([i for i in idx if str(ds.ids[i]) not in flagged], dtype=np.int64)
-    return keep, sorted(flagged)
-
-
 def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max_seconds: float | None = 1800,
                   seed: int = 0, threads: int | None = None, drop_flagged_pairs: bool = True,
                   **overrides: Any) -> dict[str, Any]:
@@ -103,7 +95,7 @@ def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max
     va = np.array([index[i] for i in split["val"]])
     dropped: dict[str, list[str]] = {}
     if drop_flagged_pairs:
-        (tr, dropped["train"]), (va, dropped["val"]) = drop_flagged(ds, tr), drop_flagged(ds, va)
+        (tr, dropped["train"]), (va, dropped["val"]) = unflagged(ds, tr), unflagged(ds, va)
     write_json_atomic(KIT_SPLIT_FILE, {"data": "DL_Track aponeurosis set (463 images)", "seed": seed,
                                        "fractions": list(KIT_FRACTIONS), "grouping": "near-duplicate clusters",
                                        **split})
