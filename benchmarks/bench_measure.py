@@ -47,7 +47,8 @@ from msknb.io import write_json_atomic
 from msknb.segmentation.metrics import segmentation_metrics
 from msknb.segmentation.model import load_segmenter
 from msknb.segmentation.predict import model_threshold, predict, predict_full_size
-from msknb.segmentation.shipped import KIT_SPLIT_FILE, SHIPPED_SEGMENTER
+from msknb.data.kit_split import KIT_SPLIT_FILE
+from msknb.segmentation.shipped import SHIPPED_SEGMENTER
 from msknb.thickness.agreement import agreement
 from msknb.thickness.methods import measure_thickness
 

@@ -12,6 +12,13 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MSKNB_NO_DOWNLOAD", "1")  # tests never download
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` first (stable otherwise): ``make test`` runs pytest-xdist with
+    ``--dist loadfile``, and the file that holds the longest chain (the smoke series, then
+    nbval re-running it) must start at once for the workers to finish together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _torch_threads():
     try:

@@ -10,7 +10,7 @@ from msknb.data import UltrasoundSet
 from msknb.data.experiment_split import KIT_SOURCE, experiment_split, kit_indices, split_ids
 from msknb.data.splits import near_duplicate_clusters
 from msknb.data.subset import load_ids
-from msknb.segmentation.shipped import load_kit_split
+from msknb.data.kit_split import load_kit_split
 
 
 def _toy_set(ids: list[str], seed: int = 0, dup_every: int = 0) -> UltrasoundSet:

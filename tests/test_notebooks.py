@@ -4,11 +4,15 @@ JSON, and the executed copies pass nbval (re-executed; outputs of cells marked
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import pytest
+from papermill.parameterize import parameterize_notebook
 
 from msknb.paths import NOTEBOOKS_DIR, REPO_ROOT
 from msknb.runner import list_notebooks, run_series
@@ -32,6 +36,7 @@ def smoke_series(tmp_path_factory, shared_data):
     return run_series("smoke", data_dir=shared_data, out_dir=out, seed=0)
 
 
+@pytest.mark.slow
 def test_series_runs_in_smoke_profile(smoke_series):
     failed = [nb for nb in smoke_series.notebooks if nb.status != "ok"]
     assert not failed, "\n\n".join(f"{nb.name}: {nb.status}\n{nb.error}" for nb in failed)
@@ -43,11 +48,35 @@ def test_series_runs_in_smoke_profile(smoke_series):
     assert [n["status"] for n in index["notebooks"]] == ["ok"] * len(NOTEBOOKS)
 
 
-def test_executed_notebooks_pass_nbval(smoke_series):
-    executed = sorted((Path(smoke_series.out_dir) / "notebooks").glob("*.ipynb"))
-    assert executed
+def _nbval_copy(executed: Path, series_out: Path, work: Path) -> Path:
+    """A private copy of the series' output folder for re-running ``executed`` (nbval writes
+    what the notebook writes), its ``out_dir`` parameter re-injected (papermill) to point
+    there: the notebooks then re-run side by side without reading each other's half-written
+    files. Returns the copied notebook."""
+    folder = work / executed.stem
+    shutil.copytree(series_out, folder, ignore=shutil.ignore_patterns("notebooks", "*.log"))
+    nb = nbformat.read(executed, as_version=4)
+    params = {**nb.metadata["papermill"]["parameters"], "out_dir": str(folder)}
+    nb = parameterize_notebook(nb, params)
+    target = folder / executed.name
+    nbformat.write(nb, target)
+    return target
+
+
+def _nbval(notebook: Path) -> tuple[str, subprocess.CompletedProcess]:
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
            "--nbval-sanitize-with", str(REPO_ROOT / "tests" / "nbval_sanitize.cfg"),
-           "--rootdir", smoke_series.out_dir, *map(str, executed)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=smoke_series.out_dir, timeout=1200)
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+           "--rootdir", str(notebook.parent), str(notebook)]
+    return notebook.stem, subprocess.run(cmd, capture_output=True, text=True, cwd=notebook.parent, timeout=600)
+
+
+@pytest.mark.slow
+def test_executed_notebooks_pass_nbval(smoke_series, tmp_path):
+    """nbval re-runs every executed copy, two at a time (each in its own copy of the outputs)."""
+    executed = sorted((Path(smoke_series.out_dir) / "notebooks").glob("*.ipynb"))
+    assert executed
+    copies = [_nbval_copy(nb, Path(smoke_series.out_dir), tmp_path) for nb in executed]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(_nbval, copies))
+    failed = [f"{name}:\n{proc.stdout[-4000:]}{proc.stderr[-2000:]}" for name, proc in results if proc.returncode]
+    assert not failed, "\n\n".join(failed)

@@ -51,9 +51,9 @@ def _nb(path, *cells: str):
 
 @pytest.fixture
 def fast_lost(monkeypatch):
-    """Nudge after 2 s and give up after 5 s of an overdue reply (defaults: 30 s / 60 s)."""
-    monkeypatch.setattr(notebook_client, "NUDGE_AFTER_S", 2.0)
-    monkeypatch.setattr(notebook_client, "LOST_AFTER_S", 5.0)
+    """Nudge after 1 s and give up after 2.5 s of an overdue reply (defaults: 30 s / 60 s)."""
+    monkeypatch.setattr(notebook_client, "NUDGE_AFTER_S", 1.0)
+    monkeypatch.setattr(notebook_client, "LOST_AFTER_S", 2.5)
 
 
 @pytest.mark.timeout(120)
@@ -78,9 +78,9 @@ def test_lost_reply_twice_fails_naming_the_cell(tmp_path, fast_lost):
 @pytest.mark.timeout(120)
 def test_cell_timeout_says_the_kernel_was_busy_and_its_last_output(tmp_path):
     nb = _nb(tmp_path / "00_slow.ipynb", "import time\nprint('epoch 3 of 10', flush=True)\ntime.sleep(60)")
-    run = run_notebook(nb, tmp_path, {"out_dir": str(tmp_path)}, cell_timeout_s=6)
+    run = run_notebook(nb, tmp_path, {"out_dir": str(tmp_path)}, cell_timeout_s=3)
     assert run.status == "failed" and run.retries == 0 and run.hangs == 1  # slow work is not retried
-    assert "timeout (6 s) in cell 2" in run.error and "busy with the cell" in run.error
+    assert "timeout (3 s) in cell 2" in run.error and "busy with the cell" in run.error
     assert "epoch 3 of 10" in run.error
 
 
@@ -109,7 +109,7 @@ def test_kernels_started_at_once_get_their_own_sockets(tmp_path):
     second kernel read the first one's messages ("Invalid Signature", seen in the soak)."""
     import concurrent.futures
 
-    nbs = [_nb(tmp_path / f"0{i}_twin.ipynb", "import time; time.sleep(3)", "print('ok')") for i in (1, 2)]
+    nbs = [_nb(tmp_path / f"0{i}_twin.ipynb", "import time; time.sleep(1)", "print('ok')") for i in (1, 2)]
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         runs = list(pool.map(lambda nb: run_notebook(nb, tmp_path / nb.stem, {"out_dir": str(tmp_path)},
                                                      cell_timeout_s=120, retry=False), nbs))

@@ -255,12 +255,13 @@ PHANTOMS = Path(__file__).resolve().parent.parent / "data_samples" / "phantoms"
 
 
 def test_all_data_split_uses_the_kit_val_ids_and_leaves_out_its_test_ids(tmp_path, monkeypatch):
+    from msknb.data import kit_split as kit_split_module
     from msknb.segmentation import shipped
 
     ds = _toy_set(12)
     kit = tmp_path / "split.json"
     kit.write_text(json.dumps({"train": ds.ids[:8], "val": ds.ids[8:10], "test": ds.ids[10:]}))
-    monkeypatch.setattr(shipped, "KIT_SPLIT_FILE", kit)
+    monkeypatch.setattr(kit_split_module, "KIT_SPLIT_FILE", kit)
     sp = shipped.all_data_split(ds)
     assert sp["source"] == "kit split"
     assert sp["val"].tolist() == [8, 9] and sp["excluded"].tolist() == [10, 11]

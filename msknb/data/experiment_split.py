@@ -4,7 +4,7 @@ segmenters on its ``test`` part), so a generator never saw the images it is test
 
 When every loaded id belongs to the kit split stored beside the shipped models
 (``msknb/checkpoints/dltrack_split.json``: the DL_Track set cut 80/10/10 by near-duplicate
-cluster, see :mod:`msknb.segmentation.shipped`), that split is used, restricted to the
+cluster, see :mod:`msknb.data.kit_split`), that split is used, restricted to the
 loaded ids; the shipped generators were trained on its train ids. Any other data gets a
 grouped split (subjects, or near-duplicate clusters when subjects are unknown; seeded).
 """
@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from msknb.data import splits
+from msknb.data.kit_split import load_kit_split
 
 #: train / val / test fractions of the grouped split used for data outside the kit split
 GROUPED_FRACTIONS = (0.4, 0.2, 0.4)
@@ -66,10 +67,9 @@ def experiment_split(ds, seed: int = 0, fractions=GROUPED_FRACTIONS,
     Returns ``{"train","val","test"}`` sorted int64 index arrays into ``ds``,
     ``near_copies_test_in_train``, ``near_copies_val_in_train`` (0 = no leak), ``sizes``,
     ``clusters`` and ``source`` (text). The kit split (``kit``, default the stored one from
-    :func:`msknb.segmentation.shipped.load_kit_split`) restricted to ``ds.ids`` when all of
+    :func:`msknb.data.kit_split.load_kit_split`) restricted to ``ds.ids`` when all of
     them are in it; else :func:`grouped_split` with ``fractions`` and ``seed``."""
     if kit is None:
-        from msknb.segmentation.shipped import load_kit_split  # local: at the top it pulls MONAI (~7 s) into 03/04
         kit = load_kit_split()
     parts = kit_indices(list(ds.ids), kit)
     if parts is not None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from monai.losses import DiceCELoss, DiceLoss, GeneralizedDiceLoss
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def make_loss(kind: str = "generalized_dice") -> LossFn:
     """Loss on logits (B, 1, H, W) and masks (B, 1, H, W); see the module docstring."""
+    from monai.losses import DiceCELoss, DiceLoss, GeneralizedDiceLoss  # local: MONAI imports all its modules (7 s)
+
     if kind == "dice":
         return DiceLoss(sigmoid=True, batch=True)
     if kind == "dice_bce":

@@ -14,8 +14,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from monai.networks.nets import AttentionUnet
-from monai.networks.nets.attentionunet import AttentionLayer
 
 from msknb.errors import CheckpointError, ConfigError, DataError
 from msknb.io import save_with, to_model
@@ -76,6 +74,8 @@ def build_segmenter(channels: Sequence[int] = (16, 32, 64, 128), strides: Sequen
     ``channels``: features per level, e.g. (16, 32, 64, 128); ``strides``: down-sampling
     per level (default 2 each). Input (B, 1, H, W) with H, W divisible by prod(strides).
     """
+    from monai.networks.nets import AttentionUnet  # local: MONAI imports all its modules (7 s)
+
     channels = tuple(int(c) for c in channels)
     strides = tuple(int(s) for s in (strides or (2,) * (len(channels) - 1)))
     return AttentionUnet(spatial_dims=2, in_channels=1, out_channels=1, channels=channels,
@@ -93,6 +93,8 @@ def model_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def _deepest_block(model: torch.nn.Module) -> torch.nn.Module:
     """The bottleneck ``ConvBlock`` of a MONAI AttentionUnet (innermost ``submodule``)."""
+    from monai.networks.nets.attentionunet import AttentionLayer  # local: MONAI imports all its modules (7 s)
+
     node = model.model[1] if hasattr(model, "model") else None
     if not isinstance(node, AttentionLayer):
         raise ConfigError("bottleneck_features needs a MONAI AttentionUnet", "model")

@@ -1,7 +1,7 @@
 """The segmenter msknb ships (``msknb/checkpoints/segmenter_dltrack_128.pt``) and the
 grouped split that binds every shipped model.
 
-The kit split (:func:`kit_split`) cuts the DL_Track set into train / val / test
+The kit split (:mod:`msknb.data.kit_split`) cuts the DL_Track set into train / val / test
 (80 / 10 / 10 %) by near-duplicate cluster, so no test image has a near copy in training.
 The shipped segmenter and the shipped generator train on ``train`` only; ``val`` picks the
 epoch; ``test`` is touched only by the benchmarks. The ids are stored beside the weights
@@ -14,7 +14,6 @@ Retrain (the command and budget are in ``msknb/checkpoints/README.md``)::
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,37 +21,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from msknb.data.kit_split import kit_split, load_kit_split, write_kit_split
 from msknb.data.label_qa import unflagged
 from msknb.data.loading import load_folder
 from msknb.data.splits import split_dataset
-from msknb.io import write_json_atomic
 from msknb.paths import CHECKPOINTS_DIR
 from msknb.segmentation.training import train_segmenter
 
 SHIPPED_SEGMENTER = CHECKPOINTS_DIR / "segmenter_dltrack_128.pt"
-KIT_SPLIT_FILE = CHECKPOINTS_DIR / "dltrack_split.json"
-KIT_FRACTIONS = (0.8, 0.1, 0.1)
 #: training settings of the shipped segmenter
 SHIPPED_CONFIG: dict[str, Any] = {
     "image_size": 128, "channels": (16, 32, 64, 128), "strides": None, "epochs": 60, "batch_size": 8,
     "lr": 3e-3, "lr_step": 20, "lr_gamma": 0.5, "loss": "generalized_dice_bce", "augment": True,
     "min_samples_per_epoch": None, "threshold": 0.5, "crop_fov": True,
 }
-
-
-def kit_split(ds, seed: int = 0) -> dict[str, list[str]]:
-    """The kit's grouped 80/10/10 split of a loaded DL_Track set: ``{"train", "val",
-    "test"}`` id lists (every near-duplicate cluster on one side)."""
-    sp = split_dataset(ds, KIT_FRACTIONS, seed=seed)
-    return {k: [ds.ids[i] for i in sp[k]] for k in ("train", "val", "test")}
-
-
-def load_kit_split() -> dict[str, list[str]] | None:
-    """The stored kit split (``KIT_SPLIT_FILE``): ``{"train", "val", "test"}`` id lists, or None."""
-    if not KIT_SPLIT_FILE.is_file():
-        return None
-    data = json.loads(KIT_SPLIT_FILE.read_text())
-    return {k: [str(i) for i in data.get(k, [])] for k in ("train", "val", "test")}
 
 
 def all_data_split(ds, seed: int = 0) -> dict[str, Any]:
@@ -96,9 +78,7 @@ def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max
     dropped: dict[str, list[str]] = {}
     if drop_flagged_pairs:
         (tr, dropped["train"]), (va, dropped["val"]) = unflagged(ds, tr), unflagged(ds, va)
-    write_json_atomic(KIT_SPLIT_FILE, {"data": "DL_Track aponeurosis set (463 images)", "seed": seed,
-                                       "fractions": list(KIT_FRACTIONS), "grouping": "near-duplicate clusters",
-                                       **split})
+    write_kit_split(split, seed)
     res = train_segmenter(ds.images[tr], ds.masks[tr], ds.images[va], ds.masks[va], cfg, out_path=out,
                           seed=seed, desc="shipped segmenter")
     return {"best_epoch": res.best_epoch, "best_val_dice": res.best_val_dice, "seconds": time.perf_counter() - t0,

@@ -14,10 +14,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from msknb.data import ALL_EXTS, load_image, load_mask
+from msknb.data.kit_split import load_kit_split
 from msknb.errors import MsknbError
 from msknb.segmentation.model import load_segmenter
 from msknb.segmentation.predict import model_threshold, predict_full_size
-from msknb.segmentation.shipped import SHIPPED_SEGMENTER, load_kit_split
+from msknb.segmentation.shipped import SHIPPED_SEGMENTER
 from msknb.thickness.agreement import agreement
 from msknb.thickness.methods import measure_thickness
 from msknb.thickness.scans import manifest_spacing_of
