@@ -233,13 +233,18 @@ class GuardedEngine(NBClientEngine):
 
     @classmethod
     def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
-                                 stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+                                 stderr_file=None, start_timeout=60, execution_timeout=None, warm=None, **kwargs):
+        """``warm``: a :class:`msknb.warm_kernel.WarmKernel` whose started kernel runs the
+        notebook (a fresh kernel when it failed); either way the kernel is shut down at the end."""
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
         final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                              kernel_name=kernel_name, log=logger, log_output=log_output,
                              stdout_file=stdout_file, stderr_file=stderr_file)
         final.setdefault("kernel_manager_class", IPCKernelManager)
         final.setdefault("iopub_timeout", 30)
+        km = warm.take() if warm is not None else None
+        if km is not None:
+            return GuardedNotebookClient(nb_man, km=km, **final).execute(cleanup_kc=True)
         log_path = kernel_log_path(nb_man.output_path)
         with open(log_path or os.devnull, "ab") as log:  # the kernel's own stdout/stderr
             return GuardedNotebookClient(nb_man, **final).execute(stdout=log, stderr=log)

@@ -33,9 +33,10 @@ from msknb.errors import ConfigError, DataError
 from msknb.evaluation.report import write_report
 from msknb.io import ensure_dir, write_json_atomic
 from msknb.kernel_timeouts import cell_timeout_s, timeout_reason
-from msknb.notebook_client import ENGINE_NAME, CellHangError, LostReplyError
+from msknb.notebook_client import ENGINE_NAME, CellHangError, LostReplyError, kernel_log_path
 from msknb.paths import NOTEBOOKS_DIR, default_data_dir, default_output_dir
 from msknb.profiles import check_profile
+from msknb.warm_kernel import WarmKernel
 
 
 @dataclass
@@ -190,14 +191,14 @@ RETRY_ON = (LostReplyError, DeadKernelError)
 
 
 def _execute_once(path: Path, target: Path, parameters: dict[str, Any], kernel_name: str, progress: bool,
-                  cell_timeout_s: float | None) -> Exception | None:
-    """One papermill run of ``path`` on the guarded engine (:mod:`msknb.notebook_client`);
-    the exception that ended it, or None."""
+                  cell_timeout_s: float | None, warm: WarmKernel | None = None) -> Exception | None:
+    """One papermill run of ``path`` on the guarded engine (:mod:`msknb.notebook_client`),
+    on ``warm``'s kernel when given; the exception that ended it, or None."""
     try:
         pm.execute_notebook(str(path), str(target), parameters=parameters, kernel_name=kernel_name,
                             cwd=str(path.parent), progress_bar=progress, log_output=False,
                             execution_timeout=None if cell_timeout_s is None else int(cell_timeout_s),
-                            engine_name=ENGINE_NAME)
+                            engine_name=ENGINE_NAME, warm=warm)
         return None
     except Exception as exc:  # papermill wraps the kernel's error; reported by the caller
         return exc
@@ -205,19 +206,20 @@ def _execute_once(path: Path, target: Path, parameters: dict[str, Any], kernel_n
 
 def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_name: str = "python3",
                  progress: bool = False, cell_timeout_s: float | None = None, retry: bool = True,
-                 verbose: bool = False) -> NotebookRun:
+                 verbose: bool = False, warm: WarmKernel | None = None) -> NotebookRun:
     """Execute one notebook with papermill into ``<out_dir>/notebooks/``.
 
     ``cell_timeout_s`` bounds each cell (:func:`msknb.kernel_timeouts.cell_timeout_s`); a
     reply the kernel never sends fails the cell after about a minute of idle kernel
     (:class:`~msknb.notebook_client.LostReplyError`). After a lost reply or a dead kernel
-    the notebook runs once more (``retry``), counted in ``retries`` and said in ``retry_reason``."""
+    the notebook runs once more (``retry``), counted in ``retries`` and said in ``retry_reason``.
+    ``warm``: the notebook's kernel, already started (:mod:`msknb.warm_kernel`); a retry gets a fresh one."""
     run = NotebookRun(name=path.stem, cell_timeout_s=cell_timeout_s)
     target = ensure_dir(out_dir / "notebooks") / path.name
     run.output = str(target)
     start = time.perf_counter()
     with _PeakMemory() as mem, _kernel_environment():
-        exc = _execute_once(path, target, parameters, kernel_name, progress, cell_timeout_s)
+        exc = _execute_once(path, target, parameters, kernel_name, progress, cell_timeout_s, warm)
         run.hangs += isinstance(exc, CellHangError)
         if retry and isinstance(exc, RETRY_ON):
             run.retries, run.retry_reason = 1, f"{type(exc).__name__}: {exc}"
@@ -239,21 +241,31 @@ def _cell_timeout(name: str, profile: str, override: float | None) -> float | No
     return None if override <= 0 else override
 
 
+def _warm(path: Path, out: Path) -> WarmKernel:
+    """Start ``path``'s kernel now (its log where the engine would put it)."""
+    return WarmKernel(path, log_path=kernel_log_path(str(ensure_dir(out / "notebooks") / path.name)))
+
+
 def _run_all(series: SeriesRun, paths: list[Path], out: Path, extra: dict[Path, dict[str, Any]],
              verbose: bool, cell_timeout: float | None = None) -> bool:
     """Run ``paths`` in order into ``series`` (index.json rewritten after each); False at the first failure."""
     params = {"profile": series.profile, "data_dir": series.data_dir, "out_dir": series.out_dir, "seed": series.seed}
+    warm = None
     for i, path in enumerate(paths):
         if verbose:
             print(f"[{i + 1}/{len(paths)}] {path.stem} ({series.profile}) ...", flush=True)
         limit = _cell_timeout(path.stem, series.profile, cell_timeout)
+        with _kernel_environment():  # the next notebook's kernel starts while this one runs
+            current, warm = warm, (_warm(paths[i + 1], out) if i + 1 < len(paths) else None)
         series.notebooks[i] = result = run_notebook(path, out, {**params, **extra[path]},
-                                                    cell_timeout_s=limit, verbose=verbose)
+                                                    cell_timeout_s=limit, verbose=verbose, warm=current)
         write_json_atomic(out / "index.json", asdict(series))
         if verbose:
             print(f"    {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mib:.0f} MiB"
                   + (f", after {result.retries} retry" if result.retries else ""), flush=True)
         if result.status != "ok":
+            if warm is not None:
+                warm.discard()
             if verbose:
                 why = timeout_reason(path.stem, series.profile) if cell_timeout is None else f"{limit} s (given)"
                 print(f"\nnotebook {path.name} failed (executed copy: {result.output}; cell timeout {why}):"
