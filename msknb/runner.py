@@ -63,6 +63,9 @@ class SeriesRun:
     out_dir: str
     seed: int
     notebooks: list[NotebookRun] = field(default_factory=list)
+    #: seconds from the runner's start to its end (report included); the next notebook's
+    #: kernel starts during the current one, so this is less than the sum plus overheads
+    wall_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -294,10 +297,13 @@ def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_d
     extra = route_params(paths, params or {})
     series = SeriesRun(profile=profile, data_dir=str(data.resolve()), out_dir=str(out), seed=seed,
                        notebooks=[NotebookRun(name=p.stem) for p in paths])
+    start = time.perf_counter()
     if _run_all(series, paths, out, extra, verbose, cell_timeout) and report:
         page = write_report(out)
         if verbose:
             print(f"report: {page}")
+    series.wall_seconds = round(time.perf_counter() - start, 2)
+    write_json_atomic(out / "index.json", asdict(series))
     if verbose:
         print(times_summary(series), flush=True)
     return series
@@ -314,7 +320,8 @@ def times_summary(series: SeriesRun) -> str:
         else:
             parts.append(f"{nb.name} {nb.seconds:.1f} s" + ("" if nb.status == "ok" else f" ({nb.status})"))
     total = sum(nb.seconds or 0.0 for nb in series.notebooks)
-    return f"times ({series.profile}): " + " · ".join(parts + [f"total {total:.1f} s"])
+    wall = [] if series.wall_seconds is None else [f"runner start to end {series.wall_seconds:.1f} s"]
+    return f"times ({series.profile}): " + " · ".join(parts + [f"total {total:.1f} s"] + wall)
 
 
 def cpu_model() -> str:
@@ -347,4 +354,4 @@ def write_times(series: SeriesRun, path: str | Path) -> Path:
         "notebooks": [{"name": nb.name, "status": nb.status, "seconds": nb.seconds, "peak_rss_mib": nb.peak_rss_mib}
                       for nb in series.notebooks],
         "total_seconds": round(sum(nb.seconds or 0.0 for nb in series.notebooks), 2),
-        "summary": times_summary(series)})
+        "wall_seconds": series.wall_seconds, "summary": times_summary(series)})

@@ -45,6 +45,8 @@ def times_table(times: dict[str, dict]) -> str:
     lines = ["| notebook | " + " | ".join(times) + " |", "|---|" + "---|" * len(times)]
     lines += [f"| {n} | " + " | ".join(fmt(secs[p].get(n)) for p in times) + " |" for n in names]
     lines.append("| **total** | " + " | ".join(f"**{t['total_seconds']:.0f} s**" for t in times.values()) + " |")
+    if any(t.get("wall_seconds") for t in times.values()):
+        lines.append("| runner, start to end | " + " | ".join(fmt(t.get("wall_seconds")) for t in times.values()) + " |")
     lines.append("")
     for p, t in times.items():
         m = t.get("machine", {})

@@ -91,6 +91,7 @@ def test_times_summary_and_times_file(series_dir, tmp_path, capsys):
     data = json.loads(path.read_text())
     assert data["profile"] == "smoke" and data["ok"] and data["notebooks"][0]["name"] == "00_first"
     assert data["total_seconds"] == pytest.approx(series.notebooks[0].seconds)
+    assert data["wall_seconds"] >= data["total_seconds"] and "runner start to end" in line
     assert data["machine"]["cpu_count"] >= 1 and data["machine"]["cpu_model"] == machine_info()["cpu_model"]
 
 

@@ -22,6 +22,9 @@ def test_table_has_a_row_per_notebook_and_the_total():
     assert "| 00_data | 10 s | 18 s |" in table
     assert "| 01_forward_diffusion | 4 s | – |" in table
     assert "**14 s**" in table and "**18 s**" in table and "2 x AMD EPYC" in table
+    assert "start to end" not in table  # files written before the runner timed itself
+    timed = {"smoke": {**_times("smoke", {"00_data": 9.6}), "wall_seconds": 12.2}}
+    assert "| runner, start to end | 12 s |" in times_table(timed)
 
 
 def test_update_readme_rewrites_only_the_block(tmp_path):
