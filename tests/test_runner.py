@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import os
 
-import nbformat
 import pytest
+from nb_helpers import write_notebook
 
 from msknb import runner
 from msknb.cli import main
@@ -14,12 +14,7 @@ from msknb.runner import list_notebooks, run_series
 
 
 def _write_nb(path, code: str) -> None:
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "quick"\ndata_dir = None\nout_dir = None\nseed = 0')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# test"), params, nbformat.v4.new_code_cell(code)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
+    write_notebook(path, code, params='profile = "quick"\ndata_dir = None\nout_dir = None\nseed = 0', title="# test")
 
 
 @pytest.fixture

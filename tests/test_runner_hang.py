@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import nbformat
 import pytest
+from nb_helpers import write_notebook
 
 from msknb import kernel_timeouts, notebook_client
 from msknb.runner import list_notebooks, run_notebook
@@ -40,13 +41,7 @@ else:
 
 
 def _nb(path, *cells: str):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('out_dir = "."')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
-    return path
+    return write_notebook(path, *cells)
 
 
 @pytest.fixture

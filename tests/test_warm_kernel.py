@@ -8,18 +8,14 @@ import time
 
 import nbformat
 import psutil
+from nb_helpers import write_notebook
 
 from msknb.runner import run_series
 from msknb.warm_kernel import WarmKernel, notebook_imports, warm_up_code
 
 
 def _write_nb(path, *cells: str) -> None:
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "quick"\ndata_dir = None\nout_dir = None\nseed = 0')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
+    write_notebook(path, *cells, params='profile = "quick"\ndata_dir = None\nout_dir = None\nseed = 0')
 
 
 def _kernels() -> set[int]:
