@@ -6,7 +6,7 @@ on the train ids only) and records, beside the real val images:
 
 * intensity: mean grey level, pooled skewness, per-image skewness (mean, and the real set's
   p5-p95 spread), 32-bin histogram L1 (``msknb.ddpm.quality``);
-* alignment: the lead's shipped segmenter (128 px input; ``--segmenter``) segments each
+* alignment: the shipped segmenter (128 px input; ``--segmenter``) segments each
   generated image (resized 64 -> 128, bilinear) and its Dice with the conditioning mask
   (resized, nearest) is averaged; the same pipeline on the real val images (64 -> 128) is the
   baseline ("real_64"), and the real val images loaded at 128 px directly ("real_native").
@@ -44,6 +44,7 @@ from msknb.io import sha256_file, write_json_atomic  # noqa: E402
 from msknb.paths import CHECKPOINTS_DIR, default_data_dir  # noqa: E402
 from msknb.segmentation.model import load_segmenter  # noqa: E402
 from msknb.segmentation.predict import predict  # noqa: E402
+from msknb.segmentation.shipped import SHIPPED_SEGMENTER  # noqa: E402
 
 #: setting -> (sampler, start from the mean image, classifier-free guidance scale)
 SETTINGS = {"ddim50": ("ddim", False, 1.0), "ddim50+mean": ("ddim", True, 1.0), "ddim50+mean+w2": ("ddim", True, 2.0),
@@ -88,7 +89,7 @@ def intensity(real: np.ndarray, syn: np.ndarray) -> dict:
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=str(CHECKPOINTS_DIR / SHIPPED_COND_DDPM))
-    ap.add_argument("--segmenter", default="/tmp/work/segmenter_dltrack_128.pt")
+    ap.add_argument("--segmenter", default=str(SHIPPED_SEGMENTER))
     ap.add_argument("--data", default=None, help="DL_Track folder (default: the shared data)")
     ap.add_argument("--split", default=str(CHECKPOINTS_DIR / "dltrack_split.json"))
     ap.add_argument("--n", type=int, default=32)
