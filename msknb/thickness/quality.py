@@ -13,11 +13,18 @@ never silently wrong. Reasons (limits in :data:`QUALITY_LIMITS`):
   ``near_third`` x MT (either could be the aponeurosis measured), or a more superficial
   pair was passed over. A band far below is a neighbouring muscle's and is fine (the
   DL_Track expert masks have one in 100 of 463 images);
-- ``thickness out of range``: MT outside ``THICKNESS_RANGE`` of the image height.
+- ``thickness out of range``: MT / image height outside ``mt_over_height``. The lower limit
+  is the smallest MT / height of the DL_Track expert masks the shipped segmenter trained on
+  (the kit train ids: 0.132, 368 measurable masks, chords) divided by :data:`MT_RANGE_MARGIN`
+  (:func:`mt_range` refits it; ``tests/test_quality_flags.py`` checks it against the data):
+  on the kit val ids it flags one reading, a wrong pair of close bands (MT 33 px vs the
+  experts' 174 px), and no good one. The upper limit stays 0.8 (the pairing's
+  ``THICKNESS_RANGE``), not the training masks' 0.53 x 1.25: the phantoms of thicker muscles
+  (TA, BB) reach 0.75 of the image height, as real scans at a shallow depth setting do.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -26,9 +33,18 @@ from msknb.thickness.bands import Band
 from msknb.thickness.pairing import THICKNESS_RANGE, band_confidence
 from msknb.thickness.result import OK, ThicknessResult
 
-QUALITY_LIMITS: dict[str, float] = {"min_coverage": 0.35, "min_length": 0.6, "max_chord_cv": 0.3,
-                                    "min_confidence": 0.75, "min_third": 0.5,
-                                    "near_third": 0.5}
+#: how far beyond the training masks' MT / height a reading may go before it is doubtful
+MT_RANGE_MARGIN = 1.25
+QUALITY_LIMITS: dict[str, Any] = {"min_coverage": 0.35, "min_length": 0.6, "max_chord_cv": 0.3,
+                                  "min_confidence": 0.75, "min_third": 0.5,
+                                  "near_third": 0.5, "mt_over_height": (0.105, THICKNESS_RANGE[1])}
+
+
+def mt_range(mt_over_height: Sequence[float], margin: float = MT_RANGE_MARGIN) -> tuple[float, float]:
+    """Limits fitted to the MT / image height of reference masks: (min / margin, max x margin),
+    rounded to 3 decimals (``mt_over_height`` uses the lower one, see the module docstring)."""
+    values = np.asarray(mt_over_height, dtype=np.float64)
+    return round(float(values.min() / margin), 3), round(float(values.max() * margin), 3)
 
 
 def _competes(apo: Aponeuroses, band: Band) -> bool:
@@ -67,6 +83,7 @@ def assess(apo: Aponeuroses, result: ThicknessResult) -> tuple[str, dict[str, An
         reasons.append("low confidence")
     if q["competing_bands"] or q["skipped_superficial_pair"]:
         reasons.append("third band")
-    if not THICKNESS_RANGE[0] <= q["mt_over_height"] <= THICKNESS_RANGE[1]:
+    low, high = lim["mt_over_height"]
+    if not low <= q["mt_over_height"] <= high:
         reasons.append("thickness out of range")
     return (OK if not reasons else "doubtful: " + "; ".join(reasons)), q
