@@ -124,6 +124,19 @@ def test_train_checkpoint_reload_weights_only(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(res.model.state_dict().values(), res2.model.state_dict().values()))
 
 
+def test_continue_from_weights_keeps_them_unless_an_epoch_beats_them(tmp_path):
+    ds = _toy_set(10)
+    ck = tmp_path / "seg.pt"
+    first = training.train_segmenter(ds.images[:6], ds.masks[:6], ds.images[6:], ds.masks[6:], TINY, out_path=ck,
+                                     seed=0, progress=False)
+    frozen = training.train_segmenter(ds.images[:6], ds.masks[:6], ds.images[6:], ds.masks[6:], {**TINY, "lr": 0.0},
+                                      seed=1, progress=False, init_from=ck, out_path=tmp_path / "again.pt")
+    # lr 0: no epoch beats the starting weights (epoch 0), which come back unchanged
+    assert frozen.best_epoch == 0 and frozen.best_val_dice == pytest.approx(first.best_val_dice)
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), frozen.model.state_dict().values()))
+    assert torch.load(tmp_path / "again.pt", weights_only=True)["meta"]["init_from"] == "seg.pt"
+
+
 def test_bad_checkpoints(tmp_path):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint at all")

@@ -62,10 +62,11 @@ def all_data_split(ds, seed: int = 0) -> dict[str, Any]:
 
 def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max_seconds: float | None = 1800,
                   seed: int = 0, threads: int | None = None, drop_flagged_pairs: bool = True,
-                  **overrides: Any) -> dict[str, Any]:
+                  init_from: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
     """Train the shipped segmenter on the kit split's ``train`` ids (val picks the epoch),
     without the label pairs QA flags when ``drop_flagged_pairs``; write the weights to
-    ``out`` and the split to ``KIT_SPLIT_FILE``. Returns a summary."""
+    ``out`` and the split to ``KIT_SPLIT_FILE``; ``init_from``: continue from these weights
+    (kept when no epoch beats their validation Dice). Returns a summary."""
     if threads:
         torch.set_num_threads(int(threads))
     cfg = {**SHIPPED_CONFIG, **overrides, "max_seconds": max_seconds}
@@ -80,7 +81,7 @@ def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max
         (tr, dropped["train"]), (va, dropped["val"]) = unflagged(ds, tr), unflagged(ds, va)
     write_kit_split(split, seed)
     res = train_segmenter(ds.images[tr], ds.masks[tr], ds.images[va], ds.masks[va], cfg, out_path=out,
-                          seed=seed, desc="shipped segmenter")
+                          seed=seed, desc="shipped segmenter", init_from=init_from)
     return {"best_epoch": res.best_epoch, "best_val_dice": res.best_val_dice, "seconds": time.perf_counter() - t0,
             "epochs_run": len(res.history), "n_train": len(tr), "n_val": len(va), "dropped_flagged": dropped,
             "out": str(out)}
@@ -96,9 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--lr-step", type=int, default=SHIPPED_CONFIG["lr_step"])
     ap.add_argument("--keep-flagged", action="store_true", help="train also on pairs label QA flags")
+    ap.add_argument("--init-from", default=None, help="continue from this segmenter checkpoint")
+    ap.add_argument("--lr", type=float, default=SHIPPED_CONFIG["lr"])
     a = ap.parse_args(argv)
     print(train_shipped(a.data, a.out, a.max_seconds, a.seed, a.threads, drop_flagged_pairs=not a.keep_flagged,
-                        epochs=a.epochs, lr_step=a.lr_step))
+                        init_from=a.init_from, epochs=a.epochs, lr_step=a.lr_step, lr=a.lr))
     return 0
 
 

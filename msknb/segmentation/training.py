@@ -19,7 +19,7 @@ from msknb.errors import ConfigError, DataError, TrainingError
 from msknb.segmentation.augment import augment_batch
 from msknb.segmentation.losses import make_loss
 from msknb.segmentation.metrics import mean_dice
-from msknb.segmentation.model import build_segmenter, full_config, save_segmenter
+from msknb.segmentation.model import build_segmenter, full_config, load_segmenter, save_segmenter
 from msknb.segmentation.predict import predict
 
 
@@ -92,7 +92,7 @@ def _checked_inputs(train_images, train_masks, val_images, val_masks, cfg):
 def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_images: np.ndarray | None,
                     val_masks: np.ndarray | None, config: dict[str, Any] | None = None,
                     out_path: str | Path | None = None, seed: int = 0, progress: bool = True,
-                    desc: str = "segmenter") -> SegTrainResult:
+                    desc: str = "segmenter", init_from: str | Path | None = None) -> SegTrainResult:
     """Train an Attention-UNet on ``train_images`` (N, H, W) in [0, 1] and ``train_masks``
     (N, H, W) {0, 1}; keep the weights of the epoch with the best mean validation Dice
     (last epoch when there is no validation set).
@@ -104,19 +104,25 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
     training set still gets enough updates), samples_per_epoch (None, or exactly K samples
     per epoch whatever N: every experiment of a grid gets the same number of updates),
     threshold, max_seconds (time budget: stop after the epoch that passes it). Deterministic on CPU for a given ``seed``. Writes a
-    checkpoint to ``out_path`` if given.
+    checkpoint to ``out_path`` if given. ``init_from``: a segmenter checkpoint of the same
+    architecture to continue from; its own validation Dice is epoch 0, so a run that never
+    beats it returns it unchanged.
     """
     cfg = full_config(config)
     xi, xm, val = _checked_inputs(train_images, train_masks, val_images, val_masks, cfg)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = build_segmenter(cfg["channels"], cfg["strides"])
+    if init_from is not None:
+        model.load_state_dict(load_segmenter(init_from).state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(cfg["lr_step"]), gamma=float(cfg["lr_gamma"]))
     loss_fn = make_loss(cfg["loss"])
     x_all, m_all = torch.from_numpy(xi)[:, None], torch.from_numpy(xm)[:, None]
     history: list[dict[str, float]] = []
-    best = (-1.0, 0, None)
+    best = (-1.0, 0, copy.deepcopy(model.state_dict()))
+    if init_from is not None and val:
+        best = (mean_dice(predict(model, val[0], cfg["threshold"])[1], val[1]), 0, best[2])
     t0 = time.perf_counter()
     bar = tqdm(range(1, int(cfg["epochs"]) + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
@@ -138,5 +144,6 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
     if out_path is not None:
         save_segmenter(model, cfg, out_path, meta={"best_epoch": best[1], "best_val_dice": best_val,
                                                    "seconds": seconds, "seed": seed, "n_train": len(xi),
-                                                   "history": history})
+                                                   "history": history,
+                                                   "init_from": None if init_from is None else Path(init_from).name})
     return SegTrainResult(model, history, best[1], best_val, seconds, cfg)
