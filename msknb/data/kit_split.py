@@ -11,20 +11,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from msknb.data.splits import split_dataset
+from msknb.data.splits import SPLIT_NAMES, split_dataset
 from msknb.io import write_json_atomic
 from msknb.paths import CHECKPOINTS_DIR
 
 KIT_SPLIT_FILE = CHECKPOINTS_DIR / "dltrack_split.json"
 KIT_FRACTIONS = (0.8, 0.1, 0.1)
-SIDES = ("train", "val", "test")
 
 
 def kit_split(ds, seed: int = 0) -> dict[str, list[str]]:
     """The kit's grouped 80/10/10 split of a loaded DL_Track set: ``{"train", "val",
     "test"}`` id lists (every near-duplicate cluster on one side)."""
     sp = split_dataset(ds, KIT_FRACTIONS, seed=seed)
-    return {k: [ds.ids[i] for i in sp[k]] for k in SIDES}
+    return {k: [ds.ids[i] for i in sp[k]] for k in SPLIT_NAMES}
 
 
 def load_kit_split(path: str | Path | None = None) -> dict[str, list[str]] | None:
@@ -34,7 +33,7 @@ def load_kit_split(path: str | Path | None = None) -> dict[str, list[str]] | Non
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return {k: [str(i) for i in data.get(k, [])] for k in SIDES}
+    return {k: [str(i) for i in data.get(k, [])] for k in SPLIT_NAMES}
 
 
 def write_kit_split(split: dict[str, list[str]], seed: int, path: str | Path | None = None) -> Path:
