@@ -6,6 +6,8 @@ on the train ids only) and records, beside the real val images:
 
 * intensity: mean grey level, pooled skewness, per-image skewness (mean, and the real set's
   p5-p95 spread), 32-bin histogram L1 (``msknb.ddpm.quality``);
+* the same intensity numbers for ``--n`` real **train** images vs the val images
+  (``real_vs_real``: the baseline the targets are relative to, e.g. histogram L1 <= 1.5 x it);
 * alignment: the shipped segmenter (128 px input; ``--segmenter``) segments each
   generated image (resized 64 -> 128, bilinear) and its Dice with the conditioning mask
   (resized, nearest) is averaged; the same pipeline on the real val images (64 -> 128) is the
@@ -13,7 +15,7 @@ on the train ids only) and records, beside the real val images:
 
 Each sampler setting of ``--settings`` is run from the same seed: ``ddim50`` / ``ddpm`` start
 from N(0, I); ``+mean`` starts from the forward marginal of the training mean image stored in
-the checkpoint (the brightness fix of notebook 04); ``+w2``: classifier-free guidance w = 2.
+the checkpoint (the brightness fix of notebook 04); ``+w1.5`` / ``+w2``: classifier-free guidance w = 1.5 / 2.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_conditional.py       # CPU, ~5 min
 
@@ -36,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from msknb.data.loading import load_folder  # noqa: E402
-from msknb.ddpm.checkpoints import SHIPPED_COND_DDPM, checkpoint_extras, load_checkpoint, load_model  # noqa: E402
+from msknb.ddpm.checkpoints import SHIPPED_COND_DDPM, checkpoint_extras, load_checkpoint, load_model, set_guidance  # noqa: E402
 from msknb.ddpm.quality import image_stats, quality_proxy  # noqa: E402
 from msknb.ddpm.sample import sample_images  # noqa: E402
 from msknb.ddpm.training_data import split_indices  # noqa: E402
@@ -47,7 +49,8 @@ from msknb.segmentation.predict import predict  # noqa: E402
 from msknb.segmentation.shipped import SHIPPED_SEGMENTER  # noqa: E402
 
 #: setting -> (sampler, start from the mean image, classifier-free guidance scale)
-SETTINGS = {"ddim50": ("ddim", False, 1.0), "ddim50+mean": ("ddim", True, 1.0), "ddim50+mean+w2": ("ddim", True, 2.0),
+SETTINGS = {"ddim50": ("ddim", False, 1.0), "ddim50+mean": ("ddim", True, 1.0), "ddim50+mean+w1.5": ("ddim", True, 1.5),
+            "ddim50+mean+w2": ("ddim", True, 2.0),
             "ddpm": ("ddpm", False, 1.0), "ddpm+mean": ("ddpm", True, 1.0)}
 
 
@@ -97,8 +100,14 @@ def parse_args(argv=None):
     ap.add_argument("--steps", type=int, default=50, help="DDIM steps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--merge", action="store_true", help="keep the settings already in --out")
+    ap.add_argument("--store-guidance", default=None, metavar="SETTING",
+                    help="after measuring, store this setting's guidance scale in the checkpoint as its default "
+                         "(msknb.ddpm.checkpoints.set_guidance; choose on these val masks, never on test ids)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "conditional.json"))
-    return ap.parse_args(argv)
+    a = ap.parse_args(argv)
+    if a.store_guidance is not None and a.store_guidance not in a.settings:
+        ap.error(f"--store-guidance {a.store_guidance} must be one of the measured --settings {a.settings}")
+    return a
 
 
 def main(argv=None) -> int:
@@ -109,13 +118,17 @@ def main(argv=None) -> int:
     ds = load_folder(data, image_size=config.image_size)
     val = split_indices(args.split, ds.ids, "val")[:args.n]
     real, masks = ds.images[val].astype(np.float32), ds.masks[val]
+    train = split_indices(args.split, ds.ids, "train")[:args.n]
     segmenter = load_segmenter(args.segmenter)
     mean_image = checkpoint_extras(args.checkpoint)["mean_image"]
     result = {"checkpoint": Path(args.checkpoint).name, "sha256": sha256_file(args.checkpoint)[:16],
               "step": int(ck["step"]), "config": {k: ck["config"][k] for k in ("prediction", "schedule", "timesteps",
                                                                                 "condition", "cond_dropout")},
               "segmenter": Path(args.segmenter).name, "n": len(val), "masks_from": "kit split val ids",
-              "real_64": {"alignment": alignment(segmenter, real, masks)}, "samplers": {}}
+              "real_64": {"alignment": alignment(segmenter, real, masks)},
+              "real_vs_real": {"what": f"the first {len(train)} train images vs the val images (64 px)",
+                               **intensity(real, ds.images[train].astype(np.float32))},
+              "samplers": {}}
     big = load_folder(data, image_size=int(segmenter.msknb_config.get("image_size", 128)))
     big_val = split_indices(args.split, big.ids, "val")[:args.n]
     result["real_native"] = {"alignment": alignment(segmenter, big.images[big_val], big.masks[big_val])}
@@ -132,6 +145,16 @@ def main(argv=None) -> int:
         old = json.loads(Path(args.out).read_text())
         if old.get("sha256") == result["sha256"]:
             result["samplers"] = {**old.get("samplers", {}), **result["samplers"]}
+    if args.store_guidance is not None:
+        row, w = result["samplers"][args.store_guidance], SETTINGS[args.store_guidance][2]
+        why = (f"benchmarks/bench_conditional.py {args.store_guidance} on {len(val)} kit val masks: alignment Dice "
+               f"{row['alignment']['dice_mean']:.3f}, mean grey {row['mean_grey']:.3f} (real {row['real_mean_grey']:.3f}),"
+               f" per-image skewness {row['per_image_skewness_mean']:.2f} (real p5-p95 "
+               f"{row['real_per_image_skewness_p5_p95'][0]:.2f}-{row['real_per_image_skewness_p5_p95'][1]:.2f})")
+        set_guidance(args.checkpoint, w, why)
+        result["stored_guidance"] = {"setting": args.store_guidance, "guidance": w, "chosen_by": why}
+        result["sha256"] = sha256_file(args.checkpoint)[:16]
+        print(f"stored guidance {w} in {args.checkpoint}")
     write_json_atomic(args.out, result)
     print("->", args.out)
     return 0

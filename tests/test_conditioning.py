@@ -187,3 +187,43 @@ def test_bench_conditional_runs_end_to_end(tmp_path, cond_run):
     r = json.loads(out.read_text())
     assert r["n"] == 3 and set(r["samplers"]) == {"ddim50", "ddim50+mean"}
     assert 0 <= r["samplers"]["ddim50+mean"]["alignment"]["dice_mean"] <= 1
+    assert r["real_vs_real"]["hist_l1"] >= 0 and "stored_guidance" not in r
+    assert checkpoint_extras(ckpt)["guidance"] == 1.0
+    args = ["--checkpoint", str(ckpt), "--segmenter", str(CHECKPOINTS_DIR / "segmenter_dltrack_128.pt"), "--data",
+            str(PHANTOM_SAMPLES_DIR), "--split", str(split), "--n", "3", "--steps", "2", "--out", str(out),
+            "--settings", "ddim50+mean+w1.5"]
+    with pytest.raises(SystemExit):  # only a measured setting can be stored
+        bench_conditional.main(args + ["--store-guidance", "ddim50+mean+w2"])
+    assert bench_conditional.main(args + ["--store-guidance", "ddim50+mean+w1.5"]) == 0
+    r = json.loads(out.read_text())
+    assert r["stored_guidance"]["guidance"] == 1.5 and "alignment Dice" in r["stored_guidance"]["chosen_by"]
+    assert checkpoint_extras(ckpt)["guidance"] == 1.5
+
+
+def test_stored_guidance_is_the_default_of_draw_conditional(tmp_path, cond_run):
+    from msknb.ddpm.checkpoints import export_ema, set_guidance
+    from msknb.ddpm.synthetic_set import draw_conditional
+
+    ckpt = export_ema(cond_run[0].checkpoint_path, tmp_path / "cond.pt")
+    before = load_checkpoint(ckpt)["ema"]
+    masks = sample_masks(PRIOR, 2, 16, seed=3)
+    plain, _ = draw_conditional(ckpt, masks, steps=3, seed=1, progress=False)
+    set_guidance(ckpt, 2.0, "a test")
+    ck = load_checkpoint(ckpt)
+    assert ck["guidance"] == 2.0 and ck["guidance_chosen_by"] == "a test"
+    assert all(torch.equal(before[k], ck["ema"][k]) for k in before)   # weights untouched
+    stored, _ = draw_conditional(ckpt, masks, steps=3, seed=1, progress=False)
+    explicit, _ = draw_conditional(ckpt, masks, steps=3, seed=1, progress=False, guidance=2.0)
+    np.testing.assert_array_equal(stored, explicit)
+    assert not np.array_equal(stored, plain)
+    np.testing.assert_array_equal(draw_conditional(ckpt, masks, steps=3, seed=1, progress=False, guidance=1.0)[0],
+                                  plain)
+    with pytest.raises(ConfigError, match="guidance must be >= 1"):
+        set_guidance(ckpt, 0.5, "no")
+    from msknb.errors import CheckpointError
+    from msknb.paths import CHECKPOINTS_DIR
+
+    joint = tmp_path / "joint.pt"
+    joint.write_bytes((CHECKPOINTS_DIR / "ddpm_dltrack_64.pt").read_bytes())
+    with pytest.raises(CheckpointError, match="not a mask-conditioned model"):
+        set_guidance(joint, 2.0, "no")

@@ -85,9 +85,11 @@ def _cli_sample(args) -> int:
     spacing = None if args.spacing is None else tuple(args.spacing) if len(args.spacing) == 2 else args.spacing[0]
     info = write_synthetic_set(x, args.out, spacing_mm=spacing, group=args.group)
     mode = "mask" if args.masks else ("joint" if config.channels == 2 else "image")
+    extra = {"guidance": checkpoint_extras(path)["guidance"] if args.guidance is None else args.guidance} \
+        if args.masks else {}
     save_generator_record(Path(args.out) / GENERATOR_FILE,
                           generator_record(path, mode, sampler_name(args.method, args.steps, config.timesteps),
-                                           info["n"]))
+                                           info["n"], **extra))
     print(f"{info['n']} images ({info['masks']} masks, {info['dicom']} DICOM) in {seconds:.1f} s -> {args.out} "
           f"({config.prediction}-prediction model {path.name})")
     return 0
@@ -103,7 +105,9 @@ def register(subparsers) -> None:
     p.add_argument("--masks", default=None, help="mask-conditioned models: a folder of masks (one image per mask) "
                                                  "or 'prior' (draw --n masks from the parametric generator)")
     p.add_argument("--data", default=None, help="with --masks prior: fit the prior to this data folder's masks")
-    p.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale (1 = off); default: the scale stored in the checkpoint "
+                        "(chosen on validation masks; 1 when none)")
     p.add_argument("--noise-start", action="store_true",
                    help="start from N(0, I) even when the checkpoint stores a mean image (by default such a "
                         "model starts from the forward marginal of it, the fix for too-bright samples)")

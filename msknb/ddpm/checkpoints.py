@@ -213,11 +213,28 @@ def find_checkpoint(out_dir: str | Path | None, pretrained: str | None = SHIPPED
 
 def checkpoint_extras(path: str | Path) -> dict[str, Any]:
     """What a conditional export may carry besides weights: ``{"mask_prior": dict or None,
-    "mean_image": (H, W) float32 numpy in [0, 1] or None}`` (None for files without them)."""
+    "mean_image": (H, W) float32 numpy in [0, 1] or None, "guidance": float}`` (None for
+    files without them; ``guidance``: the classifier-free guidance scale chosen for the file
+    on validation masks, written by :func:`set_guidance`; 1.0 = plain conditional)."""
     ckpt = load_checkpoint(path)
     mean = ckpt.get("mean_image")
     return {"mask_prior": ckpt.get("mask_prior"),
-            "mean_image": None if mean is None else mean.float().numpy()}
+            "mean_image": None if mean is None else mean.float().numpy(),
+            "guidance": float(ckpt.get("guidance", 1.0))}
+
+
+def set_guidance(path: str | Path, guidance: float, chosen_by: str) -> Path:
+    """Store the classifier-free guidance scale ``guidance`` (>= 1) that samplers use by
+    default for the mask-conditioned checkpoint ``path``, with ``chosen_by`` (the
+    benchmark and data it was chosen on); weights untouched. Rewritten atomically."""
+    if not float(guidance) >= 1.0:
+        raise ConfigError(f"guidance must be >= 1 (1 = plain conditional), got {guidance}", "guidance")
+    ckpt = load_checkpoint(path)
+    if ckpt["config_obj"].condition is None:
+        raise CheckpointError("not a mask-conditioned model: guidance needs one", path)
+    state = {k: v for k, v in ckpt.items() if k != "config_obj"}
+    state.update(guidance=float(guidance), guidance_chosen_by=str(chosen_by))
+    return save_checkpoint(Path(path), state)
 
 
 def conditioning_extras(images, masks) -> dict[str, Any]:

@@ -48,14 +48,18 @@ def training_condition_masks(masks: np.ndarray, ids: Sequence[str], n: int, size
 
 
 def draw_conditional(checkpoint: str | Path, masks: np.ndarray, method: str = "ddim", steps: int = 25,
-                     seed: int = 0, batch_size: int = 16, progress: bool = True, guidance: float = 1.0,
+                     seed: int = 0, batch_size: int = 16, progress: bool = True, guidance: float | None = None,
                      noise_start: bool = False, eta: float = 0.0) -> tuple[np.ndarray, float]:
     """``(x (N, 2, H, W) float32 in [0, 1], seconds)``: one image per mask (N, H, W) {0, 1} of
     the mask-conditioned ``checkpoint`` (channel 0), the mask itself as channel 1 (the label
     is exact by construction). Starts from the checkpoint's ``mean_image`` when it stores one,
-    unless ``noise_start``. ``seconds``: wall time of sampling."""
+    unless ``noise_start``. ``guidance``: classifier-free guidance scale; None = the one stored
+    in the checkpoint (``msknb.ddpm.checkpoints.set_guidance``; 1 when none). ``seconds``: wall
+    time of sampling."""
     model, schedule, _ = load_model(checkpoint)
-    start_mean = None if noise_start else checkpoint_extras(checkpoint)["mean_image"]
+    extras = checkpoint_extras(checkpoint)
+    start_mean = None if noise_start else extras["mean_image"]
+    guidance = extras["guidance"] if guidance is None else guidance
     t0 = time.perf_counter()
     x = sample_images(model, schedule, None, method=method, steps=steps, eta=eta, seed=seed,
                       batch_size=batch_size, progress=progress, masks=masks, guidance=guidance,
@@ -99,5 +103,5 @@ def conditional_set(checkpoint: str | Path, train_ds, n: int, steps: int = 25, s
     masks, mask_ids = training_condition_masks(train_ds.masks[ok], [train_ds.ids[i] for i in ok], n, size, seed=seed)
     x, seconds = draw_conditional(checkpoint, masks, steps=steps, seed=seed, progress=progress, batch_size=batch_size)
     rec = generator_record(checkpoint, "mask", sampler_name("ddim", steps, 0), len(x), condition_mask_ids=mask_ids,
-                           label_qa_flagged_masks_left_out=flagged)
+                           label_qa_flagged_masks_left_out=flagged, guidance=checkpoint_extras(checkpoint)["guidance"])
     return {"images": x, "seconds": seconds, "record": rec}
