@@ -109,3 +109,36 @@ def test_bench_memorisation_size_runs_at_toy_size(tmp_path):
     text = L.memorisation_size_conclusion(report)
     assert "8 images" in text and "16 images" in text and "2 optimiser steps" in text
     LF.memorisation_size_figure(report)
+
+
+def _screening(dice: dict[str, float]) -> dict:
+    row = lambda d: {"samplers": {"ddim50+mean": {"mean_grey": 0.21, "real_mean_grey": 0.22, "hist_l1": 0.3,  # noqa: E731
+                                                  "skewness": 1.0, "alignment": {"dice_mean": d}}},
+                     "real_64": {"alignment": {"dice_mean": 0.73}}}
+    return {"steps": 800, "n": 32, "objectives": {k: row(v) for k, v in dice.items()}}
+
+
+def test_read_objective_screening_missing_garbled_and_its_conclusion(tmp_path):
+    from msknb.ddpm.lessons import objectives as O
+    from msknb.errors import MsknbError
+
+    assert O.read_objective_screening(tmp_path / "none.json") is None
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"steps": 800, "objectives": {"eps": {"samplers": {}}}}))
+    with pytest.raises(MsknbError, match="not an objective screening") as e:
+        O.read_objective_screening(bad)
+    assert str(bad) in str(e.value)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_screening({"eps": 0.70, "eps+minsnr5": 0.76, "v+zsnr": 0.74})))
+    report = O.read_objective_screening(good)
+    text = O.objective_screening_conclusion(report)
+    assert "Best alignment: eps+minsnr5" in text and "800 steps" in text and "eps: alignment Dice 0.700" in text
+    fig = LF.objective_screening_figure(report)
+    assert len(fig.axes) == 3 and [p.get_height() for p in fig.axes[0].patches] == [0.70, 0.76, 0.74]
+
+
+def test_min_snr_weights_figure_draws_each_prediction():
+    from msknb.ddpm import diffusion as D
+
+    fig = LF.min_snr_weights_figure(D.make_schedule("linear", 50), gamma=5.0)
+    assert [line.get_label() for line in fig.axes[1].get_lines()] == [f"{p}-prediction" for p in D.PREDICTIONS]

@@ -3,7 +3,9 @@
 * :func:`sampler_sharpness_figure` (04): the same starting noise through DDIM with few and many
   steps and DDPM-T, side by side, with each sampler's sharpness against the real images';
 * :func:`raw_vs_ema_figure` (03): samples of the raw and the EMA weights from the same noise;
-* :func:`memorisation_size_figure` (07): share of near-copies vs training-set size.
+* :func:`memorisation_size_figure` (07): share of near-copies vs training-set size;
+* :func:`min_snr_weights_figure` (03): Min-SNR-γ loss weights over t for each prediction target;
+* :func:`objective_screening_figure` (03): the objectives screened by ``bench_objectives.py``.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any, Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 
+from msknb.ddpm import diffusion as D
 from msknb.ddpm.export import split_channels
 from msknb.ddpm.lessons.measures import network_calls
 
@@ -91,5 +94,50 @@ def memorisation_size_figure(report: dict[str, Any]):
     bx.legend(fontsize=8, loc="lower left")
     fig.suptitle(f"Memorisation vs training-set size ({report['settings']['steps']} steps each, "
                  f"{report['settings']['image_size']} px)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def min_snr_weights_figure(schedule: D.Schedule, gamma: float = 5.0):
+    """Min-SNR-γ weights (:func:`msknb.ddpm.diffusion.min_snr_weights`) over t for ε, x0 and v
+    targets, beside the SNR (dB) of ``schedule``: where SNR > γ (small t) the loss is turned down."""
+    t = np.arange(schedule.timesteps)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax.plot(t, D.snr_db(schedule, t).numpy())
+    ax.axhline(10 * np.log10(gamma), color="k", ls="--", lw=0.8, label=f"γ = {gamma:g}")
+    ax.set_xlabel("t")
+    ax.set_ylabel("SNR (dB)")
+    ax.legend(fontsize=8)
+    for p in D.PREDICTIONS:
+        bx.plot(t, D.min_snr_weights(schedule, t, p, gamma).numpy(), label=f"{p}-prediction")
+    bx.set_yscale("log")
+    bx.set_xlabel("t")
+    bx.set_ylabel("loss weight")
+    bx.legend(fontsize=8)
+    fig.suptitle(f"Min-SNR-γ (Hang et al. 2023): weight min(SNR, γ) on the x0 error, γ = {gamma:g}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def objective_screening_figure(report: dict[str, Any], setting: str = "ddim50+mean"):
+    """Bars per objective of ``report`` (:func:`msknb.ddpm.lessons.objectives.read_objective_screening`):
+    alignment Dice (real images through the same 64-px pipeline as a line), mean grey level
+    (real as a line) and histogram L1 of DDIM-50 samples for the kit's val masks."""
+    names = list(report["objectives"])
+    rows = [report["objectives"][k]["samplers"][setting] for k in names]
+    real_dice = next(iter(report["objectives"].values()))["real_64"]["alignment"]["dice_mean"]
+    panels = [("alignment Dice", [r["alignment"]["dice_mean"] for r in rows], real_dice),
+              ("mean grey level", [r["mean_grey"] for r in rows], rows[0]["real_mean_grey"]),
+              ("histogram L1 vs real", [r["hist_l1"] for r in rows], None)]
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
+    for ax, (title, values, ref) in zip(axes, panels):
+        ax.bar(range(len(names)), values, color="tab:blue")
+        if ref is not None:
+            ax.axhline(ref, color="k", ls="--", lw=0.8, label="real")
+            ax.legend(fontsize=8)
+        ax.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(f"Training objectives, {report['steps']} steps each, same seed ({setting}, "
+                 f"{report['n']} val masks)", fontsize=10)
     fig.tight_layout()
     return fig

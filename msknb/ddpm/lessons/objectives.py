@@ -1,0 +1,53 @@
+"""Which training objective? The screening of ``benchmarks/bench_objectives.py`` read back
+for notebook 03 (issue 13, items 1-2): ε-prediction (the paper), Min-SNR-γ loss weights
+(Hang et al. 2023) and v-prediction with zero terminal SNR (Lin et al. 2024), each trained
+for the same steps from the same seed and scored on the kit's val masks.
+
+* :func:`read_objective_screening` -- the JSON, or None before anyone has run it;
+* :func:`objective_screening_conclusion` -- one sentence computed from its numbers.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from msknb.errors import MsknbError
+from msknb.paths import REPO_ROOT
+
+#: where ``benchmarks/bench_objectives.py`` writes its result, and the command that does
+OBJECTIVES_JSON = REPO_ROOT / "benchmarks" / "results" / "objectives.json"
+OBJECTIVES_COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_objectives.py --steps 800"
+#: the sampler setting each objective is judged by: DDIM-50 from the forward marginal of the
+#: training mean image (for zero terminal SNR that marginal is N(0, I) itself)
+JUDGED_SETTING = "ddim50+mean"
+
+
+def read_objective_screening(path: str | Path = OBJECTIVES_JSON) -> dict[str, Any] | None:
+    """The JSON of ``benchmarks/bench_objectives.py``, or None when it does not exist.
+    A garbled file raises :class:`MsknbError` naming it."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        report = json.loads(p.read_text())
+        for row in report["objectives"].values():
+            s = row["samplers"][JUDGED_SETTING]
+            (s["mean_grey"], s["hist_l1"], s["skewness"], s["alignment"]["dice_mean"])
+        report["steps"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise MsknbError(f"not an objective screening result ({type(e).__name__}: {e})", p) from e
+    return report
+
+
+def objective_screening_conclusion(report: dict[str, Any]) -> str:
+    """One sentence: each objective's alignment Dice, mean grey and histogram L1 (DDIM-50 from
+    the mean image), the best by alignment, and the caveat that one short run is a screening."""
+    rows = {k: v["samplers"][JUDGED_SETTING] for k, v in report["objectives"].items()}
+    real = next(iter(rows.values()))["real_mean_grey"]
+    parts = "; ".join(f"{k}: alignment Dice {s['alignment']['dice_mean']:.3f}, mean grey {s['mean_grey']:.3f}, "
+                      f"hist L1 {s['hist_l1']:.2f}" for k, s in rows.items())
+    best = max(rows, key=lambda k: rows[k]["alignment"]["dice_mean"])
+    return (f"Same {report['steps']} steps and seed for each objective, DDIM-50 on {report['n']} val masks "
+            f"(real mean grey {real:.3f}): {parts}. Best alignment: {best}. One short run each, one seed: a "
+            f"screening of what deserves a long run, not a verdict.")
