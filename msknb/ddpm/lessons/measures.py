@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,6 +22,7 @@ from msknb.ddpm.export import split_channels
 from msknb.ddpm.quality import quality_proxy
 from msknb.ddpm.unet import DiffusionUNet
 from msknb.errors import DataError, MsknbError
+from msknb.io import read_checked_json
 from msknb.paths import REPO_ROOT
 
 #: where ``benchmarks/bench_memorisation_size.py`` writes its result
@@ -149,16 +149,8 @@ def ema_conclusion(comparison: dict[str, Any], distance: float, steps: int, deca
 def read_memorisation_size(path: str | Path = MEMORISATION_SIZE_JSON) -> dict[str, Any] | None:
     """The JSON of ``benchmarks/bench_memorisation_size.py``, or None when it does not exist.
     A garbled file raises :class:`MsknbError` naming it."""
-    p = Path(path)
-    if not p.is_file():
-        return None
-    try:
-        report = json.loads(p.read_text())
-        runs = report["runs"]
-        [(r["fraction"], r["n_train"], r["fraction_above"]["p95"]) for r in runs]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise MsknbError(f"not a memorisation-size result ({type(e).__name__}: {e})", p) from e
-    return report
+    return read_checked_json(path, lambda r: [(x["fraction"], x["n_train"], x["fraction_above"]["p95"])
+                                              for x in r["runs"]], "a memorisation-size")
 
 
 def memorisation_size_conclusion(report: dict[str, Any]) -> str:

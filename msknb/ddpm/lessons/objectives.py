@@ -8,11 +8,10 @@ for the same steps from the same seed and scored on the kit's val masks.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from msknb.errors import MsknbError
+from msknb.io import read_checked_json
 from msknb.paths import REPO_ROOT
 
 #: where ``benchmarks/bench_objectives.py`` writes its result, and the command that does
@@ -23,21 +22,17 @@ OBJECTIVES_COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_object
 JUDGED_SETTING = "ddim50+mean"
 
 
+def _check(report: dict[str, Any]) -> None:
+    report["steps"], report["n"]
+    for row in report["objectives"].values():
+        s = row["samplers"][JUDGED_SETTING]
+        s["mean_grey"], s["hist_l1"], s["skewness"], s["alignment"]["dice_mean"]
+
+
 def read_objective_screening(path: str | Path = OBJECTIVES_JSON) -> dict[str, Any] | None:
     """The JSON of ``benchmarks/bench_objectives.py``, or None when it does not exist.
     A garbled file raises :class:`MsknbError` naming it."""
-    p = Path(path)
-    if not p.is_file():
-        return None
-    try:
-        report = json.loads(p.read_text())
-        for row in report["objectives"].values():
-            s = row["samplers"][JUDGED_SETTING]
-            (s["mean_grey"], s["hist_l1"], s["skewness"], s["alignment"]["dice_mean"])
-        report["steps"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise MsknbError(f"not an objective screening result ({type(e).__name__}: {e})", p) from e
-    return report
+    return read_checked_json(path, _check, "an objective screening")
 
 
 def objective_screening_conclusion(report: dict[str, Any]) -> str:
