@@ -57,6 +57,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # mask of the experiment split (DDIM with synthetic_steps), "joint" = 03's own checkpoint
     # (trained on the experiment split's train part); n_lesson: joint samples for 04's lessons
     # when the set comes from the conditional model (issue 18: no generator that saw test images).
+    # synthetic_guidance: classifier-free guidance scale of the conditional set (None = the one stored
+    # in the checkpoint, w = 2 for the shipped file, chosen on val masks; 1 = off: one network call
+    # per step instead of two, which keeps 04 quick under 90 s on 2 CPU cores).
     # sample_batch_size: images per batch when 03/04 sample; 4 on CPUs (a batch of 16 64-px images
     # overflows the cache: 1.5x the time per image on the 2-core dev machine, see
     # benchmarks/results/profile_ddpm_quick.json), 16 on a GPU (paper).
@@ -65,19 +68,19 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "batch_size": 8, "timesteps": 100, "schedule": "linear", "loss": "l1", "lr": 1e-3,
                   "hflip": False, "max_images": 32, "n_samples": 8, "ddim_steps": 10, "n_timing": 2,
                   "joint_mask": True, "pretrained": None, "prediction": "eps", "zero_terminal_snr": False,
-                  "min_snr_gamma": 5.0, "generator": "conditional", "synthetic_steps": 5, "n_lesson": 8,
+                  "min_snr_gamma": 5.0, "generator": "conditional", "synthetic_steps": 5, "synthetic_guidance": 1.0, "n_lesson": 8,
                   "sample_batch_size": 4},
         "quick": {"image_size": 64, "dim": 16, "dim_mults": (1, 2, 4, 8), "epochs": 1, "max_steps": 6,
                   "batch_size": 16, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                   "hflip": True, "max_images": None, "n_samples": 64, "ddim_steps": 25, "n_timing": 1,
                   "joint_mask": True, "pretrained": "ddpm_dltrack_64.pt", "prediction": "eps",
                   "zero_terminal_snr": False, "min_snr_gamma": 5.0, "generator": "conditional",
-                  "synthetic_steps": 10, "n_lesson": 16, "sample_batch_size": 4},
+                  "synthetic_steps": 10, "synthetic_guidance": 1.0, "n_lesson": 16, "sample_batch_size": 4},
         "paper": {"image_size": 256, "dim": 64, "dim_mults": (1, 2, 4, 8), "epochs": 300, "max_steps": None,
                   "batch_size": 4, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                   "hflip": False, "max_images": None, "n_samples": 200, "ddim_steps": 50, "n_timing": 4,
                   "joint_mask": False, "pretrained": None, "prediction": "eps", "zero_terminal_snr": False,
-                  "min_snr_gamma": None, "generator": "joint", "synthetic_steps": 50, "n_lesson": 64,
+                  "min_snr_gamma": None, "generator": "joint", "synthetic_steps": 50, "synthetic_guidance": None, "n_lesson": 64,
                   "sample_batch_size": 16},
     },
     # ---- 05 segmentation ---------------------------------------------------------

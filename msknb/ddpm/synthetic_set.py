@@ -85,13 +85,14 @@ def generator_record(checkpoint: str | Path, mode: str, sampler: str, n: int, **
 
 
 def conditional_set(checkpoint: str | Path, train_ds, n: int, steps: int = 25, seed: int = 0,
-                    progress: bool = True, batch_size: int = 16) -> dict[str, Any]:
+                    progress: bool = True, batch_size: int = 16, guidance: float | None = None) -> dict[str, Any]:
     """Notebook 04's synthetic set from a mask-conditioned ``checkpoint``: ``n`` images drawn
     (DDIM-``steps``, ``batch_size`` images at a time: the same images, up to float rounding,
     for any batch size, as DDIM with eta = 0 draws noise only for the start and torch draws
     the same numbers in one batch or several when H W is a multiple of 16) for training masks of ``train_ds`` (an
     ``UltrasoundSet`` holding only the experiment split's train part, with masks) at the
-    checkpoint's size. Masks of pairs that label QA flags (:mod:`msknb.data.label_qa`) are
+    checkpoint's size, with classifier-free guidance ``guidance`` (None = the scale stored in the
+    checkpoint). Masks of pairs that label QA flags (:mod:`msknb.data.label_qa`) are
     left out (listed in the record).
     Returns ``{"images": (n, 2, H, W) [0, 1] (channel 1 = the mask), "seconds",
     "record": generator_record(...) with condition_mask_ids}``."""
@@ -101,7 +102,9 @@ def conditional_set(checkpoint: str | Path, train_ds, n: int, steps: int = 25, s
     ok, flagged = unflagged(train_ds)                        # masks off the bands would teach wrong pairs
     ok = ok if len(ok) else np.arange(len(train_ds.ids))
     masks, mask_ids = training_condition_masks(train_ds.masks[ok], [train_ds.ids[i] for i in ok], n, size, seed=seed)
-    x, seconds = draw_conditional(checkpoint, masks, steps=steps, seed=seed, progress=progress, batch_size=batch_size)
+    guidance = checkpoint_extras(checkpoint)["guidance"] if guidance is None else float(guidance)
+    x, seconds = draw_conditional(checkpoint, masks, steps=steps, seed=seed, progress=progress, batch_size=batch_size,
+                                  guidance=guidance)
     rec = generator_record(checkpoint, "mask", sampler_name("ddim", steps, 0), len(x), condition_mask_ids=mask_ids,
-                           label_qa_flagged_masks_left_out=flagged, guidance=checkpoint_extras(checkpoint)["guidance"])
+                           label_qa_flagged_masks_left_out=flagged, guidance=guidance)
     return {"images": x, "seconds": seconds, "record": rec}
