@@ -15,7 +15,7 @@ from the forward marginal of the training mean image (``ddim50+mean``). Objectiv
 One short run each is a screening, not a verdict (seed noise is not measured): read it as
 "which objective is worth a long run".
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_objectives.py --steps 1000   # CPU, ~15 min per objective
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_objectives.py --steps 800   # CPU, ~20 min per objective
 
 Output: ``benchmarks/results/objectives.json`` (or ``--out``); the runs and their
 checkpoints go to ``--work`` (default ``outputs/bench_objectives``).

@@ -68,8 +68,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "batch_size": 8, "timesteps": 100, "schedule": "linear", "loss": "l1", "lr": 1e-3,
                   "hflip": False, "max_images": 32, "n_samples": 8, "ddim_steps": 10, "n_timing": 2,
                   "joint_mask": True, "pretrained": None, "prediction": "eps", "zero_terminal_snr": False,
-                  "min_snr_gamma": 5.0, "generator": "conditional", "synthetic_steps": 5, "synthetic_guidance": 1.0, "n_lesson": 8,
-                  "sample_batch_size": 4},
+                  "min_snr_gamma": 5.0, "generator": "conditional", "synthetic_steps": 5, "synthetic_guidance": 1.0,
+                  "n_lesson": 8, "sample_batch_size": 4},
         "quick": {"image_size": 64, "dim": 16, "dim_mults": (1, 2, 4, 8), "epochs": 1, "max_steps": 6,
                   "batch_size": 16, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                   "hflip": True, "max_images": None, "n_samples": 64, "ddim_steps": 25, "n_timing": 1,
@@ -80,8 +80,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "batch_size": 4, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                   "hflip": False, "max_images": None, "n_samples": 200, "ddim_steps": 50, "n_timing": 4,
                   "joint_mask": False, "pretrained": None, "prediction": "eps", "zero_terminal_snr": False,
-                  "min_snr_gamma": None, "generator": "joint", "synthetic_steps": 50, "synthetic_guidance": None, "n_lesson": 64,
-                  "sample_batch_size": 16},
+                  "min_snr_gamma": None, "generator": "joint", "synthetic_steps": 50, "synthetic_guidance": None,
+                  "n_lesson": 64, "sample_batch_size": 16},
     },
     # ---- 05 segmentation ---------------------------------------------------------
     # image_size px (square); channels = Attention-UNet features per level (strides 2);

@@ -223,6 +223,12 @@ def checkpoint_extras(path: str | Path) -> dict[str, Any]:
             "guidance": float(ckpt.get("guidance", 1.0))}
 
 
+def guidance_for(path: str | Path, guidance: float | None = None) -> float:
+    """``guidance`` when given, else the classifier-free guidance scale stored in the
+    checkpoint ``path`` (:func:`set_guidance`; 1.0 when none)."""
+    return checkpoint_extras(path)["guidance"] if guidance is None else float(guidance)
+
+
 def set_guidance(path: str | Path, guidance: float, chosen_by: str) -> Path:
     """Store the classifier-free guidance scale ``guidance`` (>= 1) that samplers use by
     default for the mask-conditioned checkpoint ``path``, with ``chosen_by`` (the

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from msknb.ddpm.checkpoints import checkpoint_extras, load_model
+from msknb.ddpm.checkpoints import checkpoint_extras, guidance_for, load_model
 from msknb.data.label_qa import unflagged
 from msknb.ddpm.condition_masks import augmented_masks, resize_mask
 from msknb.ddpm.provenance import ids_sha256, training_ids
@@ -57,9 +57,8 @@ def draw_conditional(checkpoint: str | Path, masks: np.ndarray, method: str = "d
     in the checkpoint (``msknb.ddpm.checkpoints.set_guidance``; 1 when none). ``seconds``: wall
     time of sampling."""
     model, schedule, _ = load_model(checkpoint)
-    extras = checkpoint_extras(checkpoint)
-    start_mean = None if noise_start else extras["mean_image"]
-    guidance = extras["guidance"] if guidance is None else guidance
+    start_mean = None if noise_start else checkpoint_extras(checkpoint)["mean_image"]
+    guidance = guidance_for(checkpoint, guidance)
     t0 = time.perf_counter()
     x = sample_images(model, schedule, None, method=method, steps=steps, eta=eta, seed=seed,
                       batch_size=batch_size, progress=progress, masks=masks, guidance=guidance,
@@ -102,7 +101,7 @@ def conditional_set(checkpoint: str | Path, train_ds, n: int, steps: int = 25, s
     ok, flagged = unflagged(train_ds)                        # masks off the bands would teach wrong pairs
     ok = ok if len(ok) else np.arange(len(train_ds.ids))
     masks, mask_ids = training_condition_masks(train_ds.masks[ok], [train_ds.ids[i] for i in ok], n, size, seed=seed)
-    guidance = checkpoint_extras(checkpoint)["guidance"] if guidance is None else float(guidance)
+    guidance = guidance_for(checkpoint, guidance)
     x, seconds = draw_conditional(checkpoint, masks, steps=steps, seed=seed, progress=progress, batch_size=batch_size,
                                   guidance=guidance)
     rec = generator_record(checkpoint, "mask", sampler_name("ddim", steps, 0), len(x), condition_mask_ids=mask_ids,
