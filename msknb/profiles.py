@@ -95,20 +95,24 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # loaded; grid = experiments of notebook 05. quick (issue 16, measured 1 Dec 2026 on the kit
     # split, flagged pairs dropped, seed 0): 6 epochs x 256 samples at lr 5e-3 gave Real a test Dice
     # of 0.749 from 1536 samples, the former 10 epochs x max(N, 96) at lr 3e-3 0.767 from 3500 (2.3x
-    # the time); the 50 % pair is left to the paper profile.
+    # the time); the 50 % pair is left to the paper profile. gen_use: how "x+Gen" uses the synthetic
+    # set: "mix" (paper: one training set) or "pretrain" (fine-tune the Gen model on the real part).
+    # smoke/quick use pretrain, the better on the kit's val ids over 3 seeds, which is no better than
+    # training the real model twice as long (benchmarks/results/synthetic_use.json; notebook 05).
     "segment": {
         "smoke": {"image_size": 64, "channels": (4, 8, 16), "epochs": 1, "batch_size": 8, "lr": 3e-3,
                   "lr_step": None, "lr_gamma": 0.5, "loss": "generalized_dice_bce",
                   "min_samples_per_epoch": None, "samples_per_epoch": None, "augment": True, "max_images": 40,
-                  "grid": ("Real", "Gen", "Real+Gen")},
+                  "grid": ("Real", "Gen", "Real+Gen"), "gen_use": "pretrain"},
         "quick": {"image_size": 64, "channels": (8, 16, 32, 64), "epochs": 6, "batch_size": 8, "lr": 5e-3,
                   "lr_step": None, "lr_gamma": 0.5, "loss": "generalized_dice_bce",
                   "min_samples_per_epoch": None, "samples_per_epoch": 256, "augment": True, "max_images": None,
-                  "grid": ("Real", "Gen", "Real+Gen", "10%", "10%+Gen")},
+                  "grid": ("Real", "Gen", "Real+Gen", "10%", "10%+Gen"), "gen_use": "pretrain"},
         "paper": {"image_size": 256, "channels": (32, 64, 128, 256, 512), "epochs": 300, "batch_size": 8,
                   "lr": 1e-3, "lr_step": 100, "lr_gamma": 0.1, "loss": "generalized_dice",
                   "min_samples_per_epoch": None, "samples_per_epoch": None, "augment": True, "max_images": None,
-                  "grid": ("Real", "Gen", "Real+Gen", "50%", "50%+Gen", "30%", "30%+Gen", "10%", "10%+Gen")},
+                  "grid": ("Real", "Gen", "Real+Gen", "50%", "50%+Gen", "30%", "30%+Gen", "10%", "10%+Gen"),
+                  "gen_use": "mix"},
     },
     # ---- 06 muscle thickness -----------------------------------------------------
     # n_chords: chords per image (paper: 5); max_images: expert/test masks measured (None

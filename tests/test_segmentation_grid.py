@@ -103,6 +103,75 @@ def test_grid_drops_ids_from_training_and_refuses_gen(tmp_path):
     assert list(r["experiments"]) == ["Real"] and "saw 3 test images" in r["skipped"]["Gen"]
 
 
+def test_pretrain_fine_tunes_the_gen_model_on_the_real_part(tmp_path):
+    import pytest
+    import torch
+
+    from msknb.errors import ConfigError
+    from msknb.segmentation.model import full_config
+
+    ds = _toy()
+    sp = experiments.make_split(ds, seed=0)
+    syn = ds.subset(sp["train"])
+    mix = experiments.run_experiment_grid(ds, syn, ["Gen", "Real+Gen"], TINY, None, seed=0, progress=False, split=sp)
+    pre = experiments.run_experiment_grid(ds, syn, ["Real+Gen", "Gen"], {**TINY, "gen_use": "pretrain"}, tmp_path,
+                                          seed=0, progress=False, split=sp)
+    assert mix["experiments"]["Real+Gen"]["gen_use"] == "mix" and pre["experiments"]["Real+Gen"]["gen_use"] == "pretrain"
+    assert pre["experiments"]["Gen"]["gen_use"] == "only"
+    # "Real+Gen" came before "Gen": its starting point was trained on the synthetic set alone first
+    from msknb import artifacts
+    meta = torch.load(artifacts.segmenter_path(tmp_path, "Real+Gen"), weights_only=True)["meta"]
+    assert meta["init_from"] == "Gen" and meta["n_train"] == len(sp["train"])
+    assert mix["experiments"]["Gen"]["dice"] == pre["experiments"]["Gen"]["dice"]  # same seed, same Gen model
+    with pytest.raises(ConfigError, match="gen_use"):
+        full_config({"gen_use": "blend"})
+
+
+def _synthetic_use_report(seeds=(0, 1)):
+    def row(v, t):
+        return {"val_dice": v, "test_dice": t}
+    runs = {}
+    for k, s in enumerate(seeds):
+        base = {"Real": row(0.80, 0.74), "10%": row(0.79, 0.72), "Gen": row(0.78, 0.70)}
+        runs[f"mix/seed{s}"] = {**base, "Real+Gen": row(0.79, 0.73), "10%+Gen": row(0.78, 0.72), "seconds": 1.0}
+        runs[f"pretrain/seed{s}"] = {**base, "Real+Gen": row(0.81 + 0.01 * k, 0.75), "10%+Gen": row(0.80, 0.73)}
+        runs[f"control/seed{s}"] = {"Real twice": row(0.81, 0.75), "10% twice": row(0.80, 0.73)}
+    return {"seeds": list(seeds), "n_synthetic": 64, "synthetic": "shipped conditional", "runs": runs}
+
+
+def test_synthetic_use_is_read_and_concluded_from_its_numbers(tmp_path):
+    import json
+
+    import pytest
+
+    from msknb.errors import MsknbError
+    from msknb.segmentation.figures import synthetic_use_figure
+    from msknb.segmentation.synthetic_use import read_synthetic_use, synthetic_use_conclusion, synthetic_use_rows
+
+    assert read_synthetic_use(tmp_path / "none.json") is None
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(_synthetic_use_report()))
+    report = read_synthetic_use(path)
+    rows = synthetic_use_rows(report)
+    assert list(rows) == ["Real", "10%"] and rows["Real"]["+ Gen, pretrain"]["val"] == pytest.approx([0.81, 0.82])
+    text = synthetic_use_conclusion(report)
+    assert "Pretrain minus mix +0.025 (seeds +0.020 to +0.030)" in text
+    assert "budget-matched control +0.005 (seeds +0.000 to +0.010)" in text
+    synthetic_use_figure(rows)
+    bad = _synthetic_use_report()
+    del bad["runs"]["control/seed1"]
+    path.write_text(json.dumps(bad))
+    with pytest.raises(MsknbError, match="s.json"):
+        read_synthetic_use(path)
+
+
+def test_takeaway_says_when_x_plus_gen_was_pretrained():
+    res = {"experiments": {"Real": {"gen_use": "none"}, "Real+Gen": {"gen_use": "pretrain"}}, "config": {"image_size": 64}}
+    assert "updates on top of" in takeaway_markdown(res, [])
+    res["experiments"]["Real+Gen"]["gen_use"] = "mix"
+    assert "updates on top of" not in takeaway_markdown(res, [])
+
+
 def test_samples_per_epoch_is_fixed_whatever_the_set_size():
     assert epoch_samples(369, {"samples_per_epoch": 128}) == 128
     assert epoch_samples(10, {"samples_per_epoch": 128}) == 128

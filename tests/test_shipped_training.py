@@ -27,3 +27,28 @@ def test_drop_flagged_removes_the_wrong_pairs_only():
     keep, dropped = drop_flagged(ds, np.array([0, 1, 2, 4, 5]))
     assert dropped == ["p2", "p4"]
     assert keep.tolist() == [0, 1, 5]
+
+
+def test_another_training_seed_keeps_the_kit_split(monkeypatch, tmp_path):
+    """``--seed 1`` trains another model on the same split; the kit split file is written with seed 0."""
+    from msknb.segmentation import shipped
+
+    ds = _set()
+    seen = {}
+    monkeypatch.setattr(shipped, "load_folder", lambda *a, **k: ds)
+
+    def fake_split(d, seed):
+        seen["split"] = seed
+        return {"train": ds.ids[:4], "val": ds.ids[4:], "test": []}
+    monkeypatch.setattr(shipped, "kit_split", fake_split)
+    monkeypatch.setattr(shipped, "write_kit_split", lambda split, seed: seen.setdefault("written", seed))
+
+    class Result:
+        best_epoch, best_val_dice, history = 1, 0.5, [{}]
+
+    def fake_train(*a, seed, **k):
+        seen["train"] = seed
+        return Result()
+    monkeypatch.setattr(shipped, "train_segmenter", fake_train)
+    shipped.main(["--data", str(tmp_path), "--seed", "1", "--out", str(tmp_path / "s.pt")])
+    assert seen == {"split": 0, "written": 0, "train": 1}

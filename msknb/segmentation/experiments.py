@@ -180,11 +180,15 @@ def _run_one(spec, data, plan, cfg, out_dir, seed, progress) -> tuple[dict[str, 
         if idx is None:  # "Real" added for pseudo-labels
             idx = fraction_subset(tr, real_ds.subjects, spec["fraction"], seed)
         parts_x.append(images[idx]); parts_m.append(masks[idx]); n_real = len(idx)
+    pretrain = spec["gen"] and spec["fraction"] > 0 and cfg["gen_use"] == "pretrain"
     if spec["gen"]:
-        parts_x.append(plan["syn_x"]); parts_m.append(plan["syn_m"]); n_gen = len(plan["syn_x"])
+        n_gen = len(plan["syn_x"])
+        if not pretrain:  # "mix": synthetic pairs join the real ones
+            parts_x.append(plan["syn_x"]); parts_m.append(plan["syn_m"])
+    init = _gen_model(plan, images[va], masks[va], cfg, seed, progress) if pretrain else None
     res = train_segmenter(np.concatenate(parts_x), np.concatenate(parts_m), images[va], masks[va], cfg,
                           out_path=None if out_dir is None else artifacts.segmenter_path(out_dir, name),
-                          seed=seed, progress=progress, desc=name)
+                          seed=seed, progress=progress, desc=name, init_from=init)
     _, pred = predict(res.model, images[te], cfg["threshold"])
     per = segmentation_metrics(pred, masks[te])
     if out_dir is not None:
@@ -194,8 +198,19 @@ def _run_one(spec, data, plan, cfg, out_dir, seed, progress) -> tuple[dict[str, 
     row.update({"n_train_real": n_real, "n_train_gen": n_gen, "n_test": int(len(te)),
                 "best_epoch": res.best_epoch, "best_val_dice": res.best_val_dice,
                 "seconds": round(res.seconds, 2), "dir": artifacts.experiment_dir_name(name),
+                "gen_use": (cfg["gen_use"] if spec["fraction"] > 0 else "only") if spec["gen"] else "none",
                 "test_dice_per_image": [round(d["dice"], 4) for d in per], "history": res.history})
     return row, res.model
+
+
+def _gen_model(plan, val_x, val_m, cfg, seed, progress):
+    """The segmenter trained on the synthetic set only (``gen_use="pretrain"``: the "x+Gen"
+    experiments fine-tune it on their real part): the grid's "Gen" model when it ran, else
+    trained here once (same config and seed) and kept in ``plan``."""
+    if plan.get("gen_model") is None:
+        plan["gen_model"] = train_segmenter(plan["syn_x"], plan["syn_m"], val_x, val_m, cfg, seed=seed,
+                                            progress=progress, desc="Gen").model
+    return plan["gen_model"]
 
 
 def run_experiment_grid(real_ds, synthetic_ds=None, experiments: Iterable[str] = PAPER_EXPERIMENTS,
@@ -212,7 +227,9 @@ def run_experiment_grid(real_ds, synthetic_ds=None, experiments: Iterable[str] =
     is kept whole (report with and without them: :mod:`msknb.segmentation.grid_readings`).
     ``gen_refused``: a reason to skip every Gen experiment (e.g. the generator saw test images).
     "Gen" trains on the synthetic set only, "x%" on that fraction of the real train split
-    (whole subjects), "+Gen" adds the synthetic set. Synthetic masks: the set's own
+    (whole subjects), "+Gen" adds the synthetic set: ``config["gen_use"]`` "mix" (the paper:
+    synthetic pairs join the real ones in one training set) or "pretrain" (the "Gen" model,
+    trained on the synthetic set only, is fine-tuned on the real part with the same budget). Synthetic masks: the set's own
     masks (joint image+mask generation) when it has them, else pseudo-labels predicted by
     the "Real" model (trained first, even when not listed). Without a synthetic set the
     Gen experiments are skipped (listed in ``"skipped"``).
@@ -245,6 +262,8 @@ def run_experiment_grid(real_ds, synthetic_ds=None, experiments: Iterable[str] =
     results: dict[str, Any] = {}
     for spec in plan["run"]:
         results[spec["name"]], model = _run_one(spec, data, plan, cfg, out_dir, seed, progress)
+        if spec["gen"] and spec["fraction"] == 0:
+            plan["gen_model"] = model  # the starting point of the "x+Gen" fine-tunes (gen_use="pretrain")
         if spec["name"] == "Real" and plan["source"] == PSEUDO:
             _, plan["syn_m"] = predict(model, plan["syn_x"], cfg["threshold"])
     out = _summary(results, split, subsets, plan, real_ds, cfg, seed)

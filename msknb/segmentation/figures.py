@@ -131,3 +131,26 @@ def learning_curves_figure(results: dict[str, Any]):
     b.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def synthetic_use_figure(rows: dict[str, dict[str, dict[str, Any]]]):
+    """Dice per way of using the synthetic set (rows of
+    :func:`msknb.segmentation.synthetic_use.synthetic_use_rows`): one panel for val (where the
+    way is chosen) and one for test (reported only); a bar is the mean over seeds, dots the seeds."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    ways = list(next(iter(rows.values())))
+    width = 0.8 / len(ways)
+    for ax, split in zip(axes, ("val", "test")):
+        for j, way in enumerate(ways):
+            xs = np.arange(len(rows)) + (j - (len(ways) - 1) / 2) * width
+            vals = [rows[b][way][split] for b in rows]
+            ax.bar(xs, [np.mean(v) for v in vals], width, label=way, color=f"C{j}", alpha=0.75)
+            for x, v in zip(xs, vals):
+                ax.plot([x] * len(v), v, "k.", ms=3)
+        ax.set_xticks(range(len(rows)), list(rows))
+        ax.set_title(f"{split} Dice" + (" (choice)" if split == "val" else " (report only)"), fontsize=9)
+        lo = min(min(min(w[split]) for w in r.values()) for r in rows.values())
+        ax.set_ylim(lo - 0.03, None)
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig

@@ -24,9 +24,11 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "batch_size": 8, "lr": 1e-3, "lr_step": None, "lr_gamma": 0.5, "loss": "generalized_dice",
     "augment": True, "augment_params": None, "min_samples_per_epoch": None, "samples_per_epoch": None,
     "threshold": 0.5,
-    "fractions": (0.4, 0.2, 0.4), "crop_fov": True, "max_seconds": None,
+    "fractions": (0.4, 0.2, 0.4), "crop_fov": True, "max_seconds": None, "gen_use": "mix",
 }
 LOSSES = ("generalized_dice", "generalized_dice_bce", "dice", "dice_bce")
+#: how an "x+Gen" experiment uses the synthetic set (:mod:`msknb.segmentation.experiments`)
+GEN_USES = ("mix", "pretrain")
 CHECKPOINT_FORMAT = "msknb-segmenter-v1"
 
 
@@ -48,7 +50,9 @@ def full_config(config: dict[str, Any] | None) -> dict[str, Any]:
     if cfg["lr_step"] is None:
         cfg["lr_step"] = max(1, int(math.ceil(int(cfg["epochs"]) / 3)))
     if cfg["loss"] not in LOSSES:
-        raise ConfigError(f"unknown loss {cfg['loss']!r}; use 'generalized_dice' or 'dice'", "loss")
+        raise ConfigError(f"unknown loss {cfg['loss']!r}; use one of {', '.join(LOSSES)}", "loss")
+    if cfg["gen_use"] not in GEN_USES:
+        raise ConfigError(f"unknown gen_use {cfg['gen_use']!r}; use one of {', '.join(GEN_USES)}", "gen_use")
     return cfg
 
 

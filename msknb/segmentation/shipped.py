@@ -62,24 +62,25 @@ def all_data_split(ds, seed: int = 0) -> dict[str, Any]:
 
 def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max_seconds: float | None = 1800,
                   seed: int = 0, threads: int | None = None, drop_flagged_pairs: bool = True,
-                  init_from: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
+                  init_from: str | Path | None = None, split_seed: int = 0, **overrides: Any) -> dict[str, Any]:
     """Train the shipped segmenter on the kit split's ``train`` ids (val picks the epoch),
     without the label pairs QA flags when ``drop_flagged_pairs``; write the weights to
-    ``out`` and the split to ``KIT_SPLIT_FILE``; ``init_from``: continue from these weights
-    (kept when no epoch beats their validation Dice). Returns a summary."""
+    ``out`` and the split to ``KIT_SPLIT_FILE``. ``seed`` seeds the training, ``split_seed`` the
+    split (the kit split is seed 0: another training seed must not move it); ``init_from``:
+    continue from these weights (kept when no epoch beats their validation Dice). Returns a summary."""
     if threads:
         torch.set_num_threads(int(threads))
     cfg = {**SHIPPED_CONFIG, **overrides, "max_seconds": max_seconds}
     t0 = time.perf_counter()
     ds = load_folder(data_dir, image_size=int(cfg["image_size"]), crop_fov=bool(cfg["crop_fov"]), seed=seed)
-    split = kit_split(ds, seed=seed)
+    split = kit_split(ds, seed=split_seed)
     index = {i: k for k, i in enumerate(ds.ids)}
     tr = np.array([index[i] for i in split["train"]])
     va = np.array([index[i] for i in split["val"]])
     dropped: dict[str, list[str]] = {}
     if drop_flagged_pairs:
         (tr, dropped["train"]), (va, dropped["val"]) = unflagged(ds, tr), unflagged(ds, va)
-    write_kit_split(split, seed)
+    write_kit_split(split, split_seed)
     res = train_segmenter(ds.images[tr], ds.masks[tr], ds.images[va], ds.masks[va], cfg, out_path=out,
                           seed=seed, desc="shipped segmenter", init_from=init_from)
     return {"best_epoch": res.best_epoch, "best_val_dice": res.best_val_dice, "seconds": time.perf_counter() - t0,
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(SHIPPED_SEGMENTER))
     ap.add_argument("--max-seconds", type=float, default=1800)
     ap.add_argument("--epochs", type=int, default=SHIPPED_CONFIG["epochs"])
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="training seed")
+    ap.add_argument("--split-seed", type=int, default=0, help="seed of the kit split (0 = the shipped split)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--lr-step", type=int, default=SHIPPED_CONFIG["lr_step"])
     ap.add_argument("--keep-flagged", action="store_true", help="train also on pairs label QA flags")
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=SHIPPED_CONFIG["lr"])
     a = ap.parse_args(argv)
     print(train_shipped(a.data, a.out, a.max_seconds, a.seed, a.threads, drop_flagged_pairs=not a.keep_flagged,
-                        init_from=a.init_from, epochs=a.epochs, lr_step=a.lr_step, lr=a.lr))
+                        init_from=a.init_from, split_seed=a.split_seed, epochs=a.epochs, lr_step=a.lr_step, lr=a.lr))
     return 0
 
 

@@ -102,6 +102,12 @@ def caveats(results: Mapping[str, Any]) -> list[str]:
     elif results.get("synthetic_mask_source") == JOINT:
         out.append("The synthetic masks come with their images (generated jointly or drawn from the mask "
                    "the generator was conditioned on): pixel-aligned, but only as good as the generator.")
+    plus = [r for r in results.get("experiments", {}).values() if r.get("gen_use") == "pretrain"]
+    if plus:
+        out.append(f"The {len(plus)} x+Gen model(s) started from the Gen model and were fine-tuned on their real "
+                   f"images (gen_use = pretrain): the Gen model's updates on top of those of the real-only model "
+                   f"they are compared with, so part of a gain may be the longer training (see the budget-matched "
+                   f"control under 'Mix, pretrain, or just train longer?').")
     size = results.get("config", {}).get("image_size")
     out.append(f"This run segments at {size} px with a short training budget; the paper used 256 px and 300 "
                f"epochs on private data of four muscles: compare the pattern, not the absolute Dice.")

@@ -76,6 +76,13 @@ def _train_epoch(model, opt, loss_fn: Callable, x_all: torch.Tensor, m_all: torc
     return float(np.mean(losses))
 
 
+def _init_name(init_from) -> str | None:
+    """What a checkpoint records as its starting point: a file name, a model's ``desc``, or None."""
+    if init_from is None or isinstance(init_from, (str, Path)):
+        return None if init_from is None else Path(init_from).name
+    return str(getattr(init_from, "msknb_desc", "a model in memory"))
+
+
 def _checked_inputs(train_images, train_masks, val_images, val_masks, cfg):
     xi, xm = check_pairs(train_images, train_masks, "train")
     if len(xi) == 0:
@@ -92,7 +99,7 @@ def _checked_inputs(train_images, train_masks, val_images, val_masks, cfg):
 def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_images: np.ndarray | None,
                     val_masks: np.ndarray | None, config: dict[str, Any] | None = None,
                     out_path: str | Path | None = None, seed: int = 0, progress: bool = True,
-                    desc: str = "segmenter", init_from: str | Path | None = None) -> SegTrainResult:
+                    desc: str = "segmenter", init_from: str | Path | torch.nn.Module | None = None) -> SegTrainResult:
     """Train an Attention-UNet on ``train_images`` (N, H, W) in [0, 1] and ``train_masks``
     (N, H, W) {0, 1}; keep the weights of the epoch with the best mean validation Dice
     (last epoch when there is no validation set).
@@ -104,9 +111,9 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
     training set still gets enough updates), samples_per_epoch (None, or exactly K samples
     per epoch whatever N: every experiment of a grid gets the same number of updates),
     threshold, max_seconds (time budget: stop after the epoch that passes it). Deterministic on CPU for a given ``seed``. Writes a
-    checkpoint to ``out_path`` if given. ``init_from``: a segmenter checkpoint of the same
-    architecture to continue from; its own validation Dice is epoch 0, so a run that never
-    beats it returns it unchanged.
+    checkpoint to ``out_path`` if given. ``init_from``: a segmenter checkpoint (path) or model
+    of the same architecture to continue from (fine-tuning; the model itself is not changed);
+    its own validation Dice is epoch 0, so a run that never beats it returns it unchanged.
     """
     cfg = full_config(config)
     xi, xm, val = _checked_inputs(train_images, train_masks, val_images, val_masks, cfg)
@@ -114,7 +121,8 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
     gen = torch.Generator().manual_seed(seed)
     model = build_segmenter(cfg["channels"], cfg["strides"])
     if init_from is not None:
-        model.load_state_dict(load_segmenter(init_from).state_dict())
+        start = init_from if isinstance(init_from, torch.nn.Module) else load_segmenter(init_from)
+        model.load_state_dict(start.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(cfg["lr_step"]), gamma=float(cfg["lr_gamma"]))
     loss_fn = make_loss(cfg["loss"])
@@ -139,11 +147,12 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
             break  # time budget spent: keep the best epoch so far
     model.load_state_dict(best[2])
     model.eval()
+    model.msknb_desc = desc  # what a fine-tune from this model records as its init_from
     seconds = time.perf_counter() - t0
     best_val = best[0] if val else float("nan")
     if out_path is not None:
         save_segmenter(model, cfg, out_path, meta={"best_epoch": best[1], "best_val_dice": best_val,
                                                    "seconds": seconds, "seed": seed, "n_train": len(xi),
                                                    "history": history,
-                                                   "init_from": None if init_from is None else Path(init_from).name})
+                                                   "init_from": _init_name(init_from)})
     return SegTrainResult(model, history, best[1], best_val, seconds, cfg)
