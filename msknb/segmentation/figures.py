@@ -151,6 +151,6 @@ def synthetic_use_figure(rows: dict[str, dict[str, dict[str, Any]]]):
         ax.set_title(f"{split} Dice" + (" (choice)" if split == "val" else " (report only)"), fontsize=9)
         lo = min(min(min(w[split]) for w in r.values()) for r in rows.values())
         ax.set_ylim(lo - 0.03, None)
-    axes[0].legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=len(ways), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
