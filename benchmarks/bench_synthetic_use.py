@@ -69,6 +69,13 @@ def grid_row(results: dict) -> dict:
                    "gen_use": r["gen_use"]} for name, r in results["experiments"].items()}
 
 
+def seed_mean(runs: dict, prefix: str, seeds) -> dict:
+    """Per experiment of the ``prefix/seed<k>`` runs: val and test Dice averaged over ``seeds``."""
+    rows = [runs[f"{prefix}/seed{s}"] for s in seeds]
+    names = [n for n, v in rows[0].items() if isinstance(v, dict)]
+    return {n: {k: round(float(np.mean([r[n][k] for r in rows])), 4) for k in ("val_dice", "test_dice")} for n in names}
+
+
 def control_row(ds, split, flagged, cfg, seed) -> dict:
     """"Real→Real" and "10%→10%": the grid's "pretrain" path with the real part standing in for
     the synthetic set (same cycles and budget, no synthetic image)."""
@@ -116,16 +123,12 @@ def main(argv: list[str] | None = None) -> dict:
                                       split=split, drop_ids=flagged)
             out["runs"][f"{mode}/seed{seed}"] = {**grid_row(res), "seconds": round(time.perf_counter() - t0, 1)}
             print(mode, seed, out["runs"][f"{mode}/seed{seed}"], flush=True)
-        rows = [out["runs"][f"{mode}/seed{s}"] for s in a.seeds]
-        out["mean"][mode] = {n: {k: round(float(np.mean([r[n][k] for r in rows])), 4) for k in ("val_dice", "test_dice")}
-                             for n in names}
+        out["mean"][mode] = seed_mean(out["runs"], mode, a.seeds)
     if a.control:
         for seed in a.seeds:
             out["runs"][f"control/seed{seed}"] = control_row(ds, split, flagged, cfg, seed)
             print("control", seed, out["runs"][f"control/seed{seed}"], flush=True)
-        rows = [out["runs"][f"control/seed{s}"] for s in a.seeds]
-        out["mean"]["control"] = {n: {k: round(float(np.mean([r[n][k] for r in rows])), 4) for k in ("val_dice", "test_dice")}
-                                  for n in rows[0]}
+        out["mean"]["control"] = seed_mean(out["runs"], "control", a.seeds)
     write_json_atomic(a.out, out)
     print(out["mean"])
     return out

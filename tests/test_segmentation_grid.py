@@ -118,7 +118,7 @@ def test_pretrain_fine_tunes_the_gen_model_on_the_real_part(tmp_path):
                                           seed=0, progress=False, split=sp)
     assert mix["experiments"]["Real+Gen"]["gen_use"] == "mix" and pre["experiments"]["Real+Gen"]["gen_use"] == "pretrain"
     assert pre["experiments"]["Gen"]["gen_use"] == "only"
-    # "Real+Gen" came before "Gen": its starting point was trained on the synthetic set alone first
+    # "Real+Gen" was listed before "Gen": Gen runs first and Real+Gen starts from its model
     from msknb import artifacts
     meta = torch.load(artifacts.segmenter_path(tmp_path, "Real+Gen"), weights_only=True)["meta"]
     assert meta["init_from"] == "Gen" and meta["n_train"] == len(sp["train"])

@@ -136,8 +136,10 @@ def resize_set(images: np.ndarray, masks: np.ndarray | None, size: int) -> tuple
     return im, mk
 
 
-def _plan(specs: list[dict[str, Any]], synthetic_ds, size: int, gen_refused: str | None = None) -> dict[str, Any]:
-    """Which experiments run in which order, and where the synthetic masks come from."""
+def _plan(specs: list[dict[str, Any]], synthetic_ds, size: int, gen_refused: str | None = None,
+          pretrain: bool = False) -> dict[str, Any]:
+    """Which experiments run in which order, and where the synthetic masks come from. With
+    ``pretrain`` a listed "Gen" runs before the first "x+Gen", which starts from its model."""
     plan: dict[str, Any] = {"syn_x": None, "syn_m": None, "source": None, "skipped": {}, "notes": []}
     if gen_refused:
         plan["skipped"] = {s["name"]: gen_refused for s in specs if s["gen"]}
@@ -156,6 +158,11 @@ def _plan(specs: list[dict[str, Any]], synthetic_ds, size: int, gen_refused: str
         run = real_first + [s for s in run if s["name"] != "Real"]
         if not any(s["name"] == "Real" for s in specs):
             plan["notes"].append("'Real' trained as well: its predictions are the synthetic images' pseudo-labels")
+    if pretrain:
+        gen_only = [s for s in run if s["gen"] and s["fraction"] == 0]
+        run = [s for s in run if s not in gen_only]
+        first_plus = next((k for k, s in enumerate(run) if s["gen"]), len(run))
+        run[first_plus:first_plus] = gen_only
     plan["run"] = run
     return plan
 
@@ -255,7 +262,7 @@ def run_experiment_grid(real_ds, synthetic_ds=None, experiments: Iterable[str] =
         raise DataError(f"too few images ({len(real_ds)}) for a train/val/test split", real_ds.root)
     subsets = {s["name"]: fraction_subset(split["train"], real_ds.subjects, s["fraction"], seed)
                for s in specs if s["fraction"] > 0}
-    plan = _plan(specs, synthetic_ds, size, gen_refused)
+    plan = _plan(specs, synthetic_ds, size, gen_refused, pretrain=cfg["gen_use"] == "pretrain")
     if out_dir is not None:
         _write_split(out_dir, real_ds, split, subsets, cfg, seed)
     data = (images, masks, real_ds, split, subsets)

@@ -149,8 +149,8 @@ def synthetic_use_figure(rows: dict[str, dict[str, dict[str, Any]]]):
                 ax.plot([x] * len(v), v, "k.", ms=3)
         ax.set_xticks(range(len(rows)), list(rows))
         ax.set_title(f"{split} Dice" + (" (choice)" if split == "val" else " (report only)"), fontsize=9)
-        lo = min(min(min(w[split]) for w in r.values()) for r in rows.values())
-        ax.set_ylim(lo - 0.03, None)
+    lo = min(min(v["val"] + v["test"]) for r in rows.values() for v in r.values())
+    axes[0].set_ylim(lo - 0.03, None)  # the panels share y
     fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=len(ways), fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     return fig
