@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -172,3 +173,19 @@ def write_png(path: str | Path, image: np.ndarray, mask: bool = False) -> Path:
         arr = to_uint8(arr)
     img = Image.fromarray(np.ascontiguousarray(arr), mode="L")
     return save_with(path, lambda tmp: img.save(tmp, format="PNG", optimize=False, compress_level=9))
+
+
+def move_aside(path: str | Path, why: str) -> Path:
+    """Move a file that cannot be used (unreadable, or from other settings) to
+    ``<name>.set-aside-<UTC time><suffix>`` beside it instead of overwriting it, print
+    where it went and why, and return the new path. Nothing a long run wrote is lost."""
+    src = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    dst = src.with_name(f"{src.stem}.set-aside-{stamp}{src.suffix}")
+    k = 1
+    while dst.exists():
+        dst = src.with_name(f"{src.stem}.set-aside-{stamp}-{k}{src.suffix}")
+        k += 1
+    os.replace(src, dst)
+    print(f"{src}: {why}; moved aside to {dst.name} (kept, not overwritten); starting anew")
+    return dst

@@ -52,3 +52,29 @@ def test_another_training_seed_keeps_the_kit_split(monkeypatch, tmp_path):
     monkeypatch.setattr(shipped, "train_segmenter", fake_train)
     shipped.main(["--data", str(tmp_path), "--seed", "1", "--out", str(tmp_path / "s.pt")])
     assert seen == {"split": 0, "written": 0, "train": 1}
+
+
+def test_segmenter_training_resumes_bit_exactly_and_keeps_other_states(tmp_path, capsys):
+    """A run stopped after 2 epochs and re-run to 4 equals one run of 4 epochs; a state from other
+    settings is moved aside (printed), never overwritten."""
+    import torch
+
+    from msknb.segmentation.training import train_segmenter
+
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 32, 32)).astype(np.float32)
+    m = (x > 0.7).astype(np.float32)
+    cfg = {"image_size": 32, "epochs": 4, "lr_step": 2, "augment": True}
+    whole = train_segmenter(x, m, x[:4], m[:4], cfg, seed=1, progress=False)
+    state = tmp_path / "seg.state.pt"
+    part = train_segmenter(x, m, x[:4], m[:4], {**cfg, "epochs": 2}, seed=1, progress=False, state_path=state)
+    assert len(part.history) == 2 and state.is_file()
+    resumed = train_segmenter(x, m, x[:4], m[:4], cfg, seed=1, progress=False, state_path=state)
+    assert [h["val_dice"] for h in resumed.history] == [h["val_dice"] for h in whole.history]
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    again = train_segmenter(x, m, x[:4], m[:4], cfg, seed=1, progress=False, state_path=state)
+    assert len(again.history) == 4  # finished: nothing trained again
+    train_segmenter(x, m, x[:4], m[:4], {**cfg, "lr": 1e-4, "epochs": 1}, seed=1, progress=False, state_path=state)
+    aside = list(tmp_path.glob("seg.state.set-aside-*.pt"))
+    assert len(aside) == 1 and "lr" in capsys.readouterr().out

@@ -226,6 +226,8 @@ def test_train_groups_and_form(tmp_path):
     # other settings in the same folder: restart instead of raising
     res2 = train_groups(ds, {**s, "lr": 5e-4}, tmp_path / "ddpm", progress=False, restart_on_mismatch=True)
     assert all(r.resumed_from_step == 0 for r in res2.values())
+    # ... and the checkpoint it could not resume is moved aside, not overwritten
+    assert len(list((tmp_path / "ddpm" / "RF").glob("checkpoint.set-aside-*.pt"))) == 1
     form = training_form(lambda values: None, {"timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                                                 "batch_size": 4, "image_size": 64, "epochs": 1})
     assert len(form.children) == 9
@@ -272,3 +274,45 @@ def test_cli_train_prediction_is_read_back_by_sample(tmp_path):
     assert main(["sample", "--model", str(ckpt), "--n", "2", "--steps", "4", "--out", str(tmp_path / "syn"),
                  "--quiet"]) == 0
     assert len(list((tmp_path / "syn" / "images").glob("*.png"))) == 2
+
+
+def test_a_corrupt_checkpoint_is_moved_aside_not_overwritten(tmp_path, capsys):
+    """A new user's corrupt outputs/.../ddpm/checkpoint.pt: kept under a printed name, training starts anew."""
+    from types import SimpleNamespace
+
+    from msknb.ddpm.groups import train_groups
+
+    x = tiny_data(4)
+    class Four(SimpleNamespace):
+        def __len__(self):
+            return 4
+
+    ds = Four(images=x[:, 0], masks=(x[:, 1] > 0).astype(np.uint8), groups=["all"] * 4)
+    s = {"image_size": 16, "dim": 8, "dim_mults": (1, 2), "joint_mask": True, "epochs": 1, "batch_size": 4,
+         "timesteps": 20, "lr": 1e-3}
+    (tmp_path / "ddpm").mkdir()
+    (tmp_path / "ddpm" / "checkpoint.pt").write_bytes(b"hours of training, damaged")
+    res = train_groups(ds, s, tmp_path / "ddpm", progress=False, restart_on_mismatch=True)
+    aside = list((tmp_path / "ddpm").glob("checkpoint.set-aside-*.pt"))
+    assert len(aside) == 1 and aside[0].read_bytes() == b"hours of training, damaged"
+    assert aside[0].name in capsys.readouterr().out
+    assert res["all"].steps == 1 and (tmp_path / "ddpm" / "checkpoint.pt").is_file()
+
+
+def test_folded_unet_is_a_256px_model_at_64px_cost():
+    """fold = 4: the network sees (C·16, H/4, W/4); output has the input's size; the weights load back."""
+    from msknb.ddpm.config import build_model
+    from msknb.ddpm.fold import FoldedUNet
+
+    cfg = TrainConfig(image_size=32, dim=8, dim_mults=(1, 2), fold=4, condition="mask", prediction="v",
+                      zero_terminal_snr=True, timesteps=20)
+    m = build_model(cfg)
+    assert isinstance(m, FoldedUNet) and m.net.channels == 2 * 16 and m.net.out_channels == 16
+    out = m(torch.randn(2, 2, 32, 32), torch.tensor([3, 7]))
+    assert out.shape == (2, 1, 32, 32)
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(image_size=36, dim=8, dim_mults=(1, 2), fold=4)
+    assert e.value.path == "image_size"
+    with pytest.raises(ConfigError) as e:
+        m(torch.randn(1, 2, 30, 30), torch.tensor([1]))
+    assert e.value.path == "image_size"

@@ -7,14 +7,14 @@ import torch.distributed
 
 from msknb.data import load_folder
 from msknb.ddpm.checkpoints import conditioning_extras, export_ema
-from msknb.ddpm.diffusion import PREDICTIONS
+from msknb.ddpm.diffusion import PREDICTIONS, SCHEDULE_KINDS
 from msknb.ddpm.groups import train_groups
 from msknb.ddpm.training_data import split_indices
 from msknb.profiles import settings
 
 #: command-line flag -> TrainConfig field, set only when given
 _OPTIONAL = ("checkpoint_every", "max_seconds", "sample_every", "lr", "batch_size", "prediction", "min_snr_gamma",
-             "condition", "cond_dropout")
+             "condition", "cond_dropout", "dim", "fold", "schedule")
 
 
 def _export(results: dict, export: str, ds) -> None:
@@ -77,6 +77,10 @@ def register(subparsers) -> None:
     p.add_argument("--zero-terminal-snr", action="store_true",
                    help="rescale the schedule to zero terminal SNR (Lin et al. 2024; needs --prediction v or x0)")
     p.add_argument("--min-snr-gamma", type=float, default=None, help="Min-SNR-gamma loss weighting (e.g. 5)")
+    p.add_argument("--dim", type=int, default=None, help="U-Net base width (the profile's when absent)")
+    p.add_argument("--fold", type=int, default=None,
+                   help="fold each p x p pixel block into channels (4: a 256 px model at a 64 px model's cost)")
+    p.add_argument("--schedule", choices=SCHEDULE_KINDS, default=None, help="noise schedule (the profile's when absent)")
     p.add_argument("--joint", action="store_true", help="train on image + aponeurosis mask (2 channels)")
     p.add_argument("--condition", choices=["mask"], default=None,
                    help="mask-conditioned: the network is given the aponeurosis mask and draws the image")

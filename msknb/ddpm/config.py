@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from msknb.ddpm import diffusion as D
+from msknb.ddpm.fold import FoldedUNet
 from msknb.ddpm.unet import DiffusionUNet
 from msknb.errors import ConfigError
 
@@ -26,7 +27,7 @@ CONDITIONS = (None, "mask")
 #: config fields that may change when a run is resumed (everything else must match)
 RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "checkpoint_every", "sample_every", "amp", "device")
 #: config fields that define the network (must match a checkpoint to load its weights)
-ARCH_FIELDS = ("image_size", "channels", "dim", "dim_mults", "resnet_groups", "init_dim", "condition")
+ARCH_FIELDS = ("image_size", "channels", "dim", "dim_mults", "resnet_groups", "init_dim", "condition", "fold")
 #: config fields that define what the weights mean (must match to fine-tune from a checkpoint)
 MEANING_FIELDS = ("timesteps", "schedule", "zero_terminal_snr", "prediction")
 
@@ -63,7 +64,9 @@ class TrainConfig:
     network also takes the aponeurosis mask in [-1, 1] as an input channel and predicts the
     image channel only; the training data then holds image + mask, (N, 2, H, W));
     cond_dropout: probability that a training sample's mask is replaced by the null mask
-    (0 everywhere), which makes classifier-free guidance possible at sampling (0 = off).
+    (0 everywhere), which makes classifier-free guidance possible at sampling (0 = off);
+    fold: p = 1 (the network sees the image) or p >= 2 (it sees each p x p block of pixels
+    as p² channels of an (H/p, W/p) grid, :mod:`msknb.ddpm.fold`; 4 makes 256 px cost like 64 px).
     """
 
     image_size: int = 64
@@ -96,6 +99,7 @@ class TrainConfig:
     device: str = "auto"
     condition: str | None = None
     cond_dropout: float = 0.0
+    fold: int = 1
 
     def __post_init__(self) -> None:
         self.dim_mults = tuple(int(m) for m in self.dim_mults)
@@ -118,12 +122,13 @@ class TrainConfig:
              f"must divide every feature width {widths}")
         need(self.init_dim is None or (_is_int(self.init_dim) and self.init_dim >= 1), "init_dim",
              "must be None or a positive integer")
-        f = 2 ** (len(self.dim_mults) - 1)
+        need(_is_int(self.fold) and self.fold >= 1, "fold", "must be a positive integer (1 = no folding)")
+        f = 2 ** (len(self.dim_mults) - 1) * self.fold
         need(self.condition in CONDITIONS, "condition", "must be None or 'mask'")
         need(self.condition is None or self.channels == 1, "channels",
              "must be 1 with condition 'mask' (the network draws the image; the mask is given)")
         need(_is_num(self.cond_dropout) and 0 <= self.cond_dropout < 1, "cond_dropout", "must be in [0, 1)")
-        need(self.image_size % f == 0, "image_size", f"must be divisible by {f} = 2 ** (len(dim_mults) - 1)")
+        need(self.image_size % f == 0, "image_size", f"must be divisible by {f} = fold x 2 ** (len(dim_mults) - 1)")
 
     def _validate_diffusion(self) -> None:
         need = self._need
@@ -203,13 +208,17 @@ class TrainConfig:
         return self.channels + self.condition_channels
 
 
-def build_model(config: TrainConfig) -> DiffusionUNet:
+def build_model(config: TrainConfig) -> DiffusionUNet | FoldedUNet:
     """The U-Net for ``config`` (random init from the current torch RNG); its attributes
     ``image_size`` (px), ``prediction`` and ``condition`` tell samplers the training size,
     objective and what to append to x_t (a conditional network takes ``channels + 1`` input
-    channels and outputs ``channels``)."""
-    model = DiffusionUNet(dim=config.dim, dim_mults=config.dim_mults, channels=config.data_channels,
-                          out_channels=config.channels, resnet_groups=config.resnet_groups, init_dim=config.init_dim)
+    channels and outputs ``channels``). With ``config.fold`` > 1 it is a :class:`FoldedUNet`."""
+    p2 = config.fold ** 2
+    model = DiffusionUNet(dim=config.dim, dim_mults=config.dim_mults, channels=config.data_channels * p2,
+                          out_channels=config.channels * p2, resnet_groups=config.resnet_groups,
+                          init_dim=config.init_dim)
+    if config.fold > 1:
+        model = FoldedUNet(model, config.fold)
     model.image_size = config.image_size
     model.prediction = config.prediction
     model.condition = config.condition

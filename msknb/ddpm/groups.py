@@ -9,6 +9,7 @@ from msknb.ddpm.config import TrainConfig, config_from_settings
 from msknb.ddpm.train import TrainResult, train_ddpm
 from msknb.ddpm.training_data import images_to_array
 from msknb.errors import CheckpointError, DataError
+from msknb.io import move_aside
 
 
 def _initial_weights(pretrained, config: TrainConfig, strict: bool):
@@ -33,7 +34,8 @@ def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 
     A single group trains into ``out_dir/checkpoint.pt``; several into
     ``out_dir/<group>/checkpoint.pt`` (``out_dir`` is usually ``msknb.artifacts.ddpm_dir``).
     An existing checkpoint there is resumed (a finished one returns at once); with
-    ``restart_on_mismatch`` one from other settings is replaced (with a printed note) instead
+    ``restart_on_mismatch`` one that is unreadable or from other settings is moved aside
+    (:func:`msknb.io.move_aside` prints where; it is never overwritten) and training starts anew, instead
     of raising :class:`CheckpointError`. ``pretrained`` initialises every model from that
     checkpoint when its architecture fits (else from scratch, with a printed note).
     ``settings``: ``msknb.profiles.settings("ddpm", ...)``; ``extra`` sets other TrainConfig
@@ -52,11 +54,9 @@ def train_groups(ds, settings: dict[str, Any], out_dir: str | Path, seed: int = 
         arr = images_to_array(ds.images[idx], None if ds.masks is None else ds.masks[idx],
                               joint=with_masks)
         target = Path(out_dir) if len(groups) == 1 else Path(out_dir) / g
-        resume = True
         why = resume_mismatch(target / CHECKPOINT_NAME, config, init)
         if why and restart_on_mismatch:
-            print(f"{target / CHECKPOINT_NAME}: from other settings ({why}); starting over")
-            resume = False
+            move_aside(target / CHECKPOINT_NAME, f"cannot be resumed with these settings ({why})")
         ids = [str(ds.ids[i]) for i in idx] if getattr(ds, "ids", None) is not None else None
-        results[g] = train_ddpm(arr, config, target, resume=resume, progress=progress, init_from=init, ids=ids)
+        results[g] = train_ddpm(arr, config, target, resume=True, progress=progress, init_from=init, ids=ids)
     return results

@@ -62,12 +62,14 @@ def all_data_split(ds, seed: int = 0) -> dict[str, Any]:
 
 def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max_seconds: float | None = 1800,
                   seed: int = 0, threads: int | None = None, drop_flagged_pairs: bool = True,
-                  init_from: str | Path | None = None, split_seed: int = 0, **overrides: Any) -> dict[str, Any]:
+                  init_from: str | Path | None = None, split_seed: int = 0, state_path: str | Path | None = None,
+                  **overrides: Any) -> dict[str, Any]:
     """Train the shipped segmenter on the kit split's ``train`` ids (val picks the epoch),
     without the label pairs QA flags when ``drop_flagged_pairs``; write the weights to
     ``out`` and the split to ``KIT_SPLIT_FILE``. ``seed`` seeds the training, ``split_seed`` the
     split (the kit split is seed 0: another training seed must not move it); ``init_from``:
-    continue from these weights (kept when no epoch beats their validation Dice). Returns a summary."""
+    continue from these weights (kept when no epoch beats their validation Dice); ``state_path``:
+    the run's resumable state, rewritten after every epoch (re-running continues). Returns a summary."""
     if threads:
         torch.set_num_threads(int(threads))
     cfg = {**SHIPPED_CONFIG, **overrides, "max_seconds": max_seconds}
@@ -82,7 +84,8 @@ def train_shipped(data_dir: str | Path, out: str | Path = SHIPPED_SEGMENTER, max
         (tr, dropped["train"]), (va, dropped["val"]) = unflagged(ds, tr), unflagged(ds, va)
     write_kit_split(split, split_seed)
     res = train_segmenter(ds.images[tr], ds.masks[tr], ds.images[va], ds.masks[va], cfg, out_path=out,
-                          seed=seed, desc="shipped segmenter", init_from=init_from)
+                          seed=seed, desc="shipped segmenter", init_from=init_from,
+                          state_path=state_path)
     return {"best_epoch": res.best_epoch, "best_val_dice": res.best_val_dice, "seconds": time.perf_counter() - t0,
             "epochs_run": len(res.history), "n_train": len(tr), "n_val": len(va), "dropped_flagged": dropped,
             "out": str(out)}
@@ -101,9 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-flagged", action="store_true", help="train also on pairs label QA flags")
     ap.add_argument("--init-from", default=None, help="continue from this segmenter checkpoint")
     ap.add_argument("--lr", type=float, default=SHIPPED_CONFIG["lr"])
+    ap.add_argument("--image-size", type=int, default=SHIPPED_CONFIG["image_size"], help="training size in px")
+    ap.add_argument("--loss", default=SHIPPED_CONFIG["loss"])
+    ap.add_argument("--state", default=None,
+                    help="resumable training state (default: OUT with .state.pt); re-running continues from it")
     a = ap.parse_args(argv)
+    state = a.state or str(Path(a.out).with_suffix(".state.pt"))
     print(train_shipped(a.data, a.out, a.max_seconds, a.seed, a.threads, drop_flagged_pairs=not a.keep_flagged,
-                        init_from=a.init_from, split_seed=a.split_seed, epochs=a.epochs, lr_step=a.lr_step, lr=a.lr))
+                        init_from=a.init_from, split_seed=a.split_seed, state_path=state, epochs=a.epochs,
+                        lr_step=a.lr_step, lr=a.lr, image_size=a.image_size, loss=a.loss))
     return 0
 
 

@@ -21,6 +21,7 @@ from msknb.segmentation.losses import make_loss
 from msknb.segmentation.metrics import mean_dice
 from msknb.segmentation.model import build_segmenter, full_config, load_segmenter, save_segmenter
 from msknb.segmentation.predict import predict
+from msknb.segmentation.training_state import load_state, restore, run_signature, save_state
 
 
 @dataclasses.dataclass
@@ -99,7 +100,8 @@ def _checked_inputs(train_images, train_masks, val_images, val_masks, cfg):
 def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_images: np.ndarray | None,
                     val_masks: np.ndarray | None, config: dict[str, Any] | None = None,
                     out_path: str | Path | None = None, seed: int = 0, progress: bool = True,
-                    desc: str = "segmenter", init_from: str | Path | torch.nn.Module | None = None) -> SegTrainResult:
+                    desc: str = "segmenter", init_from: str | Path | torch.nn.Module | None = None,
+                    state_path: str | Path | None = None) -> SegTrainResult:
     """Train an Attention-UNet on ``train_images`` (N, H, W) in [0, 1] and ``train_masks``
     (N, H, W) {0, 1}; keep the weights of the epoch with the best mean validation Dice
     (last epoch when there is no validation set).
@@ -110,10 +112,13 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
     max(N, K) samples, reshuffling after each pass, so that with few epochs a small
     training set still gets enough updates), samples_per_epoch (None, or exactly K samples
     per epoch whatever N: every experiment of a grid gets the same number of updates),
-    threshold, max_seconds (time budget: stop after the epoch that passes it). Deterministic on CPU for a given ``seed``. Writes a
-    checkpoint to ``out_path`` if given. ``init_from``: a segmenter checkpoint (path) or model
-    of the same architecture to continue from (fine-tuning; the model itself is not changed);
-    its own validation Dice is epoch 0, so a run that never beats it returns it unchanged.
+    threshold, max_seconds (time budget of this call: stop after the epoch that passes it).
+    Deterministic on CPU for a given ``seed``. Writes a checkpoint to ``out_path`` if given.
+    ``init_from``: a segmenter checkpoint (path) or model of the same architecture to
+    continue from (fine-tuning; the model itself is not changed); its own validation Dice is
+    epoch 0, so a run that never beats it returns it unchanged. ``state_path``: a file the
+    run rewrites after every epoch and continues from when called again
+    (:mod:`msknb.segmentation.training_state`); a finished run returns at once.
     """
     cfg = full_config(config)
     xi, xm, val = _checked_inputs(train_images, train_masks, val_images, val_masks, cfg)
@@ -125,26 +130,17 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
         model.load_state_dict(start.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(cfg["lr_step"]), gamma=float(cfg["lr_gamma"]))
-    loss_fn = make_loss(cfg["loss"])
-    x_all, m_all = torch.from_numpy(xi)[:, None], torch.from_numpy(xm)[:, None]
-    history: list[dict[str, float]] = []
-    best = (-1.0, 0, copy.deepcopy(model.state_dict()))
-    if init_from is not None and val:
-        best = (mean_dice(predict(model, val[0], cfg["threshold"])[1], val[1]), 0, best[2])
+    sig = run_signature(cfg, seed, len(xi), 0 if val is None else len(val[0]), _init_name(init_from))
+    state = load_state(state_path, sig) if state_path is not None else None
+    if state is not None:
+        best, history = restore(state, model, opt, sched, gen)
+    else:
+        history, best = [], (-1.0, 0, copy.deepcopy(model.state_dict()))
+        if init_from is not None and val:
+            best = (mean_dice(predict(model, val[0], cfg["threshold"])[1], val[1]), 0, best[2])
+    run = (model, opt, sched, gen, make_loss(cfg["loss"]))
     t0 = time.perf_counter()
-    bar = tqdm(range(1, int(cfg["epochs"]) + 1), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
-        loss = _train_epoch(model, opt, loss_fn, x_all, m_all, cfg, gen, epoch)
-        lr = opt.param_groups[0]["lr"]
-        sched.step()
-        v = mean_dice(predict(model, val[0], cfg["threshold"])[1], val[1]) if val else float("nan")
-        score = v if val else float(epoch)
-        if score > best[0]:
-            best = (score, epoch, copy.deepcopy(model.state_dict()))
-        history.append({"epoch": epoch, "loss": loss, "val_dice": v, "lr": lr, "seconds": time.perf_counter() - t0})
-        bar.set_postfix(loss=f"{loss:.3f}", val_dice=f"{v:.3f}")
-        if cfg.get("max_seconds") and time.perf_counter() - t0 > float(cfg["max_seconds"]):
-            break  # time budget spent: keep the best epoch so far
+    best = _epochs(run, cfg, xi, xm, val, best, history, desc, progress, (state_path, sig))
     model.load_state_dict(best[2])
     model.eval()
     model.msknb_desc = desc  # what a fine-tune from this model records as its init_from
@@ -156,3 +152,33 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
                                                    "history": history,
                                                    "init_from": _init_name(init_from)})
     return SegTrainResult(model, history, best[1], best_val, seconds, cfg)
+
+
+def _epochs(run, cfg, xi, xm, val, best, history, desc, progress, saving) -> tuple[float, int, dict]:
+    """The visible loop: train an epoch, score val, keep the best, write the state; returns
+    the best ``(score, epoch, weights)``. ``history`` grows in place."""
+    model, opt, sched, gen, loss_fn = run
+    state_path, sig = saving
+    x_all, m_all = torch.from_numpy(xi)[:, None], torch.from_numpy(xm)[:, None]
+    t0 = time.perf_counter()
+    done = len(history)
+    bar = tqdm(range(done + 1, int(cfg["epochs"]) + 1), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        loss = _train_epoch(model, opt, loss_fn, x_all, m_all, cfg, gen, epoch)
+        lr = opt.param_groups[0]["lr"]
+        sched.step()
+        v = mean_dice(predict(model, val[0], cfg["threshold"])[1], val[1]) if val else float("nan")
+        score = v if val else float(epoch)
+        if score > best[0]:
+            best = (score, epoch, copy.deepcopy(model.state_dict()))
+        prev = history[-1]["seconds"] if history else 0.0
+        history.append({"epoch": epoch, "loss": loss, "val_dice": v, "lr": lr,
+                        "seconds": prev + time.perf_counter() - t0})
+        t0 = time.perf_counter()
+        if state_path is not None:
+            save_state(state_path, sig, model, opt, sched, gen, best, history)
+        bar.set_postfix(loss=f"{loss:.3f}", val_dice=f"{v:.3f}")
+        if cfg.get("max_seconds") and history[-1]["seconds"] - (history[done - 1]["seconds"] if done else 0.0) \
+                > float(cfg["max_seconds"]):
+            break  # time budget of this call spent: keep the best epoch so far
+    return best
