@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from msknb.cli import data, measure, phantom, report, run, sample, segment, thickness, train
+from msknb.cli import data, experiment, measure, phantom, report, run, sample, segment, thickness, train
 from msknb.errors import MsknbError
 
 #: the commands' modules, in the order shown by ``--help``; each defines ``register(subparsers)``
-COMMANDS = (run, phantom, data, train, sample, segment, thickness, measure, report)
+COMMANDS = (run, phantom, data, train, sample, segment, thickness, measure, experiment, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

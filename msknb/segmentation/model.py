@@ -24,7 +24,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "batch_size": 8, "lr": 1e-3, "lr_step": None, "lr_gamma": 0.5, "loss": "generalized_dice",
     "augment": True, "augment_params": None, "min_samples_per_epoch": None, "samples_per_epoch": None,
     "threshold": 0.5,
-    "fractions": (0.4, 0.2, 0.4), "crop_fov": True, "max_seconds": None, "gen_use": "mix",
+    "fractions": (0.4, 0.2, 0.4), "crop_fov": True, "max_seconds": None, "gen_use": "mix", "patience": None,
 }
 LOSSES = ("generalized_dice", "generalized_dice_bce", "dice", "dice_bce")
 #: how an "x+Gen" experiment uses the synthetic set (:mod:`msknb.segmentation.experiments`)

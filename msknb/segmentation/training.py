@@ -112,7 +112,8 @@ def train_segmenter(train_images: np.ndarray, train_masks: np.ndarray, val_image
     max(N, K) samples, reshuffling after each pass, so that with few epochs a small
     training set still gets enough updates), samples_per_epoch (None, or exactly K samples
     per epoch whatever N: every experiment of a grid gets the same number of updates),
-    threshold, max_seconds (time budget of this call: stop after the epoch that passes it).
+    threshold, max_seconds (time budget of this call: stop after the epoch that passes it),
+    patience (stop when the validation Dice has not improved for this many epochs; None = off).
     Deterministic on CPU for a given ``seed``. Writes a checkpoint to ``out_path`` if given.
     ``init_from``: a segmenter checkpoint (path) or model of the same architecture to
     continue from (fine-tuning; the model itself is not changed); its own validation Dice is
@@ -162,6 +163,8 @@ def _epochs(run, cfg, xi, xm, val, best, history, desc, progress, saving) -> tup
     x_all, m_all = torch.from_numpy(xi)[:, None], torch.from_numpy(xm)[:, None]
     t0 = time.perf_counter()
     done = len(history)
+    if cfg.get("patience") and val and done and done - best[1] >= int(cfg["patience"]):
+        return best  # stopped early in an earlier call
     bar = tqdm(range(done + 1, int(cfg["epochs"]) + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         loss = _train_epoch(model, opt, loss_fn, x_all, m_all, cfg, gen, epoch)
@@ -178,6 +181,8 @@ def _epochs(run, cfg, xi, xm, val, best, history, desc, progress, saving) -> tup
         if state_path is not None:
             save_state(state_path, sig, model, opt, sched, gen, best, history)
         bar.set_postfix(loss=f"{loss:.3f}", val_dice=f"{v:.3f}")
+        if cfg.get("patience") and val and epoch - best[1] >= int(cfg["patience"]):
+            break  # val Dice stopped improving: keep the best epoch
         if cfg.get("max_seconds") and history[-1]["seconds"] - (history[done - 1]["seconds"] if done else 0.0) \
                 > float(cfg["max_seconds"]):
             break  # time budget of this call spent: keep the best epoch so far

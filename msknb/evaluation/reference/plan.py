@@ -1,0 +1,78 @@
+"""The cells of the reference experiment: which experiment, which subset draw, which seed.
+
+Every cell trains a segmenter under one rule (:data:`TRAINING_RULE`: early stopping on the
+kit val ids) at :data:`RESOLUTION` px on the kit's train ids (or a nested, cluster-grouped
+fraction of them) and is scored on the kit's test ids. The order puts first what answers
+the first question (is there room: Real vs 10 %), then the seeds, then the rest.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: training size of every cell (px)
+RESOLUTION = 128
+#: fractions of the kit's train ids (nested, grouped by near-duplicate cluster)
+FRACTIONS = (0.1, 0.3, 0.5, 1.0)
+#: subset draws per fraction (the 10 % subset is drawn twice; 100 % is one draw)
+DRAWS = {0.1: 2, 0.3: 1, 0.5: 1, 1.0: 1}
+SEEDS = (0, 1, 2)
+#: how every cell is trained: Adam, StepLR, generalised Dice + BCE, the shipped augmentation,
+#: at least 256 samples per epoch (a 35-image subset still gets 32 updates an epoch), stop when
+#: the val Dice has not improved for ``patience`` epochs, at most ``epochs``
+TRAINING_RULE: dict[str, Any] = {
+    "image_size": RESOLUTION, "channels": (16, 32, 64, 128), "batch_size": 8, "lr": 3e-3, "lr_step": 20,
+    "lr_gamma": 0.5, "loss": "generalized_dice_bce", "augment": True, "min_samples_per_epoch": 256,
+    "epochs": 80, "patience": 12, "threshold": 0.5, "crop_fov": True,
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One trained model: ``experiment`` as in the paper ("Real", "10%", "10%+Gen", ...),
+    ``fraction`` of the kit train ids (0..1), ``draw`` (which subset of that fraction),
+    ``seed`` (training seed), ``gen_use`` (None, "mix", "pretrain" or "control")."""
+    experiment: str
+    fraction: float
+    draw: int
+    seed: int
+    gen_use: str | None = None
+
+    @property
+    def name(self) -> str:
+        """File-safe and unique: ``10pct-d0-s1`` or ``10pct+gen-mix-d0-s1``."""
+        base = "real" if self.fraction >= 1.0 else f"{round(self.fraction * 100)}pct"
+        if self.experiment == "Gen":
+            base = "gen"
+        elif self.gen_use:
+            base += f"+gen-{self.gen_use}"
+        return f"{base}-d{self.draw}-s{self.seed}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "name": self.name}
+
+
+def fraction_name(fraction: float) -> str:
+    """The paper's name of a real-data experiment: "Real" or "10%"."""
+    return "Real" if fraction >= 1.0 else f"{round(fraction * 100)}%"
+
+
+def real_cells(seeds=SEEDS, fractions=FRACTIONS) -> list[Cell]:
+    """Real-data cells, ordered: seed 0 of Real and both 10 % draws first (the room), then
+    the other seeds, then the 30 % and 50 % cells."""
+    cells = []
+    for seed in seeds:
+        for f in sorted(fractions, key=lambda f: (f not in (0.1, 1.0), -f)):
+            cells += [Cell(fraction_name(f), f, d, seed) for d in range(DRAWS.get(f, 1))]
+    return sorted(cells, key=lambda c: (c.fraction not in (0.1, 1.0), c.seed))
+
+
+def gen_cells(seeds=SEEDS, fractions=(0.1, 1.0), uses=("mix", "pretrain", "control")) -> list[Cell]:
+    """Cells that use the synthetic set (and the budget-matched control of pretrain):
+    "Gen" per seed, then "x%+Gen" for each use."""
+    cells = [Cell("Gen", 0.0, 0, s) for s in seeds]
+    for seed in seeds:
+        for f in fractions:
+            for use in uses:
+                cells += [Cell(f"{fraction_name(f)}+Gen", f, d, seed, use) for d in range(DRAWS.get(f, 1))]
+    return cells

@@ -1,0 +1,92 @@
+"""The reference experiment in numbers: what ``msknb experiment summary --json`` prints and
+notebooks 05-07 and the report show.
+
+Per experiment the mean test Dice over seeds and subset draws; for a comparison (e.g.
+10 %+Gen vs 10 %) each test image's Dice is first averaged over the seeds and draws of each
+side, then the paired percentile bootstrap over test images gives the 95 % CI
+(:func:`msknb.evaluation.readings.paired_bootstrap`). The seeds' spread is reported beside it.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from msknb.evaluation.readings import paired_bootstrap
+from msknb.evaluation.reference.store import read_reference
+
+
+def _label(cell: dict[str, Any]) -> str:
+    """Experiment name as in the paper, with the synthetic set's use for x+Gen ("10%+Gen",
+    "10%+Gen (pretrain)", "10% twice" for the control)."""
+    if cell.get("gen_use") == "control":
+        return f"{cell['experiment'].replace('+Gen', '')} twice"
+    if cell.get("gen_use") == "pretrain":
+        return f"{cell['experiment']} (pretrain)"
+    return cell["experiment"]
+
+
+def per_image(cells: dict[str, dict[str, Any]], clean: bool = False) -> dict[str, np.ndarray]:
+    """experiment label -> (n_cells, n_test) Dice; ``clean`` drops test pairs label QA flags."""
+    rows: dict[str, list[np.ndarray]] = defaultdict(list)
+    for c in cells.values():
+        d = np.asarray(c["test"]["dice"], dtype=np.float64)
+        if clean:
+            d = d[~np.asarray(c["test"]["flagged"], dtype=bool)]
+        rows[_label(c)].append(d)
+    return {k: np.stack(v) for k, v in rows.items()}
+
+
+def compare(dice: dict[str, np.ndarray], base: str, other: str) -> dict[str, Any] | None:
+    """``other`` minus ``base``: mean, 95 % CI over test images (per-image means over seeds
+    and draws), and the per-seed differences' range; None when either is missing."""
+    if base not in dice or other not in dice:
+        return None
+    boot = paired_bootstrap(dice[base].mean(axis=0), dice[other].mean(axis=0))
+    return {"mean": boot["diff"], "ci_low": boot["ci_low"], "ci_high": boot["ci_high"],
+            "significant": boot["significant"], "n_test": boot["n"],
+            "n_cells": [int(dice[base].shape[0]), int(dice[other].shape[0])]}
+
+
+def _nan_none(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every NaN/inf float as None and numpy scalars as Python ones (strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return _nan_none(float(obj))
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def summarise_reference(folder: str | Path | None = None, clean: bool = False) -> dict[str, Any]:
+    """The stored reference results as one JSON-safe dict (keys named in the module docstring
+    of :mod:`msknb.cli.experiment`)."""
+    ref = read_reference(folder)
+    meta, cells = ref["meta"], ref["cells"]
+    dice = per_image(cells, clean)
+    means = {k: float(v.mean()) for k, v in dice.items()}
+    room = compare(dice, "10%", "Real")
+    gen = {k: c.get("generator") for k, c in cells.items() if c.get("generator")}
+    return strict_json({"resolution": meta.get("resolution"), "n_seeds": len({c["seed"] for c in cells.values()}),
+            "cpu_hours": meta.get("cpu_hours"), "generator": sorted({str(g) for g in gen.values()}) or None,
+            "dice": means, "dice_seed_sd": {k: float(v.mean(axis=1).std(ddof=1)) if len(v) > 1 else None
+                                            for k, v in dice.items()},
+            "n_cells": {k: int(v.shape[0]) for k, v in dice.items()},
+            "real_minus_10pct": room,
+            "gain_10pct": compare(dice, "10%", "10%+Gen"),
+            "gain_10pct_pretrain": compare(dice, "10%", "10%+Gen (pretrain)"),
+            "gain_10pct_vs_control": compare(dice, "10% twice", "10%+Gen (pretrain)"),
+            "gen_over_real": _nan_none(means["Gen"] / means["Real"]) if "Gen" in means and "Real" in means else None,
+            "clean_test_only": clean, "command": meta.get("command"), "commit": meta.get("commit")})

@@ -1,0 +1,69 @@
+"""The reference experiment (msknb.evaluation.reference): cells are written as they finish,
+a re-run skips them, the summary reads them with paired CIs, and the CLI prints one JSON."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from msknb.data.phantom import make_phantom
+from msknb.errors import CheckpointError
+from msknb.evaluation.reference import cell as C
+from msknb.evaluation.reference import plan as P
+from msknb.evaluation.reference import run as R
+from msknb.evaluation.reference.summary import summarise_reference
+
+
+@pytest.fixture()
+def tiny(monkeypatch):
+    ph = [make_phantom("TA", size=32, seed=s) for s in range(24)]
+    imgs = np.stack([p.image for p in ph]).astype(np.float32)
+    msk = np.stack([p.mask for p in ph]).astype(np.float32)
+    data = C.RealData(imgs, msk, [f"p{i}" for i in range(24)], [f"c{i // 2}" for i in range(24)],
+                      np.arange(16), np.arange(16, 20), np.arange(20, 24), ["p21"])
+    monkeypatch.setattr(R, "load_real", lambda d, s: data)
+    monkeypatch.setitem(P.TRAINING_RULE, "image_size", 32)
+    monkeypatch.setitem(P.TRAINING_RULE, "epochs", 2)
+    monkeypatch.setitem(P.TRAINING_RULE, "patience", 2)
+    monkeypatch.setitem(P.TRAINING_RULE, "min_samples_per_epoch", 8)
+    return data
+
+
+def test_cells_are_ordered_room_first_and_nested():
+    names = [c.name for c in P.real_cells()]
+    assert names[:3] == ["real-d0-s0", "10pct-d0-s0", "10pct-d1-s0"]
+    assert len(names) == len(set(names)) == 3 * 5
+    rng = np.random.default_rng(0)
+    train, clusters = np.arange(100), [f"c{k}" for k in rng.integers(0, 40, 100)]
+    from msknb.segmentation.experiments import fraction_subset
+    small, big = fraction_subset(train, clusters, 0.1, seed=0), fraction_subset(train, clusters, 0.3, seed=0)
+    assert set(small) <= set(big)
+
+
+def test_run_writes_each_cell_skips_finished_and_summarises(tiny, tmp_path, capsys):
+    cells = [P.Cell("Real", 1.0, 0, 0), P.Cell("10%", 0.1, 0, 0), P.Cell("Real", 1.0, 0, 1), P.Cell("10%", 0.1, 0, 1)]
+    done = R.run_cells("unused", cells, folder=tmp_path, state_dir=tmp_path / "state", progress=False)
+    assert done == [c.name for c in cells]
+    rec = json.loads((tmp_path / "cells" / "real-d0-s0.json").read_text())
+    assert len(rec["test"]["dice"]) == 4 and rec["test"]["flagged"] == [False, True, False, False]
+    assert not set(rec["train_ids"]) & set(rec["test"]["ids"])
+    assert sorted(p.name for p in (tmp_path / "weights").glob("*.pt")) == ["10pct-d0-s0.pt", "real-d0-s0.pt"]
+    assert R.run_cells("unused", cells, folder=tmp_path, progress=False) == []
+    s = summarise_reference(tmp_path)
+    assert s["n_seeds"] == 2 and set(s["dice"]) == {"Real", "10%"}
+    room = s["real_minus_10pct"]
+    assert room["ci_low"] <= room["mean"] <= room["ci_high"]
+    assert s["gain_10pct"] is None and s["cpu_hours"] > 0
+    from msknb.cli import main
+    capsys.readouterr()
+    assert main(["experiment", "summary", "--json", "--folder", str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("resolution", "n_seeds", "cpu_hours", "generator", "dice", "real_minus_10pct", "gain_10pct",
+                "gain_10pct_vs_control", "gen_over_real"):
+        assert key in out
+
+
+def test_summary_without_results_says_what_to_run(tmp_path):
+    with pytest.raises(CheckpointError, match="experiment run"):
+        summarise_reference(tmp_path)
