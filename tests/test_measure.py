@@ -173,3 +173,15 @@ def test_shipped_vs_experts_measures_both_at_the_image_size_in_mm_when_known(tin
     assert [(r["method"], r["subset"]) for r in rows][:3] == [("chords", "all"), ("chords", "not in its training"),
                                                               ("chords", "flagged ok")]
     assert all(r["unit"] == "mm" and 0 <= r["n"] <= 2 for r in rows)
+
+
+def test_an_image_too_small_for_the_segmenter_is_named_in_the_users_words(tmp_path, capsys):
+    """A 1 x 1 px scan: the error names the file, its size and the size the segmenter needs; the rest goes on."""
+    from PIL import Image
+
+    from msknb.cli import main
+
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "one.png")
+    status = main(["segment", "predict", str(tmp_path / "one.png"), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status == 2 and "one.png" in err and "1 x 1 px" in err and "at least 32 x 32 px" in err

@@ -37,6 +37,10 @@ def model_threshold(model: torch.nn.Module, threshold: float | None = None) -> f
     return float(cfg.get("threshold", 0.5) if threshold is None else threshold)
 
 
+#: the smallest image side (px) the segmenter accepts: below it there are no aponeuroses to find
+MIN_SIDE_PX = 32
+
+
 def predict_full_size(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
     """Probability map float32 (H, W) in [0, 1] at the size of ``image`` (H, W) in [0, 1].
 
@@ -50,6 +54,10 @@ def predict_full_size(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
     img = np.asarray(image, dtype=np.float32)
     if img.ndim != 2:
         raise DataError(f"an image must be 2-D (H, W), got shape {img.shape}", "image")
+    if min(img.shape) < MIN_SIDE_PX:
+        raise DataError(f"the image is {img.shape[1]} x {img.shape[0]} px: too small for the segmenter, which needs "
+                        f"at least {MIN_SIDE_PX} x {MIN_SIDE_PX} px (it segments at {size} x {size} px; a B-mode scan "
+                        "is usually a few hundred px on each side)", "image")
     y0, y1, x0, x1 = crop_fov(img) if cfg.get("crop_fov", True) else (0, img.shape[0], 0, img.shape[1])
     crop = img[y0:y1, x0:x1]
     prob, _ = predict(model, resize_image(crop, size)[None])
@@ -63,7 +71,11 @@ def predict_full_size(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
 def predict_file(model: torch.nn.Module, path: str | Path, threshold: float | None = None) -> np.ndarray:
     """Binary mask uint8 (H, W) {0, 1} at the original size of the image file ``path``
     (:func:`predict_full_size` thresholded at the model's threshold)."""
-    return (predict_full_size(model, load_image(path)) > model_threshold(model, threshold)).astype(np.uint8)
+    try:
+        prob = predict_full_size(model, load_image(path))
+    except DataError as e:  # name the file, not the array
+        raise DataError(e.problem, path) from e
+    return (prob > model_threshold(model, threshold)).astype(np.uint8)
 
 
 def collect_images(items: Sequence[str | Path]) -> list[Path]:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from msknb.errors import MsknbError
+from msknb.errors import DataError, MsknbError
 from msknb.segmentation.predict import model_threshold, predict_full_size
 from msknb.thickness.methods import measure_thickness
 from msknb.thickness.result import ThicknessResult
@@ -44,7 +44,10 @@ def measure_frame(model: torch.nn.Module, frame: Frame, method: str = "chords",
     has a spacing. A ThicknessError (e.g. one band found) becomes the row's ``error``."""
     t0 = time.perf_counter()
     thr = model_threshold(model, threshold)
-    prob = predict_full_size(model, frame.image)
+    try:
+        prob = predict_full_size(model, frame.image)
+    except DataError as e:  # name the file, not the array
+        raise DataError(e.problem, frame.path) from e
     mask = (prob > thr).astype(np.uint8)
     row = {"id": frame.id, "frame": frame.frame, "path": str(frame.path), "method": method}
     result = None
