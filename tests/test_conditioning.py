@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from msknb.ddpm import diffusion as D
 from msknb.ddpm.checkpoints import checkpoint_extras, load_checkpoint, load_model
@@ -122,14 +123,26 @@ def test_augmented_masks_keep_the_bands(tmp_path):
 
 def test_read_condition_masks_names_a_bad_file(tmp_path):
     write_synthetic_set(cond_data(3, 32), tmp_path / "set")
-    masks, ids = read_condition_masks(tmp_path / "set", 16)
-    assert masks.shape == (3, 16, 16) and ids == ["syn_00001", "syn_00002", "syn_00003"]
-    (tmp_path / "set" / "masks" / "syn_00004.png").write_bytes(b"not a png")
-    with pytest.raises(DataError, match="syn_00004"):
+    masks, ids, errors = read_condition_masks(tmp_path / "set", 16)
+    assert masks.shape == (3, 16, 16) and ids == ["syn_00001", "syn_00002", "syn_00003"] and errors == []
+    folder = tmp_path / "set" / "masks"
+    (folder / "syn_00004.png").write_bytes(b"not a png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "syn_00005.png")                 # wrong size
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(folder / "syn_00006.png")               # empty
+    grey = (np.random.default_rng(0).random((32, 32)) * 255).astype(np.uint8)
+    Image.fromarray(grey).save(folder / "syn_00007.png")                                       # an image, not a mask
+    masks, ids, errors = read_condition_masks(tmp_path / "set", 16)
+    assert ids == ["syn_00001", "syn_00002", "syn_00003"] and len(errors) == 4
+    for name, words in [("syn_00004", "unreadable"), ("syn_00005", "too small"), ("syn_00006", "empty"),
+                        ("syn_00007", "not a binary mask")]:
+        assert any(name in e and words in e for e in errors), (name, errors)
+    for f in folder.glob("syn_0000[123].png"):
+        f.unlink()
+    with pytest.raises(DataError, match="no usable mask"):
         read_condition_masks(tmp_path / "set", 16)
 
 
-def test_cli_train_conditional_and_sample_for_masks(tmp_path):
+def test_cli_train_conditional_and_sample_for_masks(tmp_path, capsys):
     from msknb.cli import main
     from msknb.data import load_folder
 
@@ -160,6 +173,16 @@ def test_cli_train_conditional_and_sample_for_masks(tmp_path):
     assert main(["sample", "--model", str(model), "--masks", str(bad), "--steps", "3", "--out", str(out),
                  "--quiet"]) == 2
     assert sorted(p.read_bytes() for p in (out / "images").glob("*.png")) == before  # nothing lost
+    # one bad file among good ones: named, left out, the rest written, exit status 2
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for k, m in enumerate(ds.masks[:2]):
+        Image.fromarray((m * 255).astype(np.uint8)).save(mixed / f"good{k}.png")
+    (mixed / "broken.png").write_bytes(b"nope")
+    assert main(["sample", "--model", str(model), "--masks", str(mixed), "--steps", "3",
+                 "--out", str(tmp_path / "mixed_out"), "--quiet"]) == 2
+    assert "broken.png" in capsys.readouterr().err
+    assert len(list((tmp_path / "mixed_out" / "images").glob("*.png"))) == 2
     assert main(["sample", "--model", str(model), "--masks", "prior", "--n", "3", "--steps", "3",
                  "--out", str(tmp_path / "prior"), "--quiet"]) == 0
     assert len(load_folder(tmp_path / "prior", crop_fov=False)) == 3

@@ -10,6 +10,7 @@ ids it was trained on.
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -41,11 +42,12 @@ def _is_dltrack_folder(folder: Path) -> bool:
     return (folder / "images").is_dir() and (folder / "masks").is_dir()
 
 
-def condition_masks(args, model_path: Path, size: int) -> np.ndarray:
-    """The masks (N, size, size) {0, 1} named by ``--masks``: 'prior' draws ``--n`` from the
-    mask prior (fitted to ``--data``'s masks, else the checkpoint's); a DL_Track folder is
-    loaded like training data (field-of-view crop, resize); any other folder's mask files are
-    resized. Every mask is read before anything is generated or written."""
+def condition_masks(args, model_path: Path, size: int) -> tuple[np.ndarray, list[str]]:
+    """``(masks (N, size, size) {0, 1}, errors)`` named by ``--masks``: 'prior' draws ``--n``
+    from the mask prior (fitted to ``--data``'s masks, else the checkpoint's); a DL_Track
+    folder is loaded like training data (field-of-view crop, resize); any other folder's mask
+    files are resized, a bad file left out with one line in ``errors``. Every mask is read
+    before anything is generated or written."""
     if args.masks == "prior":
         if args.data:
             prior = fit_mask_prior(load_folder(args.data, image_size=size).masks)
@@ -53,19 +55,24 @@ def condition_masks(args, model_path: Path, size: int) -> np.ndarray:
             prior = checkpoint_extras(model_path)["mask_prior"]
             if prior is None:
                 raise ConfigError(f"{model_path} stores no mask prior: pass --data DIR to fit one", "masks")
-        return sample_masks(prior, args.n, size, seed=args.seed)
+        return sample_masks(prior, args.n, size, seed=args.seed), []
     folder = Path(args.masks)
     if not folder.is_dir():
         raise DataError("--masks must be a folder of masks or 'prior'", folder)
     if _is_dltrack_folder(folder):
-        return load_folder(folder, image_size=size).masks
-    return read_condition_masks(folder, size)[0]
+        return load_folder(folder, image_size=size).masks, []
+    masks, _, errors = read_condition_masks(folder, size)
+    return masks, errors
 
 
-def _draw(args, path: Path, model, schedule, config) -> tuple[np.ndarray, float]:
-    """``(images (n, C, H, W) in [0, 1], seconds)``; conditional: the masks as channel 1."""
+def _draw(args, path: Path, model, schedule, config, errors: list[str]) -> tuple[np.ndarray, float]:
+    """``(images (n, C, H, W) in [0, 1], seconds)``; conditional: the masks as channel 1; the
+    masks that could not be used are added to ``errors``."""
     if args.masks:
-        masks = condition_masks(args, path, config.image_size)
+        masks, bad = condition_masks(args, path, config.image_size)
+        for line in bad:
+            print(f"msknb sample: error: {line}", file=sys.stderr)
+        errors.extend(bad)
         return draw_conditional(path, masks, method=args.method, steps=args.steps, seed=args.seed,
                                 batch_size=args.batch_size, progress=not args.quiet, guidance=args.guidance,
                                 noise_start=args.noise_start, eta=args.eta)
@@ -81,7 +88,8 @@ def _cli_sample(args) -> int:
     model, schedule, config = load_model(path)  # model.prediction comes from the checkpoint
     if args.threads:
         torch.set_num_threads(args.threads)
-    x, seconds = _draw(args, path, model, schedule, config)
+    errors: list[str] = []
+    x, seconds = _draw(args, path, model, schedule, config, errors)
     spacing = None if args.spacing is None else tuple(args.spacing) if len(args.spacing) == 2 else args.spacing[0]
     info = write_synthetic_set(x, args.out, spacing_mm=spacing, group=args.group)
     mode = "mask" if args.masks else ("joint" if config.channels == 2 else "image")
@@ -91,6 +99,9 @@ def _cli_sample(args) -> int:
                                            info["n"], **extra))
     print(f"{info['n']} images ({info['masks']} masks, {info['dicom']} DICOM) in {seconds:.1f} s -> {args.out} "
           f"({config.prediction}-prediction model {path.name})")
+    if errors:
+        raise DataError(f"{len(errors)} mask file(s) could not be used and were left out (named above); "
+                        f"the other {info['n']} image(s) were written", args.masks)
     return 0
 
 
