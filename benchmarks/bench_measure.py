@@ -173,6 +173,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "dltrack_apo"))
     ap.add_argument("--model", default=str(SHIPPED_SEGMENTER))
     ap.add_argument("--split", default=str(KIT_SPLIT_FILE), help="JSON with a 'test' id list")
+    ap.add_argument("--part", choices=["val", "test"], default="test",
+                    help="which ids of the split: val while choosing models and settings, test once at the end")
     ap.add_argument("--methods", nargs="+", default=["chords", "dltrack"])
     ap.add_argument("--n-timing", type=int, default=100, help="images for the `measure` timing (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
@@ -185,15 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     data, model_path = Path(a.data), Path(a.model)
     model = load_segmenter(model_path)
-    ids = [str(i) for i in json.loads(Path(a.split).read_text())["test"]]
+    ids = [str(i) for i in json.loads(Path(a.split).read_text())[a.part]]
     t0 = time.perf_counter()
     ev = evaluate_ids(model, data, ids, a.methods)
     rows = ev["rows"]
     dice = {"train_size_px": ev["image_size"], "at_train_size": spread([r["dice_train_size"] for r in rows]),
             "at_full_size": spread([r["dice_full_size"] for r in rows])}
     out = {"benchmark": "measure (issue 14)", "data": str(data), "split": str(a.split), "model": str(model_path),
-           "ids": "the split's test ids: grouped by near-duplicate cluster, none has a near copy in training",
-           "n_test": len(ids), "threshold": ev["threshold"], "dice": dice,
+           "ids": f"the split's {a.part} ids: grouped by near-duplicate cluster, none has a near copy in training",
+           "part": a.part, "n_test": len(ids), "threshold": ev["threshold"], "dice": dice,
            "mt": {m: mt_stats(rows, m) for m in a.methods}, "seconds_eval": round(time.perf_counter() - t0, 1),
            "targets": TARGETS, "machine": machine(), "per_image": rows}
     clean = [r for r in rows if not r["label_qa"]]

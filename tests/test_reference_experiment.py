@@ -67,3 +67,14 @@ def test_run_writes_each_cell_skips_finished_and_summarises(tiny, tmp_path, caps
 def test_summary_without_results_says_what_to_run(tmp_path):
     with pytest.raises(CheckpointError, match="experiment run"):
         summarise_reference(tmp_path)
+
+
+def test_reference_figure_draws_the_stored_cells(tiny, tmp_path):
+    from msknb.evaluation.reference.figures import reference_figure
+    from msknb.evaluation.reference.store import read_reference
+
+    R.run_cells("unused", [P.Cell("Real", 1.0, 0, 0), P.Cell("10%", 0.1, 0, 0)], folder=tmp_path,
+                state_dir=tmp_path / "state", progress=False)
+    fig = reference_figure(read_reference(tmp_path)["cells"])
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("share") and len(ax.get_legend().get_texts()) >= 2
