@@ -1,10 +1,11 @@
 """msknb: a Jupyter teaching and exploration kit for diffusion models on
 musculoskeletal ultrasound (MSK-US), after Katakis et al. 2023.
 
-One module per idea: ``data``, ``dicom``, ``splits``, ``phantom``, ``diffusion``,
-``unet``, ``train``, ``sample``, ``segment``, ``thickness``, ``metrics``, ``report``,
-``runner``. Import them explicitly (``from msknb import diffusion``); this package
-import stays light.
+One subpackage per stage, in the order of the notebooks: ``data`` (00), ``ddpm`` (01-04),
+``segmentation`` (05), ``thickness`` (06), ``evaluation`` (07, the report), ``cli``; shared
+primitives below them (``errors``, ``io``, ``paths``, ``profiles``, ``masks``, ``readings``).
+Import what you need explicitly (``from msknb.ddpm import diffusion``); this package import
+stays light. ``docs/ARCHITECTURE.md`` maps every module.
 """
 from msknb.errors import MsknbError
 

@@ -27,9 +27,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from msknb.data.loading import load_folder, load_mask
-from msknb.ddpm.provenance import ids_sha256
 from msknb.errors import MsknbError
-from msknb.io import ensure_dir, write_json_atomic, write_png
+from msknb.io import ensure_dir, ids_sha256, write_json_atomic, write_png
 
 DDPM_CHECKPOINT = "checkpoint.pt"
 SPLIT_FILE = "split.json"

@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -189,3 +189,8 @@ def move_aside(path: str | Path, why: str) -> Path:
     os.replace(src, dst)
     print(f"{src}: {why}; moved aside to {dst.name} (kept, not overwritten); starting anew")
     return dst
+
+
+def ids_sha256(ids: Iterable[str]) -> str:
+    """SHA-256 (hex) of the sorted ids joined by ``"\\n"``: one short name for a set of ids."""
+    return hashlib.sha256("\n".join(sorted(str(i) for i in ids)).encode("utf-8")).hexdigest()

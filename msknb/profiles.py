@@ -91,7 +91,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # min_samples_per_epoch: None = one pass per epoch (paper), K = max(N, K) samples per
     # epoch so small fractions still get enough updates; samples_per_epoch: None, or exactly K
     # samples per epoch whatever the set's size (every experiment gets the same number of
-    # updates); augment: rotation/scale/vflip/erasing (msknb.segmentation.augment); max_images
+    # updates); augment: rotation/scale/vflip/erasing (msknb.masks.augment); max_images
     # loaded; grid = experiments of notebook 05. quick (issue 16, measured 1 Dec 2026 on the kit
     # split, flagged pairs dropped, seed 0): 6 epochs x 256 samples at lr 5e-3 gave Real a test Dice
     # of 0.749 from 1536 samples, the former 10 epochs x max(N, 96) at lr 3e-3 0.767 from 3500 (2.3x

@@ -6,7 +6,7 @@ import pytest
 
 from msknb.ddpm.mask_prior import PARAMS, fit_mask_prior, mask_parameters, render_mask, sample_masks
 from msknb.errors import ConfigError, DataError
-from msknb.thickness.bands import find_bands
+from msknb.masks.bands import find_bands
 
 KNOWN = {"params": list(PARAMS),
          "mean": [0.12, 0.45, 0.03, 0.04, 0.05, 0.12, 0.05, 0.0, 0.02, 0.02, 0.98, 0.98, 0.0, 0.0],

@@ -1,4 +1,4 @@
-"""msknb.evaluation.readings: paired bootstrap CIs and readings built from the numbers."""
+"""msknb.readings: paired bootstrap CIs and readings built from the numbers."""
 import math
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from msknb.errors import ConfigError
 from msknb.evaluation.mt_readings import dice_by_id, measurability, mt_abs_errors, read_mt
-from msknb.evaluation.readings import jsonable, paired_bootstrap, read_comparison, read_experiments
+from msknb.readings import jsonable, paired_bootstrap, read_comparison, read_experiments
 from msknb.evaluation.report import write_report
 from msknb.evaluation.verdict import synthetic_verdict
 from msknb.results import save_results
@@ -212,6 +212,6 @@ def test_describe_measurability():
 
 
 def test_a_ci_bound_near_zero_keeps_its_sign():
-    from msknb.evaluation.readings import _fmt
+    from msknb.readings import _fmt
     assert _fmt(0.0003, 3) == "+0.0003" and _fmt(-0.0004, 3) == "-0.0004"
     assert _fmt(0.0, 3) == "+0.000" and _fmt(0.0123, 3) == "+0.012" and _fmt(float("nan"), 3) == "n/a"

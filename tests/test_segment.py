@@ -15,7 +15,7 @@ from msknb.data.splits import near_duplicate_clusters
 from msknb.errors import CheckpointError, ConfigError
 from msknb.profiles import settings
 from msknb.segmentation import experiments, metrics, model, predict, training
-from msknb.segmentation.augment import augment_batch, augment_pair
+from msknb.masks.augment import augment_batch, augment_pair
 
 TINY = {"image_size": 32, "channels": (4, 8), "epochs": 1, "batch_size": 4, "lr": 3e-3,
         "loss": "generalized_dice_bce", "augment": True}

@@ -155,3 +155,32 @@ def test_domain_modules_do_not_draw(name: str):
                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
         drawn |= {m for m in mods if any(m == lib or m.startswith(lib + ".") for lib in DRAWING_LIBRARIES)}
     assert not drawn, f"{_rel(name)} imports {sorted(drawn)}: move drawing into figures.py / widgets.py"
+
+
+#: the stages in the order the notebooks tell them; a module may import its own stage and
+#: those before it. Shared primitives (``msknb.masks``, ``msknb.errors``, ``msknb.io``,
+#: ``msknb.readings``, ...) come first; ``artifacts`` (the output folder's layout) sits with
+#: ``data``; the runner and the command line come last.
+STAGES = ("data", "ddpm", "segmentation", "thickness", "evaluation", "cli")
+STAGE_OF_TOP_LEVEL = {"artifacts": "data", "runner": "cli", "notebook_client": "cli", "kernel_timeouts": "cli",
+                      "warm_kernel": "cli", "times_table": "cli", "__main__": "cli", "exercises": "ddpm"}
+
+
+def _stage_rank(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) == 1:
+        return len(STAGES)  # the package itself
+    name = STAGE_OF_TOP_LEVEL.get(parts[1], parts[1])
+    return STAGES.index(name) + 1 if name in STAGES else 0
+
+
+def test_imports_follow_the_stage_order():
+    """data -> ddpm -> segmentation -> thickness -> evaluation -> cli: no stage imports a later one."""
+    graph = _graph()
+    against = [f"{a} -> {b}" for a in sorted(graph) for b in sorted(graph[a]) if _stage_rank(b) > _stage_rank(a)]
+    assert not against, "imports against the stage order:\n" + "\n".join(against)
+
+
+def test_stage_order_finder_finds_a_wrong_door():
+    assert _stage_rank("msknb.ddpm.train") < _stage_rank("msknb.thickness.bands")
+    assert _stage_rank("msknb.masks.bands") == 0 < _stage_rank("msknb.artifacts") == _stage_rank("msknb.data.folder")

@@ -10,7 +10,7 @@ from typing import Any
 
 from msknb.data import parse_spacing
 from msknb.errors import ConfigError, MsknbError
-from msknb.thickness.inputs import expand_mask_paths, read_mask
+from msknb.data.mask_files import expand_mask_paths, read_mask
 from msknb.thickness.methods import DEFAULT_METHOD, METHODS, measure_thickness
 
 CSV_COLUMNS = ("id", "path", "mt_px", "mt_mm", "n_chords", "method", "flag", "error")

@@ -2,8 +2,9 @@
 
 * maths: :mod:`~msknb.ddpm.schedules` (noise schedules, zero terminal SNR),
   :mod:`~msknb.ddpm.diffusion` (q, p, DDPM/DDIM steps and loops, prediction objectives
-  eps/x0/v, Min-SNR weights, the loss; also importable as ``msknb.diffusion``),
-  :mod:`~msknb.ddpm.unet` (the annotated-diffusion U-Net);
+  eps/x0/v, Min-SNR weights, the loss),
+  :mod:`~msknb.ddpm.unet` (the annotated-diffusion U-Net), :mod:`~msknb.ddpm.fold` (256 px at a 64 px
+  network's cost);
 * training: :mod:`~msknb.ddpm.config` (TrainConfig, build_model), :mod:`~msknb.ddpm.training_data`,
   :mod:`~msknb.ddpm.train` (train_ddpm), :mod:`~msknb.ddpm.runtime` (DDP, AMP, RNG),
   :mod:`~msknb.ddpm.ema`, :mod:`~msknb.ddpm.checkpoints`, :mod:`~msknb.ddpm.groups` (one model per muscle);

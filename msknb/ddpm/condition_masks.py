@@ -3,7 +3,7 @@
 Three sources, all giving (N, size, size) uint8 {0, 1}:
 
 * :func:`augmented_masks`: real training masks, geometrically augmented (rotation and zoom
-  of ``msknb.segmentation.augment``, plus left-right flips; no up-down flips: the
+  of ``msknb.masks.augment``, plus left-right flips; no up-down flips: the
   superficial aponeurosis stays on top);
 * :func:`read_condition_masks`: a folder of mask files (a DL_Track folder's ``masks/``, or
   PNG/TIFF/DICOM masks), resized to the model's size; a bad file is named with its problem
@@ -20,11 +20,11 @@ import torch
 from PIL import Image
 
 from msknb.errors import DataError
-from msknb.segmentation.augment import augment_pair
+from msknb.masks.augment import augment_pair
 from msknb.data.readers import read_raw
-from msknb.thickness.inputs import expand_mask_paths, is_dicom, read_mask
+from msknb.data.mask_files import expand_mask_paths, is_dicom, read_mask
 
-#: geometric augmentation of conditioning masks (msknb.segmentation.augment parameters)
+#: geometric augmentation of conditioning masks (msknb.masks.augment parameters)
 MASK_AUGMENT: dict[str, Any] = {"rotation_deg": 8.0, "scale": (0.9, 1.1), "vflip_p": 0.0, "erase_p": 0.0}
 
 

@@ -8,7 +8,7 @@ to a gap. :data:`PARAMS` names the 14 numbers of a mask; the deep band's depth i
 its separation below the superficial one (always > 0).
 
 * :func:`mask_parameters` measures them on one mask, with the band finding of
-  ``msknb.thickness.bands`` (the same bands the thickness methods use);
+  ``msknb.masks.bands`` (the same bands the thickness methods use);
 * :func:`fit_mask_prior` fits each parameter's distribution (a normal, clipped to the range
   seen) over real masks: a plain dict of floats (JSON- and checkpoint-safe);
 * :func:`draw_parameters` / :func:`render_mask` / :func:`sample_masks` draw new masks.
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from msknb.errors import ConfigError, DataError
-from msknb.thickness.bands import find_bands
+from msknb.masks.bands import find_bands
 
 #: per band (``sup`` = superficial, ``deep``): depth / separation, thickness, tilt,
 #: curvature (all rows / H), start and end (cols / W), gap (share of the span missing)
@@ -45,7 +45,7 @@ def _band_parameters(band, h: int, w: int) -> dict[str, float]:
 
 def mask_parameters(mask: np.ndarray) -> dict[str, float] | None:
     """The :data:`PARAMS` of one mask (H, W) {0, 1}: its two most superficial bands (found
-    by ``msknb.thickness.bands.find_bands``); None when it holds fewer than two bands."""
+    by ``msknb.masks.bands.find_bands``); None when it holds fewer than two bands."""
     m = np.asarray(mask)
     bands = find_bands((m > 0.5).astype(np.float32))[0]
     if len(bands) < 2:

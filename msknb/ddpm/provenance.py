@@ -18,7 +18,6 @@ leaving the weights untouched (checked); from the shell::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -27,15 +26,10 @@ import torch
 
 from msknb.data.loading import load_folder
 from msknb.errors import CheckpointError
-from msknb.io import atomic_path
+from msknb.io import atomic_path, ids_sha256
 
 IDS_KEY = "training_ids"
 SHA_KEY = "training_ids_sha256"
-
-
-def ids_sha256(ids: Iterable[str]) -> str:
-    """SHA-256 (hex) of the sorted ids joined by ``"\\n"``: one short name for a set of ids."""
-    return hashlib.sha256("\n".join(sorted(str(i) for i in ids)).encode("utf-8")).hexdigest()
 
 
 def record(ids: Iterable[str] | None) -> dict[str, Any]:

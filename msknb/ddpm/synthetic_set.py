@@ -23,7 +23,8 @@ import numpy as np
 from msknb.ddpm.checkpoints import checkpoint_extras, guidance_for, load_model
 from msknb.data.label_qa import unflagged
 from msknb.ddpm.condition_masks import augmented_masks, resize_mask
-from msknb.ddpm.provenance import ids_sha256, training_ids
+from msknb.ddpm.provenance import training_ids
+from msknb.io import ids_sha256
 from msknb.ddpm.sample import sample_images
 from msknb.errors import DataError
 

@@ -8,7 +8,8 @@ One idea per module: :mod:`~msknb.evaluation.stacks` (image stacks, resizing),
 :mod:`~msknb.evaluation.weights` (pretrained weights: fetched once, checksummed, cached),
 :mod:`~msknb.evaluation.summary` (published and domain metrics in one table),
 :mod:`~msknb.evaluation.memorisation` (incl. the generator's own training images), :mod:`~msknb.evaluation.pca`,
-:mod:`~msknb.evaluation.readings` (paired bootstrap CIs and readings between experiments, 05/06),
 :mod:`~msknb.evaluation.mt_readings` (06's MT-error readings), :mod:`~msknb.evaluation.verdict` (07's verdict),
-:mod:`~msknb.evaluation.figures` (every figure), :mod:`~msknb.evaluation.report` (the HTML page).
+:mod:`~msknb.evaluation.figures` (every figure), :mod:`~msknb.evaluation.report` (the HTML page),
+:mod:`~msknb.evaluation.generator_screen` (a generator on the kit val masks), :mod:`~msknb.evaluation.reference`
+(the stored reference experiment). Paired bootstrap CIs and readings: :mod:`msknb.readings`.
 """

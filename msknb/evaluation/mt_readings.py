@@ -7,7 +7,7 @@ notebook 05 ran, its per-image test Dice ({experiment: {id: Dice}}, see :func:`d
 - :func:`mt_abs_errors` |predicted - expert| MT per image (NaN = not measured).
 - :func:`measurability` how many images each experiment's mask could not be measured on or
   were flagged doubtful.
-- :func:`read_mt` paired-bootstrap readings of the MT error (``msknb.evaluation.readings``)
+- :func:`read_mt` paired-bootstrap readings of the MT error (``msknb.readings``)
   and, for every pair where the Dice and the MT error disagree, a computed explanation.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from msknb.evaluation.readings import jsonable, read_experiments
+from msknb.readings import jsonable, read_experiments
 
 
 def dice_by_id(results_05: Mapping[str, Any] | None) -> dict[str, dict[str, float]]:

@@ -14,7 +14,7 @@ from scipy import ndimage
 from skimage import measure
 from skimage.segmentation import relabel_sequential
 
-from msknb.thickness.inputs import as_probability
+from msknb.masks.probability import as_probability
 
 #: bands narrower than this fraction of the widest band are ignored
 MIN_BAND_WIDTH_FRAC = 0.15
@@ -141,7 +141,7 @@ def _merge_pieces(comps: list[Band], lab: np.ndarray, boxes: list, notes: list[s
 
 
 def find_bands(mask, threshold: float = 0.5, min_area_px: int | None = None):
-    """Binarise ``mask`` (H, W) (any form :func:`~msknb.thickness.inputs.as_probability`
+    """Binarise ``mask`` (H, W) (any form :func:`~msknb.masks.probability.as_probability`
     takes; a probability map in [0, 1] is thresholded ``>= threshold``), remove
     specks (default ``max(4, 2e-4 H W)`` px), label and group into aponeurosis bands.
 

@@ -1,6 +1,6 @@
 """What notebook 05's experiment grid says, computed from its per-image test Dice:
 readings of the paper's comparisons (paired bootstrap 95 % CI over the test images,
-:mod:`msknb.evaluation.readings`) and the test Dice with and without the test pairs that
+:mod:`msknb.readings`) and the test Dice with and without the test pairs that
 label QA flagged (:mod:`msknb.data.label_qa`)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from msknb.evaluation.readings import jsonable, read_experiments
+from msknb.readings import jsonable, read_experiments
 from msknb.paper import PAPER_TABLE4, PAPER_TABLE6
 from msknb.segmentation.experiments import parse_experiment
 
@@ -52,7 +52,7 @@ def _ratio_sentence(reading: dict[str, Any], paper: Mapping[str, float]) -> dict
 
 def grid_readings(results: Mapping[str, Any], exclude: Iterable[str] = (), seed: int = 0,
                   n_boot: int = 2000) -> list[dict[str, Any]]:
-    """Readings (:func:`msknb.evaluation.readings.read_comparison` dicts, JSON-safe) of
+    """Readings (:func:`msknb.readings.read_comparison` dicts, JSON-safe) of
     :func:`comparison_pairs` on the per-image test Dice, leaving out the test ids in
     ``exclude``; each with the paper's difference where the paper has both experiments,
     and for Real vs Gen the ratio Gen / Real (``ratio``, ``paper_ratio``)."""

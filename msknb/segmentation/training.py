@@ -1,6 +1,6 @@
 """Training the Attention-UNet segmenter: Adam, step-wise learning-rate decay
 (``StepLR``: x``lr_gamma`` every ``lr_step`` epochs), batch 8, augmentation
-(:mod:`msknb.segmentation.augment`), model selection on the validation Dice (the best
+(:mod:`msknb.masks.augment`), model selection on the validation Dice (the best
 epoch's weights are kept), an optional time budget. Losses: :mod:`msknb.segmentation.losses`.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from msknb.errors import ConfigError, DataError, TrainingError
-from msknb.segmentation.augment import augment_batch
+from msknb.masks.augment import augment_batch
 from msknb.segmentation.losses import make_loss
 from msknb.segmentation.metrics import mean_dice
 from msknb.segmentation.model import build_segmenter, full_config, load_segmenter, save_segmenter

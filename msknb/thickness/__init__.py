@@ -1,8 +1,8 @@
 """Notebook 06: muscle thickness (MT) from aponeurosis masks, and its agreement statistics.
 
 One entry point, :func:`msknb.thickness.methods.measure_thickness` (method by name).
-Modules, in the order a mask goes through them: :mod:`~msknb.thickness.inputs` (masks and
-mask files), :mod:`~msknb.thickness.bands` (bands in a mask), :mod:`~msknb.thickness.pairing`
+Modules, in the order a mask goes through them (mask files: :mod:`msknb.data.mask_files`;
+the mask as a probability map and its bands: :mod:`msknb.masks`): :mod:`~msknb.thickness.pairing`
 (which two are the muscle's aponeuroses), :mod:`~msknb.thickness.edges` (their inner edges),
 :mod:`~msknb.thickness.aponeuroses` (the three together), the methods
 :mod:`~msknb.thickness.chords` (the paper's) and :mod:`~msknb.thickness.dltrack`

@@ -1,5 +1,5 @@
 """The two aponeuroses of the examined muscle in a mask, ready to be measured: the bands
-found (:mod:`~msknb.thickness.bands`), the pair chosen (:mod:`~msknb.thickness.pairing`)
+found (:mod:`~msknb.masks.bands`), the pair chosen (:mod:`~msknb.thickness.pairing`)
 and their inner edges (:mod:`~msknb.thickness.edges`). Every thickness method
 (:mod:`~msknb.thickness.methods`) measures an :class:`Aponeuroses`."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from msknb.errors import ThicknessError
-from msknb.thickness.bands import Band, find_bands
+from msknb.masks.bands import Band, find_bands
 from msknb.thickness.edges import inner_edges
 from msknb.thickness.pairing import choose_pair
 

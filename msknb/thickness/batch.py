@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from msknb.errors import ConfigError, MsknbError, ThicknessError
-from msknb.thickness.inputs import expand_mask_paths, read_mask
+from msknb.data.mask_files import expand_mask_paths, read_mask
 from msknb.thickness.methods import measure_thickness
 from msknb.thickness.result import ThicknessResult
 

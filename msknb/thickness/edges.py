@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from msknb.thickness.bands import Band
+from msknb.masks.bands import Band
 
 #: window of the inner-edge smoothing, as a fraction of the common column range
 DEFAULT_EDGE_SMOOTH = 0.05

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from skimage import measure
 
 from msknb.thickness.agreement import agreement
-from msknb.thickness.inputs import as_probability
+from msknb.masks.probability import as_probability
 from msknb.thickness.result import ThicknessResult
 from msknb.viz import overlay_mask
 

@@ -6,7 +6,7 @@ visible in the result):
 
 1. **binarise** ``mask`` (H, W): bool, {0, 1}, {0, 255} or a probability map in [0, 1]
    (``>= threshold``);
-2. **bands** (:mod:`~msknb.thickness.bands`): drop specks (components smaller than
+2. **bands** (:mod:`~msknb.masks.bands`): drop specks (components smaller than
    ``min_area_px``, default ``max(4, 2e-4 H W)``), join pieces of one band broken by a gap,
    drop fragments narrower than 15 % of the widest band, order by depth;
 3. **pair** (:mod:`~msknb.thickness.pairing`): the examined muscle's superficial and deep
@@ -40,7 +40,7 @@ from msknb.thickness.aponeuroses import Aponeuroses, find_aponeuroses
 from msknb.thickness.chords import DEFAULT_SPAN, measure_chords
 from msknb.thickness.dltrack import measure_dltrack
 from msknb.thickness.edges import DEFAULT_EDGE_SMOOTH
-from msknb.thickness.inputs import as_probability
+from msknb.masks.probability import as_probability
 from msknb.thickness.quality import assess
 from msknb.thickness.result import ThicknessResult
 

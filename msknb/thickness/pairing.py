@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from msknb.errors import ThicknessError
-from msknb.thickness.bands import Band, overlap
+from msknb.masks.bands import Band, overlap
 
 #: expected muscle thickness as a fraction of the image height (DL_Track expert masks: 0.13-0.54)
 THICKNESS_RANGE = (0.05, 0.8)

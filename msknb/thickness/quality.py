@@ -29,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from msknb.thickness.aponeuroses import Aponeuroses
-from msknb.thickness.bands import Band
+from msknb.masks.bands import Band
 from msknb.thickness.pairing import THICKNESS_RANGE, band_confidence
 from msknb.thickness.result import OK, ThicknessResult
 

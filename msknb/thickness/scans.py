@@ -12,7 +12,7 @@ from msknb.data import ALL_EXTS, load_image, parse_spacing
 from msknb.data.dicom import read_dicom
 from msknb.data.manifest import read_manifest_spacing
 from msknb.errors import DataError
-from msknb.thickness.inputs import is_dicom
+from msknb.data.mask_files import is_dicom
 
 
 @dataclass

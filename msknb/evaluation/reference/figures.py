@@ -11,7 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from msknb.evaluation.readings import paired_bootstrap
+from msknb.readings import paired_bootstrap
 from msknb.evaluation.reference.summary import per_image
 from msknb.paper import PAPER_TABLE6
 

@@ -4,7 +4,7 @@ notebooks 05-07 and the report show.
 Per experiment the mean test Dice over seeds and subset draws; for a comparison (e.g.
 10 %+Gen vs 10 %) each test image's Dice is first averaged over the seeds and draws of each
 side, then the paired percentile bootstrap over test images gives the 95 % CI
-(:func:`msknb.evaluation.readings.paired_bootstrap`). The seeds' spread is reported beside it.
+(:func:`msknb.readings.paired_bootstrap`). The seeds' spread is reported beside it.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from msknb.evaluation.readings import paired_bootstrap
+from msknb.readings import paired_bootstrap
 from msknb.evaluation.reference.store import read_reference
 
 

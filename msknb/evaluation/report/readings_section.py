@@ -1,5 +1,5 @@
 """The report's readings: paired-bootstrap CIs between experiments (05, 06: results key
-``"readings"``, dicts of :func:`msknb.evaluation.readings.read_comparison`), notebook 07's
+``"readings"``, dicts of :func:`msknb.readings.read_comparison`), notebook 07's
 verdict (``"verdict"``, :func:`msknb.evaluation.verdict.synthetic_verdict`) and the
 generator's overlap with the test split (``"generator_test_overlap"``).
 
