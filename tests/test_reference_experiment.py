@@ -78,3 +78,13 @@ def test_reference_figure_draws_the_stored_cells(tiny, tmp_path):
     fig = reference_figure(read_reference(tmp_path)["cells"])
     ax = fig.axes[0]
     assert ax.get_xlabel().startswith("share") and len(ax.get_legend().get_texts()) >= 2
+
+
+def test_readings_follow_the_ci():
+    from msknb.evaluation.reference.summary import reference_readings
+
+    s = {"real_minus_10pct": {"mean": 0.05, "ci_low": 0.03, "ci_high": 0.07, "n_test": 47, "n_cells": [6, 3]},
+         "gain_10pct": {"mean": 0.004, "ci_low": -0.01, "ci_high": 0.02, "n_test": 47, "n_cells": [6, 6]},
+         "gain_10pct_pretrain": None, "gain_10pct_vs_control": None, "gen_over_real": None}
+    r = reference_readings(s)
+    assert "measurable gain" in r[0] and "no measurable effect" in r[1] and "not run yet" in r[2]

@@ -90,3 +90,32 @@ def summarise_reference(folder: str | Path | None = None, clean: bool = False) -
             "gain_10pct_vs_control": compare(dice, "10% twice", "10%+Gen (pretrain)"),
             "gen_over_real": _nan_none(means["Gen"] / means["Real"]) if "Gen" in means and "Real" in means else None,
             "clean_test_only": clean, "command": meta.get("command"), "commit": meta.get("commit")})
+
+
+def _read_gain(what: str, c: dict[str, Any] | None) -> str | None:
+    if c is None:
+        return None
+    ci = f"{c['mean']:+.3f} Dice (95 % CI {c['ci_low']:+.3f} to {c['ci_high']:+.3f}, {c['n_test']} test images"
+    ci += f", {c['n_cells'][0]} and {c['n_cells'][1]} models)"
+    if c["ci_low"] > 0:
+        return f"{what}: {ci}: a measurable gain."
+    if c["ci_high"] < 0:
+        return f"{what}: {ci}: a measurable loss."
+    return f"{what}: {ci}: no measurable effect."
+
+
+def reference_readings(summary: dict[str, Any]) -> list[str]:
+    """One sentence per comparison the stored results can answer, each read from its CI;
+    the comparisons not run yet are named as such."""
+    pairs = [("Room for synthetic data (Real minus 10 %)", "real_minus_10pct"),
+             ("10 %+Gen minus 10 % (mix, the paper's way)", "gain_10pct"),
+             ("10 %+Gen minus 10 % (pretrain on synthetic, then fine-tune)", "gain_10pct_pretrain"),
+             ("10 %+Gen (pretrain) minus 10 % trained twice as long (its budget-matched control)",
+              "gain_10pct_vs_control")]
+    out = []
+    for what, key in pairs:
+        text = _read_gain(what, summary.get(key))
+        out.append(text or f"{what}: not run yet.")
+    if summary.get("gen_over_real") is not None:
+        out.append(f"Synthetic only over Real: {summary['gen_over_real']:.2f} of Real's test Dice.")
+    return out
