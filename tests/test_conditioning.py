@@ -186,6 +186,10 @@ def test_cli_train_conditional_and_sample_for_masks(tmp_path, capsys):
     assert main(["sample", "--model", str(model), "--masks", "prior", "--n", "3", "--steps", "3",
                  "--out", str(tmp_path / "prior"), "--quiet"]) == 0
     assert len(load_folder(tmp_path / "prior", crop_fov=False)) == 3
+    # no --masks with a mask-conditioned model: the masks come from the prior first, then the images
+    assert main(["sample", "--model", str(model), "--n", "2", "--steps", "3", "--out", str(tmp_path / "plain"),
+                 "--quiet"]) == 0
+    assert json.loads((tmp_path / "plain" / "generator.json").read_text())["mode"] == "mask"
 
 
 def test_bench_conditional_runs_end_to_end(tmp_path, cond_run):

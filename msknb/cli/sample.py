@@ -3,8 +3,8 @@
 Unconditional / joint models draw ``--n`` images; a mask-conditioned model draws one image
 per mask of ``--masks DIR`` (a DL_Track folder or a folder of mask files) or of
 ``--masks prior --n N`` (the parametric generator of ``msknb.ddpm.mask_prior``, fitted to
-``--data DIR``'s masks or read from the checkpoint). Without ``--model`` the shipped
-generator is used (the conditional one when masks are given). Beside the set it writes
+``--data DIR``'s masks or read from the checkpoint); without ``--masks`` it draws ``--n``
+masks from the prior first. Without ``--model`` the shipped mask-conditioned generator is used. Beside the set it writes
 ``generator.json`` (``msknb.artifacts.save_generator_record``): the checkpoint and the real
 ids it was trained on.
 """
@@ -31,7 +31,7 @@ from msknb.errors import CheckpointError, ConfigError, DataError
 def _model_path(args) -> Path:
     if args.model:
         return Path(args.model)
-    name = SHIPPED_COND_DDPM if args.masks else SHIPPED_DDPM
+    name = SHIPPED_COND_DDPM
     path = pretrained_path(name)
     if path is None:
         raise CheckpointError("no --model given and the shipped generator is missing", name)
@@ -86,6 +86,8 @@ def _draw(args, path: Path, model, schedule, config, errors: list[str]) -> tuple
 def _cli_sample(args) -> int:
     path = _model_path(args)
     model, schedule, config = load_model(path)  # model.prediction comes from the checkpoint
+    if config.condition == "mask" and not args.masks:
+        args.masks = "prior"  # an image without a mask: draw the mask from the prior first, then the image
     if args.threads:
         torch.set_num_threads(args.threads)
     errors: list[str] = []
@@ -110,8 +112,9 @@ def register(subparsers) -> None:
                               description="Sample a DDPM checkpoint (DDPM or DDIM) and write the images in the "
                                           "DL_Track layout (images/, masks/, dicom/, manifest.csv). The "
                                           "prediction objective (eps, x0, v) is read from the checkpoint.")
-    p.add_argument("--model", default=None, help="checkpoint (.pt) from `msknb train`; default: the shipped one "
-                                                 f"({SHIPPED_COND_DDPM} with --masks, else {SHIPPED_DDPM})")
+    p.add_argument("--model", default=None, help="checkpoint (.pt) from `msknb train`; default: the shipped "
+                                                 f"mask-conditioned one ({SHIPPED_COND_DDPM}); "
+                                                 f"the joint image+mask model is {SHIPPED_DDPM}")
     p.add_argument("--masks", default=None, help="mask-conditioned models: a folder of masks (one image per mask) "
                                                  "or 'prior' (draw --n masks from the parametric generator)")
     p.add_argument("--data", default=None, help="with --masks prior: fit the prior to this data folder's masks")
