@@ -24,6 +24,11 @@ The kernel process writes its own stdout/stderr (warnings, C-level prints) to
 from: how the job is started (tty, pipe, closed stdout, background) cannot stall a kernel.
 The runner (:mod:`msknb.runner`) uses this engine, retries a notebook once after a
 :class:`LostReplyError` or a dead kernel, and says so.
+
+Two more engine arguments serve the runner: ``cell_progress(k, n)`` is called as code cell k
+of n starts (:mod:`msknb.cell_progress` shows it in the terminal), and ``kernel_stats`` (a
+dict) receives ``peak_rss_kib``, the kernel process's own peak resident memory
+(:data:`PEAK_RSS_EXPRESSION`, asked for after the last cell; absent when the kernel cannot say).
 """
 from __future__ import annotations
 
@@ -33,18 +38,18 @@ import shutil
 import tempfile
 from queue import Empty
 from time import monotonic
-from typing import Any
+from typing import Any, Callable
 
 from jupyter_client.localinterfaces import localhost
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.client import timestamp
 from nbclient.exceptions import CellExecutionComplete, CellTimeoutError
-from nbclient.util import ensure_async
+from nbclient.util import ensure_async, run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.log import logger
 from papermill.utils import merge_kwargs, remove_args
-from traitlets import Float, default
+from traitlets import Float, Instance, default
 
 #: seconds of one poll of the shell / IOPub channel
 POLL_SLICE_S = 2.0
@@ -54,6 +59,16 @@ NUDGE_AFTER_S = 30.0
 LOST_AFTER_S = 60.0
 #: name the engine is registered under with papermill
 ENGINE_NAME = "msknb"
+#: what the kernel evaluates (a user expression, no output) for its peak resident memory in KiB:
+#: VmHWM of /proc/self/status (Linux; getrusage's ru_maxrss would include the runner's memory at
+#: the fork that started the kernel, kept across exec), else ru_maxrss (bytes on macOS)
+PEAK_RSS_EXPRESSION = (
+    "next((int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmHWM:')), None) "
+    "if __import__('os').path.exists('/proc/self/status') else "
+    "__import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss "
+    "// (1024 if __import__('sys').platform == 'darwin' else 1)")
+#: seconds to wait for the answer before leaving the peak out
+STATS_TIMEOUT_S = 20.0
 
 
 class CellHangError(CellTimeoutError):
@@ -131,6 +146,7 @@ class GuardedNotebookClient(PapermillNotebookClient):
 
     nudge_after_s = Float(help="overdue seconds before the kernel_info nudge").tag(config=True)
     lost_after_s = Float(help="overdue seconds before LostReplyError").tag(config=True)
+    kernel_stats = Instance(dict, allow_none=True, help="receives peak_rss_kib after the last cell")
 
     @default("nudge_after_s")
     def _default_nudge(self) -> float:
@@ -145,6 +161,36 @@ class GuardedNotebookClient(PapermillNotebookClient):
         """Kill the kernel once the last cell has replied: its work is done and written, and a
         graceful shutdown waited for the kernel (torch threads) to exit, ~1-3 s per notebook."""
         return "immediate"
+
+    def papermill_execute_cells(self) -> None:
+        super().papermill_execute_cells()
+        if self.kernel_stats is None:
+            return
+        try:
+            peak = run_sync(self._async_peak_rss_kib)()
+        except Exception as exc:  # a measurement, never the notebook's failure
+            self.log.warning("no peak memory from the kernel: %s", exc)
+            return
+        if peak is not None:
+            self.kernel_stats["peak_rss_kib"] = peak
+
+    async def _async_peak_rss_kib(self) -> int | None:
+        """The kernel's peak resident memory (KiB) as it reports it; None when it cannot."""
+        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"peak": PEAK_RSS_EXPRESSION})
+        deadline = monotonic() + STATS_TIMEOUT_S
+        while monotonic() < deadline:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=POLL_SLICE_S))
+            except Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            answer = msg["content"].get("user_expressions", {}).get("peak", {})
+            if answer.get("status") != "ok":
+                return None
+            value = answer["data"]["text/plain"]
+            return int(value) if value.isdigit() else None
+        return None
 
     def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
         watch, now = getattr(self, "_watch", None), monotonic()
@@ -228,20 +274,38 @@ def kernel_log_path(output_path: str | None) -> str | None:
     return os.path.splitext(str(output_path))[0] + ".kernel.log"
 
 
+def cell_start_hook(nb: Any, report: Callable[[int, int], Any]) -> Callable[..., None]:
+    """An nbclient ``on_cell_start`` hook calling ``report(k, n)`` when the k-th of the ``n``
+    code cells of ``nb`` (those with source: the ones nbclient runs) starts."""
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+    position = {index: k for k, index in enumerate(code, start=1)}
+
+    def hook(cell: Any, cell_index: int) -> None:
+        if cell_index in position:
+            report(position[cell_index], len(code))
+
+    return hook
+
+
 class GuardedEngine(NBClientEngine):
     """papermill's nbclient engine running :class:`GuardedNotebookClient` on IPC kernels."""
 
     @classmethod
     def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
-                                 stderr_file=None, start_timeout=60, execution_timeout=None, warm=None, **kwargs):
+                                 stderr_file=None, start_timeout=60, execution_timeout=None, warm=None,
+                                 cell_progress=None, kernel_stats=None, **kwargs):
         """``warm``: a :class:`msknb.warm_kernel.WarmKernel` whose started kernel runs the
-        notebook (a fresh kernel when it failed); either way the kernel is shut down at the end."""
+        notebook (a fresh kernel when it failed); either way the kernel is shut down at the end.
+        ``cell_progress(k, n)``: called as code cell k of n starts; ``kernel_stats``: a dict
+        that receives ``peak_rss_kib`` (module docstring)."""
         kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
         final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                              kernel_name=kernel_name, log=logger, log_output=log_output,
-                             stdout_file=stdout_file, stderr_file=stderr_file)
+                             stdout_file=stdout_file, stderr_file=stderr_file, kernel_stats=kernel_stats)
         final.setdefault("kernel_manager_class", IPCKernelManager)
         final.setdefault("iopub_timeout", 30)
+        if cell_progress is not None:
+            final["on_cell_start"] = cell_start_hook(nb_man.nb, cell_progress)
         km = warm.take() if warm is not None else None
         if km is not None:
             return GuardedNotebookClient(nb_man, km=km, **final).execute(cleanup_kc=True)

@@ -4,10 +4,14 @@ Executes ``notebooks/NN_*.ipynb`` in order, injecting ``profile``, ``data_dir``,
 ``out_dir`` and ``seed`` into each notebook's ``parameters`` cell. Executed copies go to
 ``<out>/notebooks/``; each notebook writes its key results to ``<out>/results/``; the
 runner writes ``<out>/index.json`` with each notebook's status, wall time (s) and peak
-memory (MiB, resident set of the kernel process). It stops at the first failing notebook
+memory (MiB, resident set of the kernel process, as the kernel reports it after the last
+cell). While a notebook runs, the terminal shows which cell of how many is running
+(:mod:`msknb.cell_progress`). It stops at the first failing notebook
 and prints the failing cell and its error; at the end it prints one line with each
 notebook's time and the total (:func:`times_summary`). :func:`write_times` records the
-times with the machine (CPU model and count) for ``benchmarks/results``.
+times with the machine (CPU model and count) for ``benchmarks/results``. A ``paper`` run on
+a machine without a GPU first says so, with a rough time and the memory it needs
+(:mod:`msknb.cpu_estimate`).
 Kernels run on the guarded papermill engine (:mod:`msknb.notebook_client`: no endless
 wait for a lost reply); each cell gets the timeout fitted to its notebook
 (:mod:`msknb.kernel_timeouts`); a lost reply or a dead kernel earns one retry, said so.
@@ -27,8 +31,11 @@ from typing import Any, Sequence
 
 import papermill as pm
 import psutil
+import torch
 from nbclient.exceptions import DeadKernelError
 
+from msknb.cell_progress import CellProgress
+from msknb.cpu_estimate import paper_cpu_notice
 from msknb.errors import ConfigError, DataError
 from msknb.evaluation.report import write_report
 from msknb.io import ensure_dir, write_json_atomic
@@ -42,7 +49,11 @@ from msknb.warm_kernel import WarmKernel
 @dataclass
 class NotebookRun:
     """Outcome of one notebook: ``status`` is "ok", "failed" or "not run"; ``retries`` (0/1)
-    after a lost reply or dead kernel, ``hangs``: attempts ended by a cell timeout or lost reply."""
+    after a lost reply or dead kernel, ``hangs``: attempts ended by a cell timeout or lost reply.
+    ``peak_rss_mib``: the kernel's peak resident memory as it reports it after the last cell
+    (:data:`msknb.notebook_client.PEAK_RSS_EXPRESSION`); when it cannot (a hang, a dead kernel),
+    the runner's own poll of its child processes, which may include the next notebook's kernel
+    (:mod:`msknb.warm_kernel`)."""
 
     name: str
     status: str = "not run"
@@ -174,12 +185,28 @@ def kernel_threads(cpus: int | None = None, load: float | None = None) -> int:
     return max(1, min(cpus, cpus - round(load)))
 
 
+#: glibc's malloc: allocations from 4 MiB up are mapped and handed back to the system when
+#: freed (its default raises that threshold up to 32 MiB as tensors are freed, and freed tensors
+#: below it stay in the heap). For the paper profile on a CPU only, where 256-px tensors live in
+#: host memory: paper 03 on 8 images peaked at 4170 MiB without, 3672 MiB with (a 256-px training
+#: step or sampling call 10-25 % slower). The quick profile's small tensors ran 2x slower with
+#: it (1 MiB threshold): not for quick.
+CPU_PAPER_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 * 2**20)}
+
+
+def paper_on_cpu(profile: str | None) -> bool:
+    """True for the ``paper`` profile on a machine without CUDA."""
+    return profile == "paper" and not torch.cuda.is_available()
+
+
 @contextlib.contextmanager
-def _kernel_environment():
+def _kernel_environment(profile: str | None = None):
     """Thread settings the kernel inherits (``OMP_NUM_THREADS`` from :func:`kernel_threads`,
-    ``OMP_WAIT_POLICY=PASSIVE`` so waiting threads sleep instead of spinning), unless the
-    user set them; the runner's own environment is restored afterwards."""
-    wanted = {"OMP_NUM_THREADS": str(kernel_threads()), "OMP_WAIT_POLICY": "PASSIVE"}
+    ``OMP_WAIT_POLICY=PASSIVE`` so waiting threads sleep instead of spinning), and for
+    ``paper`` on a CPU :data:`CPU_PAPER_MALLOC`, unless the user set them; the runner's own
+    environment is restored afterwards."""
+    wanted = {"OMP_NUM_THREADS": str(kernel_threads()), "OMP_WAIT_POLICY": "PASSIVE",
+              **(CPU_PAPER_MALLOC if paper_on_cpu(profile) else {})}
     added = [k for k in wanted if k not in os.environ]
     os.environ.update({k: wanted[k] for k in added})
     try:
@@ -194,14 +221,17 @@ RETRY_ON = (LostReplyError, DeadKernelError)
 
 
 def _execute_once(path: Path, target: Path, parameters: dict[str, Any], kernel_name: str, progress: bool,
-                  cell_timeout_s: float | None, warm: WarmKernel | None = None) -> Exception | None:
+                  cell_timeout_s: float | None, warm: WarmKernel | None = None, cells: CellProgress | None = None,
+                  stats: dict[str, Any] | None = None) -> Exception | None:
     """One papermill run of ``path`` on the guarded engine (:mod:`msknb.notebook_client`),
-    on ``warm``'s kernel when given; the exception that ended it, or None."""
+    on ``warm``'s kernel when given, showing its cells on ``cells`` and the kernel's peak
+    memory in ``stats``; the exception that ended it, or None."""
     try:
         pm.execute_notebook(str(path), str(target), parameters=parameters, kernel_name=kernel_name,
                             cwd=str(path.parent), progress_bar=progress, log_output=False,
                             execution_timeout=None if cell_timeout_s is None else int(cell_timeout_s),
-                            engine_name=ENGINE_NAME, warm=warm)
+                            engine_name=ENGINE_NAME, warm=warm, kernel_stats=stats,
+                            cell_progress=cells.cell if cells is not None and cells.enabled else None)
         return None
     except Exception as exc:  # papermill wraps the kernel's error; reported by the caller
         return exc
@@ -209,31 +239,35 @@ def _execute_once(path: Path, target: Path, parameters: dict[str, Any], kernel_n
 
 def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_name: str = "python3",
                  progress: bool = False, cell_timeout_s: float | None = None, retry: bool = True,
-                 verbose: bool = False, warm: WarmKernel | None = None) -> NotebookRun:
+                 verbose: bool = False, warm: WarmKernel | None = None, show_cells: bool = False) -> NotebookRun:
     """Execute one notebook with papermill into ``<out_dir>/notebooks/``.
 
     ``cell_timeout_s`` bounds each cell (:func:`msknb.kernel_timeouts.cell_timeout_s`); a
     reply the kernel never sends fails the cell after about a minute of idle kernel
     (:class:`~msknb.notebook_client.LostReplyError`). After a lost reply or a dead kernel
     the notebook runs once more (``retry``), counted in ``retries`` and said in ``retry_reason``.
-    ``warm``: the notebook's kernel, already started (:mod:`msknb.warm_kernel`); a retry gets a fresh one."""
+    ``warm``: the notebook's kernel, already started (:mod:`msknb.warm_kernel`); a retry gets a fresh one.
+    ``show_cells``: show the running cell on stdout (:class:`~msknb.cell_progress.CellProgress`)."""
     run = NotebookRun(name=path.stem, cell_timeout_s=cell_timeout_s)
     target = ensure_dir(out_dir / "notebooks") / path.name
     run.output = str(target)
-    start = time.perf_counter()
-    with _PeakMemory() as mem, _kernel_environment():
-        exc = _execute_once(path, target, parameters, kernel_name, progress, cell_timeout_s, warm)
+    start, stats = time.perf_counter(), {}
+    with (_PeakMemory() as mem, _kernel_environment(parameters.get("profile")),
+          CellProgress(enabled=show_cells) as cells):
+        exc = _execute_once(path, target, parameters, kernel_name, progress, cell_timeout_s, warm, cells, stats)
         run.hangs += isinstance(exc, CellHangError)
         if retry and isinstance(exc, RETRY_ON):
             run.retries, run.retry_reason = 1, f"{type(exc).__name__}: {exc}"
             if verbose:
-                print(f"    retrying {path.stem} once after {run.retry_reason}", flush=True)
-            exc = _execute_once(path, target, parameters, kernel_name, progress, cell_timeout_s)
+                cells.say(f"    retrying {path.stem} once after {run.retry_reason}")
+            stats.clear()
+            exc = _execute_once(path, target, parameters, kernel_name, progress, cell_timeout_s, None, cells, stats)
             run.hangs += isinstance(exc, CellHangError)
     run.status = "ok" if exc is None else "failed"
     run.error = None if exc is None else _failing_cell(exc)
     run.seconds = round(time.perf_counter() - start, 2)
-    run.peak_rss_mib = round(mem.peak / 2**20, 1)
+    peak_kib = stats.get("peak_rss_kib")
+    run.peak_rss_mib = round(peak_kib / 1024 if peak_kib else mem.peak / 2**20, 1)
     return run
 
 
@@ -258,10 +292,10 @@ def _run_all(series: SeriesRun, paths: list[Path], out: Path, extra: dict[Path, 
         if verbose:
             print(f"[{i + 1}/{len(paths)}] {path.stem} ({series.profile}) ...", flush=True)
         limit = _cell_timeout(path.stem, series.profile, cell_timeout)
-        with _kernel_environment():  # the next notebook's kernel starts while this one runs
+        with _kernel_environment(series.profile):  # the next notebook's kernel starts while this one runs
             current, warm = warm, (_warm(paths[i + 1], out) if i + 1 < len(paths) else None)
-        series.notebooks[i] = result = run_notebook(path, out, {**params, **extra[path]},
-                                                    cell_timeout_s=limit, verbose=verbose, warm=current)
+        series.notebooks[i] = result = run_notebook(path, out, {**params, **extra[path]}, cell_timeout_s=limit,
+                                                    verbose=verbose, warm=current, show_cells=verbose)
         write_json_atomic(out / "index.json", asdict(series))
         if verbose:
             print(f"    {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mib:.0f} MiB"
@@ -295,6 +329,8 @@ def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_d
     out = ensure_dir(Path(out_dir) if out_dir is not None else default_output_dir(profile)).resolve()
     paths = list_notebooks(notebooks_dir, only)
     extra = route_params(paths, params or {})
+    if verbose and paper_on_cpu(profile):
+        print(paper_cpu_notice(data, params or {}, [p.stem for p in paths], kernel_threads()), flush=True)
     series = SeriesRun(profile=profile, data_dir=str(data.resolve()), out_dir=str(out), seed=seed,
                        notebooks=[NotebookRun(name=p.stem) for p in paths])
     start = time.perf_counter()

@@ -100,3 +100,58 @@ def test_kernel_threads_leave_busy_cores_alone(monkeypatch):
     with runner._kernel_environment():
         assert os.environ["OMP_NUM_THREADS"] == "3" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     assert "OMP_WAIT_POLICY" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_progress_inside_a_notebook_and_the_kernels_own_peak(tmp_path, monkeypatch, capsys):
+    """Issue 29: a long notebook is no silent wait (cell k of n on the terminal, a line every
+    HEARTBEAT_S in a log), and index.json holds the kernel's own peak memory."""
+    from msknb import cell_progress
+
+    monkeypatch.setattr(cell_progress, "HEARTBEAT_S", 0.3)
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "00_slow.ipynb", "import numpy as np\nheld = np.ones(300 * 2**20 // 8)  # 300 MiB",
+                   "import time\ntime.sleep(2.5)", "del held", params='out_dir = None', title="# test")
+    series = run_series("smoke", data_dir=tmp_path, out_dir=tmp_path / "out", notebooks_dir=nbs, report=False)
+    assert series.ok
+    out = capsys.readouterr().out
+    assert "    cell 4/5 · 1 s in this cell · " in out   # 5 code cells: parameters, injected ones, 3
+    assert 300 < series.notebooks[0].peak_rss_mib < 300 + 2048
+    index = json.loads((tmp_path / "out" / "index.json").read_text())
+    assert index["notebooks"][0]["peak_rss_mib"] == series.notebooks[0].peak_rss_mib
+
+
+def test_cell_progress_redraws_one_line_on_a_terminal():
+    import io
+
+    from msknb.cell_progress import CellProgress, duration
+
+    stream = io.StringIO()
+    with CellProgress(stream, interactive=True) as progress:
+        progress.cell(2, 5)
+        progress.say("    retrying once")
+        progress.cell(3, 5)
+    text = stream.getvalue()
+    assert text.startswith("\r    cell 2/5 · 0 s in this cell") and "\r\x1b[K    retrying once\n" in text
+    assert "\r    cell 3/5 · " in text and text.endswith("\r\x1b[K")   # the line is cleared at the end
+    assert [duration(s) for s in (5, 62, 7500, 3.5 * 86400)] == ["5 s", "1 min 02 s", "2 h 05 min", "3.5 days"]
+
+
+def test_paper_on_a_cpu_says_so_first_and_sets_the_kernels_malloc(series_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(runner.torch.cuda, "is_available", lambda: False)
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    for i in range(5):
+        (tmp_path / "data" / "images" / f"img_{i}.png").write_bytes(b"")
+    _write_nb(series_dir / "00_first.ipynb", "import os\nfrom msknb.results import save_results\n"
+              "save_results(out_dir, '00_first', {'malloc': os.environ.get('MALLOC_MMAP_THRESHOLD_')})")
+    run_series("paper", data_dir=tmp_path / "data", out_dir=tmp_path / "out", notebooks_dir=series_dir,
+               only=["00"], report=False)
+    out = capsys.readouterr().out
+    assert out.index("the paper profile is meant for a GPU") < out.index("[1/1] 00_first")
+    assert "5 images" in out and "max_images=8" in out
+    res = json.loads((tmp_path / "out" / "results" / "00_first.json").read_text())
+    assert res["results"]["malloc"] == runner.CPU_PAPER_MALLOC["MALLOC_MMAP_THRESHOLD_"]
+    run_series("smoke", data_dir=tmp_path / "data", out_dir=tmp_path / "out2", notebooks_dir=series_dir,
+               only=["00"], report=False)
+    assert "meant for a GPU" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "out2" / "results" / "00_first.json").read_text())["results"]["malloc"] is None

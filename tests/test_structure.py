@@ -163,7 +163,8 @@ def test_domain_modules_do_not_draw(name: str):
 #: ``data``; the runner and the command line come last.
 STAGES = ("data", "ddpm", "segmentation", "thickness", "evaluation", "cli")
 STAGE_OF_TOP_LEVEL = {"artifacts": "data", "runner": "cli", "notebook_client": "cli", "kernel_timeouts": "cli",
-                      "warm_kernel": "cli", "times_table": "cli", "__main__": "cli", "exercises": "ddpm"}
+                      "warm_kernel": "cli", "times_table": "cli", "__main__": "cli", "exercises": "ddpm",
+                      "cpu_estimate": "cli"}
 
 
 def _stage_rank(module: str) -> int:

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from msknb.errors import ConfigError
-from msknb.ddpm.unet import (Attention, DiffusionUNet, Downsample, LinearAttention, ResnetBlock,
-                        SinusoidalPositionEmbeddings, Upsample, WeightStandardizedConv2d, count_parameters,
-                        frozen_weights, standardize_weight)
+from msknb.ddpm.unet import (CPU_CHECKPOINT_ELEMENTS, Attention, DiffusionUNet, Downsample, LinearAttention,
+                        ResnetBlock, SinusoidalPositionEmbeddings, Upsample, WeightStandardizedConv2d,
+                        count_parameters, frozen_weights, standardize_weight)
 
 
 @pytest.mark.parametrize("cfg,size,batch", [
@@ -121,3 +121,39 @@ def test_frozen_weights_same_output_restored_and_not_in_training():
     with torch.no_grad():
         assert torch.allclose(y, model(x, t))
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def _loss_and_grads(model: DiffusionUNet, x: torch.Tensor, t: torch.Tensor):
+    model.zero_grad(set_to_none=True)
+    loss = (model(x, t) - x).abs().mean()
+    loss.backward()
+    return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+
+def test_recomputed_blocks_give_the_same_loss_and_gradients():
+    """Issue 29: a CPU training step of the paper's 256-px U-Net held over 8 GB; recomputing each
+    block in the backward pass (torch.utils.checkpoint) must not change what is learnt."""
+    torch.manual_seed(0)
+    model = DiffusionUNet(dim=8, dim_mults=(1, 2, 4), channels=2)
+    x, t = torch.randn(3, 2, 16, 16), torch.tensor([3, 150, 299])
+    model.checkpointing = False
+    loss_a, grads_a = _loss_and_grads(model, x, t)
+    model.checkpointing = True
+    loss_b, grads_b = _loss_and_grads(model, x, t)
+    assert torch.equal(loss_a, loss_b)
+    for a, b in zip(grads_a, grads_b):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_blocks_recomputed_only_for_large_cpu_training_forwards():
+    paper = DiffusionUNet(dim=64, dim_mults=(1, 2, 4, 8))           # the paper: 256 px, batch 4
+    quick = DiffusionUNet(dim=16, dim_mults=(1, 2, 4, 8), channels=2)  # quick: 64 px, batch 16
+    big, small = torch.empty(4, 1, 256, 256), torch.empty(16, 2, 64, 64)
+    assert 4 * 256 * 256 * 64 >= CPU_CHECKPOINT_ELEMENTS > 16 * 64 * 64 * 16
+    assert paper.checkpoints(big) and not quick.checkpoints(small)
+    with torch.no_grad():                                             # sampling: nothing to store
+        assert not paper.checkpoints(big)
+    paper.checkpointing = False
+    assert not paper.checkpoints(big)
+    quick.checkpointing = True
+    assert quick.checkpoints(small)
