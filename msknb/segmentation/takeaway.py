@@ -111,6 +111,10 @@ def caveats(results: Mapping[str, Any]) -> list[str]:
     size = results.get("config", {}).get("image_size")
     out.append(f"This run segments at {size} px with a short training budget; the paper used 256 px and 300 "
                f"epochs on private data of four muscles: compare the pattern, not the absolute Dice.")
+    out.append("One run is one seed with the same number of updates for every experiment, so a small training "
+               "set sees its images many more times: it cannot answer whether synthetic images help scarce "
+               "data. The reference results above (models trained until their val Dice stopped improving, "
+               "several seeds and subset draws) are the kit's answer to that question.")
     return out
 
 
