@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from msknb.runner import cpu_model as runner_cpu_model  # noqa: E402
+from msknb.runner.series import cpu_model as runner_cpu_model  # noqa: E402
 from msknb.cli import main as msknb_main
 from msknb.data import crop_fov, load_image, load_mask, resize_image, resize_mask
 from msknb.data.label_qa import check_pair

@@ -31,7 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from msknb.runner import cpu_model as runner_cpu_model  # noqa: E402
+from msknb.runner.series import cpu_model as runner_cpu_model  # noqa: E402
 from msknb.data.subset import load_ids  # noqa: E402
 from msknb.ddpm.config import TrainConfig  # noqa: E402
 from msknb.ddpm.sample import sample_images  # noqa: E402

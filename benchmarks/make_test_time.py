@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from msknb.io import write_json_atomic  # noqa: E402
-from msknb.runner import machine_info  # noqa: E402
+from msknb.runner.series import machine_info  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

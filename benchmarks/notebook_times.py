@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from msknb.runner import run_series, write_times
-from msknb.times_table import update_readme
+from msknb.runner.series import run_series, write_times
+from msknb.runner.times_table import update_readme
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from msknb.io import write_json_atomic
-from msknb.kernel_timeouts import cell_timeout_s
-from msknb.runner import list_notebooks, machine_info
+from msknb.runner.kernel_timeouts import cell_timeout_s
+from msknb.runner.series import list_notebooks, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 WAYS = ("make", "module", "nostdin", "nohup")

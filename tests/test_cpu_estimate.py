@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from msknb.cpu_estimate import SECONDS_PER_IMAGE, TRAIN_SHARE, count_images, heavy_seconds, paper_cpu_notice
+from msknb.runner.cpu_estimate import SECONDS_PER_IMAGE, TRAIN_SHARE, count_images, heavy_seconds, paper_cpu_notice
 
 ALL = ["00_data", "01_forward_diffusion", "02_reverse_diffusion", "03_train_ddpm", "04_sampling",
        "05_segmentation", "06_muscle_thickness", "07_evaluation"]

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from msknb.paths import NOTEBOOKS_DIR
-from msknb.runner import list_notebooks, notebook_parameters, route_params
+from msknb.runner.series import list_notebooks, notebook_parameters, route_params
 
 NOTEBOOKS = list_notebooks(NOTEBOOKS_DIR)
 

@@ -15,7 +15,7 @@ import pytest
 from papermill.parameterize import parameterize_notebook
 
 from msknb.paths import NOTEBOOKS_DIR, REPO_ROOT
-from msknb.runner import list_notebooks, run_series
+from msknb.runner.series import list_notebooks, run_series
 
 NOTEBOOKS = list_notebooks(NOTEBOOKS_DIR) if any(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")) else []
 

@@ -7,10 +7,10 @@ import os
 import pytest
 from nb_helpers import write_notebook
 
-from msknb import runner
+from msknb.runner import series as runner
 from msknb.cli import main
 from msknb.errors import ConfigError
-from msknb.runner import list_notebooks, run_series
+from msknb.runner.series import list_notebooks, run_series
 
 
 def _write_nb(path, code: str) -> None:
@@ -60,7 +60,7 @@ def test_cli_missing_data_folder(tmp_path, capsys):
 
 
 def test_extra_parameters_routed_and_typos_rejected(series_dir, tmp_path):
-    from msknb.runner import parse_param
+    from msknb.runner.series import parse_param
 
     assert parse_param("epochs=3") == ("epochs", 3)
     assert parse_param("schedule=cosine") == ("schedule", "cosine")
@@ -75,7 +75,7 @@ def test_extra_parameters_routed_and_typos_rejected(series_dir, tmp_path):
 
 
 def test_times_summary_and_times_file(series_dir, tmp_path, capsys):
-    from msknb.runner import machine_info, times_summary, write_times
+    from msknb.runner.series import machine_info, times_summary, write_times
 
     series = run_series("smoke", data_dir=tmp_path, out_dir=tmp_path / "out", notebooks_dir=series_dir,
                         only=["00"], report=False)
@@ -105,7 +105,7 @@ def test_kernel_threads_leave_busy_cores_alone(monkeypatch):
 def test_progress_inside_a_notebook_and_the_kernels_own_peak(tmp_path, monkeypatch, capsys):
     """Issue 29: a long notebook is no silent wait (cell k of n on the terminal, a line every
     HEARTBEAT_S in a log), and index.json holds the kernel's own peak memory."""
-    from msknb import cell_progress
+    from msknb.runner import cell_progress
 
     monkeypatch.setattr(cell_progress, "HEARTBEAT_S", 0.3)
     nbs = tmp_path / "nbs"
@@ -124,7 +124,7 @@ def test_progress_inside_a_notebook_and_the_kernels_own_peak(tmp_path, monkeypat
 def test_cell_progress_redraws_one_line_on_a_terminal():
     import io
 
-    from msknb.cell_progress import CellProgress, duration
+    from msknb.runner.cell_progress import CellProgress, duration
 
     stream = io.StringIO()
     with CellProgress(stream, interactive=True) as progress:

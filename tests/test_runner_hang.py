@@ -2,7 +2,7 @@
 
 The lost reply is planted: a cell replaces the kernel's ``session.send`` so that its own
 ``execute_reply`` is built but never sent (the kernel goes idle, papermill's nbclient waits
-for the reply). Without :mod:`msknb.notebook_client` that run waits for ever (no cell
+for the reply). Without :mod:`msknb.runner.notebook_client` that run waits for ever (no cell
 timeout) - the ``timeout`` marks turn that into a failure.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import nbformat
 import pytest
 from nb_helpers import write_notebook
 
-from msknb import kernel_timeouts, notebook_client
-from msknb.runner import list_notebooks, run_notebook
+from msknb.runner import kernel_timeouts, notebook_client
+from msknb.runner.series import list_notebooks, run_notebook
 
 DROP_REPLY = '''
 from pathlib import Path

@@ -160,11 +160,9 @@ def test_domain_modules_do_not_draw(name: str):
 #: the stages in the order the notebooks tell them; a module may import its own stage and
 #: those before it. Shared primitives (``msknb.masks``, ``msknb.errors``, ``msknb.io``,
 #: ``msknb.readings``, ...) come first; ``artifacts`` (the output folder's layout) sits with
-#: ``data``; the runner and the command line come last.
+#: ``data``; the exercises (for every notebook), the runner and the command line come last.
 STAGES = ("data", "ddpm", "segmentation", "thickness", "evaluation", "cli")
-STAGE_OF_TOP_LEVEL = {"artifacts": "data", "runner": "cli", "notebook_client": "cli", "kernel_timeouts": "cli",
-                      "warm_kernel": "cli", "times_table": "cli", "__main__": "cli", "exercises": "ddpm",
-                      "cpu_estimate": "cli"}
+STAGE_OF_TOP_LEVEL = {"artifacts": "data", "runner": "cli", "__main__": "cli", "exercises": "cli"}
 
 
 def _stage_rank(module: str) -> int:

@@ -1,10 +1,10 @@
-"""The README's table of notebook times comes from benchmarks/results (msknb.times_table)."""
+"""The README's table of notebook times comes from benchmarks/results (msknb.runner.times_table)."""
 from pathlib import Path
 
 import pytest
 
 from msknb.errors import DataError
-from msknb.times_table import BEGIN, END, read_times, readme_block, times_table, update_readme
+from msknb.runner.times_table import BEGIN, END, read_times, readme_block, times_table, update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 

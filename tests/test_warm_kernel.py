@@ -1,4 +1,4 @@
-"""The next notebook's kernel starts while the current one runs (msknb.warm_kernel): the
+"""The next notebook's kernel starts while the current one runs (msknb.runner.warm_kernel): the
 notebook then sees exactly a fresh kernel (namespace, execution counts, outputs), only
 its modules are already imported; an unused kernel is shut down."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ import nbformat
 import psutil
 from nb_helpers import write_notebook
 
-from msknb.runner import run_series
-from msknb.warm_kernel import WarmKernel, notebook_imports, warm_up_code
+from msknb.runner.series import run_series
+from msknb.runner.warm_kernel import WarmKernel, notebook_imports, warm_up_code
 
 
 def _write_nb(path, *cells: str) -> None:

@@ -1,9 +1,9 @@
-"""``msknb run``: execute the notebook series headless with papermill (:mod:`msknb.runner`)."""
+"""``msknb run``: execute the notebook series headless with papermill (:mod:`msknb.runner.series`)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from msknb.runner import parse_param, run_series, write_times
+from msknb.runner.series import parse_param, run_series, write_times
 
 
 def _cli_run(args) -> int:
@@ -29,7 +29,7 @@ def register(subparsers) -> None:
                    help="extra notebook parameter, e.g. -p epochs=3 (repeatable; unknown names are an error)")
     p.add_argument("--cell-timeout", type=float, default=None, metavar="S",
                    help="seconds one cell may run (0 = no limit); default: 5x the notebook's measured time, "
-                        "at least 180 s (msknb.kernel_timeouts), none at paper")
+                        "at least 180 s (msknb.runner.kernel_timeouts), none at paper")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report at the end")
     p.add_argument("--times", default=None, metavar="FILE.json",
                    help="also write the notebooks' times with the machine (CPU model, count) to this JSON, "

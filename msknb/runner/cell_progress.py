@@ -1,6 +1,6 @@
 """Progress inside a running notebook, in the runner's terminal: which cell of how many, for how long.
 
-The runner (:mod:`msknb.runner`) prints one line per notebook; a notebook that runs for
+The runner (:mod:`msknb.runner.series`) prints one line per notebook; a notebook that runs for
 minutes would otherwise be a silent wait. While a notebook runs, :class:`CellProgress`
 shows, on a terminal, one line rewritten in place every :data:`REFRESH_S` and cleared at
 the end::
@@ -9,7 +9,7 @@ the end::
 
 and, when the output is not a terminal (a pipe, a log file), the same line every
 :data:`HEARTBEAT_S` (nothing for a notebook faster than that). The engine
-(:mod:`msknb.notebook_client`) calls :meth:`CellProgress.cell` as each code cell starts.
+(:mod:`msknb.runner.notebook_client`) calls :meth:`CellProgress.cell` as each code cell starts.
 """
 from __future__ import annotations
 

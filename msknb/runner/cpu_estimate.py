@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from msknb.cell_progress import duration
+from msknb.runner.cell_progress import duration
 from msknb.data.folder import find_layout
 from msknb.data.readers import ALL_EXTS
 from msknb.profiles import PROFILES, settings

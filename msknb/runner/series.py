@@ -6,15 +6,15 @@ Executes ``notebooks/NN_*.ipynb`` in order, injecting ``profile``, ``data_dir``,
 runner writes ``<out>/index.json`` with each notebook's status, wall time (s) and peak
 memory (MiB, resident set of the kernel process, as the kernel reports it after the last
 cell). While a notebook runs, the terminal shows which cell of how many is running
-(:mod:`msknb.cell_progress`). It stops at the first failing notebook
+(:mod:`msknb.runner.cell_progress`). It stops at the first failing notebook
 and prints the failing cell and its error; at the end it prints one line with each
 notebook's time and the total (:func:`times_summary`). :func:`write_times` records the
 times with the machine (CPU model and count) for ``benchmarks/results``. A ``paper`` run on
 a machine without a GPU first says so, with a rough time and the memory it needs
-(:mod:`msknb.cpu_estimate`).
-Kernels run on the guarded papermill engine (:mod:`msknb.notebook_client`: no endless
+(:mod:`msknb.runner.cpu_estimate`).
+Kernels run on the guarded papermill engine (:mod:`msknb.runner.notebook_client`: no endless
 wait for a lost reply); each cell gets the timeout fitted to its notebook
-(:mod:`msknb.kernel_timeouts`); a lost reply or a dead kernel earns one retry, said so.
+(:mod:`msknb.runner.kernel_timeouts`); a lost reply or a dead kernel earns one retry, said so.
 Command line: :mod:`msknb.cli.run`.
 """
 from __future__ import annotations
@@ -34,16 +34,16 @@ import psutil
 import torch
 from nbclient.exceptions import DeadKernelError
 
-from msknb.cell_progress import CellProgress
-from msknb.cpu_estimate import paper_cpu_notice
+from msknb.runner.cell_progress import CellProgress
+from msknb.runner.cpu_estimate import paper_cpu_notice
 from msknb.errors import ConfigError, DataError
 from msknb.evaluation.report import write_report
 from msknb.io import ensure_dir, write_json_atomic
-from msknb.kernel_timeouts import cell_timeout_s, timeout_reason
-from msknb.notebook_client import ENGINE_NAME, CellHangError, LostReplyError, kernel_log_path
+from msknb.runner.kernel_timeouts import cell_timeout_s, timeout_reason
+from msknb.runner.notebook_client import ENGINE_NAME, CellHangError, LostReplyError, kernel_log_path
 from msknb.paths import NOTEBOOKS_DIR, default_data_dir, default_output_dir
 from msknb.profiles import check_profile
-from msknb.warm_kernel import WarmKernel
+from msknb.runner.warm_kernel import WarmKernel
 
 
 @dataclass
@@ -51,9 +51,9 @@ class NotebookRun:
     """Outcome of one notebook: ``status`` is "ok", "failed" or "not run"; ``retries`` (0/1)
     after a lost reply or dead kernel, ``hangs``: attempts ended by a cell timeout or lost reply.
     ``peak_rss_mib``: the kernel's peak resident memory as it reports it after the last cell
-    (:data:`msknb.notebook_client.PEAK_RSS_EXPRESSION`); when it cannot (a hang, a dead kernel),
+    (:data:`msknb.runner.notebook_client.PEAK_RSS_EXPRESSION`); when it cannot (a hang, a dead kernel),
     the runner's own poll of its child processes, which may include the next notebook's kernel
-    (:mod:`msknb.warm_kernel`)."""
+    (:mod:`msknb.runner.warm_kernel`)."""
 
     name: str
     status: str = "not run"
@@ -223,7 +223,7 @@ RETRY_ON = (LostReplyError, DeadKernelError)
 def _execute_once(path: Path, target: Path, parameters: dict[str, Any], kernel_name: str, progress: bool,
                   cell_timeout_s: float | None, warm: WarmKernel | None = None, cells: CellProgress | None = None,
                   stats: dict[str, Any] | None = None) -> Exception | None:
-    """One papermill run of ``path`` on the guarded engine (:mod:`msknb.notebook_client`),
+    """One papermill run of ``path`` on the guarded engine (:mod:`msknb.runner.notebook_client`),
     on ``warm``'s kernel when given, showing its cells on ``cells`` and the kernel's peak
     memory in ``stats``; the exception that ended it, or None."""
     try:
@@ -242,12 +242,12 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], kernel_n
                  verbose: bool = False, warm: WarmKernel | None = None, show_cells: bool = False) -> NotebookRun:
     """Execute one notebook with papermill into ``<out_dir>/notebooks/``.
 
-    ``cell_timeout_s`` bounds each cell (:func:`msknb.kernel_timeouts.cell_timeout_s`); a
+    ``cell_timeout_s`` bounds each cell (:func:`msknb.runner.kernel_timeouts.cell_timeout_s`); a
     reply the kernel never sends fails the cell after about a minute of idle kernel
-    (:class:`~msknb.notebook_client.LostReplyError`). After a lost reply or a dead kernel
+    (:class:`~msknb.runner.notebook_client.LostReplyError`). After a lost reply or a dead kernel
     the notebook runs once more (``retry``), counted in ``retries`` and said in ``retry_reason``.
-    ``warm``: the notebook's kernel, already started (:mod:`msknb.warm_kernel`); a retry gets a fresh one.
-    ``show_cells``: show the running cell on stdout (:class:`~msknb.cell_progress.CellProgress`)."""
+    ``warm``: the notebook's kernel, already started (:mod:`msknb.runner.warm_kernel`); a retry gets a fresh one.
+    ``show_cells``: show the running cell on stdout (:class:`~msknb.runner.cell_progress.CellProgress`)."""
     run = NotebookRun(name=path.stem, cell_timeout_s=cell_timeout_s)
     target = ensure_dir(out_dir / "notebooks") / path.name
     run.output = str(target)
@@ -321,7 +321,7 @@ def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_d
 
     ``params``: extra papermill parameters (e.g. ``{"epochs": 3}``), each given to the
     notebooks whose ``parameters`` cell declares it. ``cell_timeout``: seconds per cell for
-    every notebook (0 = none); default: fitted per notebook (:mod:`msknb.kernel_timeouts`)."""
+    every notebook (0 = none); default: fitted per notebook (:mod:`msknb.runner.kernel_timeouts`)."""
     check_profile(profile)
     data = Path(data_dir) if data_dir is not None else default_data_dir()
     if not data.exists():

@@ -2,7 +2,7 @@
 
 Starting a kernel and importing torch, matplotlib and msknb takes 3-5 s of every notebook
 (measured: 2.4-7.5 s in the import cells of the smoke series on 2 cores), most of it one
-core busy while the other waits. The runner (:mod:`msknb.runner`) therefore starts notebook
+core busy while the other waits. The runner (:mod:`msknb.runner.series`) therefore starts notebook
 k+1's kernel as soon as notebook k starts, and has it import the modules that k+1's cells
 import (:func:`notebook_imports`) - silently, into a private namespace, so the notebook's
 own namespace, execution counts and outputs are exactly those of a fresh kernel. Only the
@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from msknb.notebook_client import IPCKernelManager
+from msknb.runner.notebook_client import IPCKernelManager
 
 #: seconds to wait for the kernel to start and finish its imports before giving up on it
 WARM_TIMEOUT_S = 120.0

@@ -11,7 +11,7 @@ longer than its whole notebook, so the per-cell timeout is
 fastest and the slowest run of one notebook); the 180 s floor covers a kernel start plus
 the torch imports on a busy machine (30-60 s seen). A notebook without a measured time gets
 :data:`DEFAULT_CELL_TIMEOUT_S` of its profile; the ``paper`` profile (hours per cell on a GPU)
-has no timeout. Used by :mod:`msknb.runner`; ``msknb run --cell-timeout S`` overrides it.
+has no timeout. Used by :mod:`msknb.runner.series`; ``msknb run --cell-timeout S`` overrides it.
 """
 from __future__ import annotations
 

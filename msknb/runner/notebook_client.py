@@ -22,11 +22,11 @@ localhost where the platform has them: no port races between kernels started in 
 The kernel process writes its own stdout/stderr (warnings, C-level prints) to
 ``<executed notebook>.kernel.log``, never to the terminal or pipe the runner was started
 from: how the job is started (tty, pipe, closed stdout, background) cannot stall a kernel.
-The runner (:mod:`msknb.runner`) uses this engine, retries a notebook once after a
+The runner (:mod:`msknb.runner.series`) uses this engine, retries a notebook once after a
 :class:`LostReplyError` or a dead kernel, and says so.
 
 Two more engine arguments serve the runner: ``cell_progress(k, n)`` is called as code cell k
-of n starts (:mod:`msknb.cell_progress` shows it in the terminal), and ``kernel_stats`` (a
+of n starts (:mod:`msknb.runner.cell_progress` shows it in the terminal), and ``kernel_stats`` (a
 dict) receives ``peak_rss_kib``, the kernel process's own peak resident memory
 (:data:`PEAK_RSS_EXPRESSION`, asked for after the last cell; absent when the kernel cannot say).
 """
@@ -294,7 +294,7 @@ class GuardedEngine(NBClientEngine):
     def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
                                  stderr_file=None, start_timeout=60, execution_timeout=None, warm=None,
                                  cell_progress=None, kernel_stats=None, **kwargs):
-        """``warm``: a :class:`msknb.warm_kernel.WarmKernel` whose started kernel runs the
+        """``warm``: a :class:`msknb.runner.warm_kernel.WarmKernel` whose started kernel runs the
         notebook (a fresh kernel when it failed); either way the kernel is shut down at the end.
         ``cell_progress(k, n)``: called as code cell k of n starts; ``kernel_stats``: a dict
         that receives ``peak_rss_kib`` (module docstring)."""
