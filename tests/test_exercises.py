@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+import scipy.linalg
 import torch
 
 import msknb.exercises as ex
@@ -66,6 +68,33 @@ def ddim_timesteps(T, steps):
     return [k * (T // steps) for k in range(steps - 1, -1, -1)]
 
 
+def leak_count(labels, train_idx, test_idx):
+    seen = set(labels[train_idx].tolist())
+    return sum(int(labels[i]) in seen for i in test_idx)
+
+
+def choose_split():
+    return "grouped"
+
+
+def limits_of_agreement(expert, predicted):
+    d = predicted - expert
+    return d.mean(), d.mean() - 1.96 * d.std(ddof=1), d.mean() + 1.96 * d.std(ddof=1)
+
+
+def ccc(e, p):
+    return 2 * np.mean((e - e.mean()) * (p - p.mean())) / (e.var() + p.var() + (e.mean() - p.mean()) ** 2)
+
+
+def frechet_gaussian(mu1, cov1, mu2, cov2):
+    d = mu1 - mu2
+    return d @ d + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(scipy.linalg.sqrtm(cov1 @ cov2)).real
+
+
+def fid_and_n():
+    return "n = 20"
+
+
 SOLUTIONS = {name: globals()[name] for name in ex.EXERCISES}
 
 
@@ -106,6 +135,43 @@ def _loss_per_t0(model, x0, t, noise, s):
 def _loss_unshaped(model, x0, t, noise, s):  # ᾱ[t] of shape (B,) against (B, C, H, W): raises
     a = s.alphas_cumprod[t]
     return (model(a.sqrt() * x0 + (1 - a).sqrt() * noise, t) - noise).abs().mean()
+
+
+def _pmv_x0_weight_at_t(x0, xt, t, s):  # ᾱ_t in place of ᾱ_{t−1} in the weight of x_0 only
+    ac, acp, b, a = s.alphas_cumprod[t], s.alphas_cumprod_prev[t], s.betas[t], s.alphas[t]
+    return ac.sqrt() * b / (1 - ac) * x0 + a.sqrt() * (1 - acp) / (1 - ac) * xt, (1 - acp) / (1 - ac) * b
+
+
+def _ddpm_x0_weight_at_t(xt, t, s, eps, z):
+    mean, var = _pmv_x0_weight_at_t(predict_x0(xt, t, s, eps), xt, t, s)
+    return mean + var.sqrt() * z if t > 0 else mean
+
+
+def _ddpm_x0_sign(xt, t, s, eps, z):
+    a = s.alphas_cumprod[t]
+    mean, var = posterior_mean_variance((xt + (1 - a).sqrt() * eps) / a.sqrt(), xt, t, s)
+    return mean + var.sqrt() * z if t > 0 else mean
+
+
+def _ddim_x0_sign(xt, t, t_prev, s, eps):
+    at = s.alphas_cumprod[t]
+    ap = s.alphas_cumprod[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+    return ap.sqrt() * (xt + (1 - at).sqrt() * eps) / at.sqrt() + (1 - ap).sqrt() * eps
+
+
+def _v_x0_sign(xt, t, s, v):
+    a, b = s.alphas_cumprod[t].sqrt(), (1 - s.alphas_cumprod[t]).sqrt()
+    return b * xt + a * v, a * xt + b * v
+
+
+def _loss_pixel_sum(model, x0, t, noise, s):  # summed over the 16 pixels, mean over the batch
+    a = s.alphas_cumprod[t].view(-1, 1, 1, 1)
+    return (model(a.sqrt() * x0 + (1 - a).sqrt() * noise, t) - noise).abs().sum((1, 2, 3)).mean()
+
+
+def _loss_batch_sum(model, x0, t, noise, s):
+    a = s.alphas_cumprod[t].view(-1, 1, 1, 1)
+    return (model(a.sqrt() * x0 + (1 - a).sqrt() * noise, t) - noise).abs().mean((1, 2, 3)).sum()
 
 
 WRONG = [
@@ -150,6 +216,16 @@ WRONG = [
      .abs().mean(), "compare its output with `noise`"),
     ("diffusion_loss", _loss_per_t0, "its own t"),
     ("diffusion_loss", _loss_unshaped, "your function raised RuntimeError"),
+    ("diffusion_loss", _loss_unshaped, "A missing .view"),
+    ("diffusion_loss", _loss_pixel_sum, "you summed over the pixels of each image"),
+    ("diffusion_loss", _loss_batch_sum, "summed the per-image losses over the batch"),
+    ("posterior_mean_variance", _pmv_x0_weight_at_t, "the weight of x_0 uses √ᾱ_t"),
+    ("ddpm_step", _ddpm_x0_weight_at_t, "the weight of x_0 uses √ᾱ_t"),
+    ("ddpm_step", _ddpm_x0_sign, "wrong sign in x̂_0"),
+    ("ddim_step", _ddim_x0_sign, "wrong sign in x̂_0"),
+    ("eps_x0_from_v", _v_x0_sign, "wrong sign in x0 (your eps is right)"),
+    ("predict_x0", lambda xt, t, s, e: ((1 - s.alphas_cumprod[t]).sqrt() * e - xt) / s.alphas_cumprod[t].sqrt(),
+     "wrong sign: you wrote √(1−ᾱ_t) ε − x_t"),
     ("eps_x0_from_v", lambda xt, t, s, v: eps_x0_from_v(xt, t, s, v)[::-1], "swapped: return (eps, x0)"),
     ("eps_x0_from_v", lambda xt, t, s, v: eps_x0_from_v(xt, t, s, -v), "wrong sign of the v terms"),
     ("ddim_step", _ddim_last_element, "LAST element"),
@@ -158,6 +234,34 @@ WRONG = [
     ("ddim_timesteps", lambda T, k: list(range(T - 1, -1, -(T // k))), "off by one"),
     ("ddim_timesteps", lambda T, k: ddim_timesteps(T, k)[::-1], "wrong order"),
     ("ddim_timesteps", lambda T, k: [int(round(v)) for v in torch.linspace(T - 1, 0, k).tolist()], "'leading' spacing"),
+    ("leak_count", lambda l, tr, te: len(set(l[tr].tolist()) & set(l[te].tolist())), "counted the shared clusters"),
+    ("leak_count", lambda l, tr, te: sum(int(l[i]) in set(l[te].tolist()) for i in tr), "the train images"),
+    ("leak_count", lambda l, tr, te: sum(int(np.sum(l[tr] == l[i])) for i in te), "(test, train) pairs"),
+    ("leak_count", lambda l, tr, te: sum(int(np.sum(l == l[i])) >= 2 for i in te), "only a copy in TRAIN leaks"),
+    ("choose_split", lambda: "random", "a random split leaks"),
+    ("choose_split", lambda: "by subject, maybe", "answer one of"),
+    ("limits_of_agreement", lambda e, p: limits_of_agreement(p, e), "wrong sign"),
+    ("limits_of_agreement", lambda e, p: ((p - e).mean(), (p - e).mean() - 1.96 * (p - e).std(),
+                                          (p - e).mean() + 1.96 * (p - e).std()), "ddof = 0"),
+    ("limits_of_agreement", lambda e, p: ((p - e).mean(), (p - e).mean() - 1.96 * p.std(ddof=1),
+                                          (p - e).mean() + 1.96 * p.std(ddof=1)), "SD of the predicted values"),
+    ("limits_of_agreement", lambda e, p: ((p - e).mean(), (p - e).mean() - 1.96 * (p - e).std(ddof=1) / len(e) ** 0.5,
+                                          (p - e).mean() + 1.96 * (p - e).std(ddof=1) / len(e) ** 0.5), "standard error"),
+    ("limits_of_agreement", lambda e, p: ((p - e).mean(), (p - e).mean() - 2 * (p - e).std(ddof=1),
+                                          (p - e).mean() + 2 * (p - e).std(ddof=1)), "1.96, not 2"),
+    ("ccc", lambda e, p: np.corrcoef(e, p)[0, 1], "Pearson's r"),
+    ("ccc", lambda e, p: 2 * np.mean((e - e.mean()) * (p - p.mean())) / (e.var() + p.var()), "term is missing"),
+    ("ccc", lambda e, p: 2 * np.cov(e, p)[0, 1] / (e.var() + p.var() + (e.mean() - p.mean()) ** 2), "mixed moments"),
+    ("frechet_gaussian", lambda m1, c1, m2, c2: frechet_gaussian(m1, c1, m2, c2) + 2 * np.trace(
+        scipy.linalg.sqrtm(c1 @ c2)).real - 2 * np.trace(c1 @ c2), "MATRIX square root"),
+    ("frechet_gaussian", lambda m1, c1, m2, c2: frechet_gaussian(m1, c1, m2, c2) + 2 * np.trace(
+        scipy.linalg.sqrtm(c1 @ c2)).real - 2 * np.trace(np.sqrt(c1 @ c2)), "each entry"),
+    ("frechet_gaussian", lambda m1, c1, m2, c2: frechet_gaussian(m1, c1, m2, c2) + np.trace(
+        scipy.linalg.sqrtm(c1 @ c2)).real, "factor 2 is missing"),
+    ("frechet_gaussian", lambda m1, c1, m2, c2: frechet_gaussian(m1, c1, m2, c2) - (m1 - m2) @ (m1 - m2),
+     "mean term"),
+    ("fid_and_n", lambda: "equal", "the TRUE distance is 0"),
+    ("fid_and_n", lambda: "n = 2000", "more images make the estimate better"),
 ]
 
 
@@ -190,6 +294,14 @@ def test_check_names_the_typical_mistake(name, wrong, expected):
     assert "Hint:" in result.message or "values" in result.message
 
 
+def test_the_predict_then_run_and_choose_exercises_print_the_measured_numbers(capsys):
+    assert ex.check_choose_split(choose_split, labels=np.arange(10) // 2).ok
+    out = capsys.readouterr().out
+    assert "random half/half split leaves" in out and "the grouped split 0 of" in out
+    assert ex.check_fid_and_n(lambda: "20").ok  # "20", "n=20" and "n = 20" all mean the same
+    assert "n = 2000: Fréchet" in capsys.readouterr().out
+
+
 def test_every_exercise_has_two_typical_mistakes_tested():
     counts = {name: sum(w[0] == name for w in WRONG) for name in ex.EXERCISES}
     assert all(n >= 2 for n in counts.values()), counts
@@ -208,7 +320,7 @@ def _cells(notebook: str):
     return json.loads(path.read_text())["cells"]
 
 
-@pytest.mark.parametrize("notebook", ["01", "02", "03", "04"])
+@pytest.mark.parametrize("notebook", sorted(set(ex.EXERCISES.values())))
 def test_notebook_has_its_exercises_each_followed_by_a_hidden_solution(notebook):
     cells = _cells(notebook)
     expected = sorted(n for n, nb in ex.EXERCISES.items() if nb == notebook)
@@ -217,12 +329,12 @@ def test_notebook_has_its_exercises_each_followed_by_a_hidden_solution(notebook)
         if "exercise" not in cell["metadata"].get("tags", []):
             continue
         source = "".join(cell["source"])
-        name = next(n for n in expected if f"ex.check_{n}({n})" in source)
+        name = next(n for n in expected if f"ex.check_{n}({n}" in source)
         assert "NotImplementedError" in source, f"cell {i}: the exercise stub should raise NotImplementedError"
         solution = cells[i + 1]
         assert "solution" in solution["metadata"].get("tags", []), f"cell {i + 1} must be the solution"
         assert solution["metadata"].get("jupyter", {}).get("source_hidden") is True
-        assert f"ex.check_{name}({name})" in "".join(solution["source"])
+        assert f"ex.check_{name}({name}" in "".join(solution["source"])
         assert cells[i - 1]["cell_type"] == "markdown", f"cell {i - 1} should state the task"
         found.append(name)
     assert sorted(found) == expected

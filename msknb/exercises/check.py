@@ -7,7 +7,7 @@ exception is reported with its message. The verdict is printed and returned as a
 :class:`CheckResult`.
 
 Order of the diagnosis: not implemented → raised → a known typical mistake of this exercise
-(:class:`Mistake`, matched by value) → wrong type → wrong shape → NaN/inf → wrong sign → a
+(:class:`Mistake`, matched by value; :class:`Raised`, matched by the exception) → wrong type → wrong shape → NaN/inf → wrong sign → a
 constant factor → "values differ"; every wrong answer ends with the exercise's hint.
 """
 from __future__ import annotations
@@ -44,6 +44,16 @@ class Mistake:
     """A typical wrong answer: ``answer`` is what that mistake returns on the check's inputs."""
 
     answer: Any
+    message: str
+
+
+@dataclass(frozen=True)
+class Raised:
+    """A typical mistake that raises instead of returning: an exception of type ``kind`` whose
+    message contains ``contains`` gets ``message`` (instead of the bare exception text)."""
+
+    kind: type
+    contains: str
     message: str
 
 
@@ -133,8 +143,10 @@ def _matches(got: Sequence[Any], answer: Sequence[Any], parts: Sequence[Part]) -
     return True
 
 
-def _call(student_fn: Callable, args: Sequence[Any]) -> tuple[Any, str | None]:
-    """(returned value, None) or (None, why it could not be used)."""
+def _call(student_fn: Callable, args: Sequence[Any],
+          raised: Sequence[Raised] = ()) -> tuple[Any, str | None]:
+    """(returned value, None) or (None, why it could not be used); an exception that matches one
+    of ``raised`` is explained by that mistake's message."""
     if not callable(student_fn):
         return None, f"expected your function, got a {type(student_fn).__name__}."
     try:
@@ -142,7 +154,11 @@ def _call(student_fn: Callable, args: Sequence[Any]) -> tuple[Any, str | None]:
     except NotImplementedError:
         return None, "not_implemented"
     except Exception as err:  # a check must never raise: the student's code may do anything
-        return None, f"your function raised {type(err).__name__}: {err}"
+        text = f"your function raised {type(err).__name__}: {err}"
+        for known in raised:
+            if isinstance(err, known.kind) and known.contains in str(err):
+                return None, f"{text}. {known.message}"
+        return None, text
 
 
 def _verdict(exercise: str, ok: bool, text: str, mark: str | None = None) -> CheckResult:
@@ -196,7 +212,8 @@ def fixed_case(seed: int = 0) -> Case:
 
 def run_check(exercise: str, student_fn: Callable, args: Sequence[Any], expected: Any,
               mistakes: Sequence[Mistake] = (), hint: str = "",
-              parts: Sequence[Part] | None = None, rtol: float = RTOL) -> CheckResult:
+              parts: Sequence[Part] | None = None, rtol: float = RTOL,
+              raised: Sequence[Raised] = ()) -> CheckResult:
     """Run ``student_fn(*args)`` and compare with ``expected`` (a value, or a tuple of values
     described by ``parts``); return the verdict (not printed: pass it to :func:`show`).
     ``mistakes`` are tried in order when the answer is wrong; ``hint`` ends every message;
@@ -204,7 +221,7 @@ def run_check(exercise: str, student_fn: Callable, args: Sequence[Any], expected
     single = parts is None
     parts = [Part("your result", rtol=rtol)] if single else list(parts)
     want = [expected] if single else list(expected)
-    got, problem = _call(student_fn, args)
+    got, problem = _call(student_fn, args, raised)
     if problem == "not_implemented" or (problem is None and got is None):
         return not_implemented(exercise)
     if problem:

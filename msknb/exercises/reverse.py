@@ -31,6 +31,18 @@ def _posterior(s: D.Schedule, x0, xt, t: int, ac_prev=None, sqrt_prev=True, sqrt
     return c1 * x0 + c2 * xt, (1 - acp) / (1 - ac) * b
 
 
+#: ᾱ_t in place of ᾱ_{t−1} in the weight of x_0 only: the answer is off by ~1e-4, so say why
+X0_WEIGHT_AT_T = ("the weight of x_0 uses √ᾱ_t; it is √ᾱ_{t−1} β_t/(1−ᾱ_t), with ᾱ_{t−1} = "
+                  "sched.alphas_cumprod_prev[t]. The difference is tiny at t = 120 (ᾱ_{t−1} − ᾱ_t = β_t ᾱ_{t−1}, "
+                  "about 1e-3 here) but it is a different formula, and it grows with β_t.")
+
+
+def _x0_weight_at_t(s: D.Schedule, x0, xt, t: int):
+    """μ̃_t with ᾱ_t in place of ᾱ_{t−1} in the weight of x_0 (the weight of x_t right)."""
+    ac, acp, b, a = s.alphas_cumprod[t], s.alphas_cumprod_prev[t], s.betas[t], s.alphas[t]
+    return ac.sqrt() * b / (1 - ac) * x0 + a.sqrt() * (1 - acp) / (1 - ac) * xt
+
+
 def check_posterior_mean_variance(student_fn: Callable) -> CheckResult:
     """``posterior_mean_variance(x0, x_t, t, sched) -> (mean, variance)``: mean like x_t,
     variance a number (0-d tensor; any shape that broadcasts, e.g. (B, 1, 1, 1), is fine)."""
@@ -48,6 +60,9 @@ def check_posterior_mean_variance(student_fn: Callable) -> CheckResult:
                 "weight of x_t has √α_t."),
         Mistake(_posterior(s, x0, xt, t, ac_prev=s.alphas_cumprod[t]), "off by one in t: the "
                 "posterior needs ᾱ_{t−1} = sched.alphas_cumprod_prev[t] as well as ᾱ_t."),
+        Mistake((_x0_weight_at_t(s, x0, xt, t), var), X0_WEIGHT_AT_T),
+        Mistake((_posterior(s, x0, xt, t, ac_prev=s.alphas_cumprod[t])[0], var), "off by one in t "
+                "in the mean: both weights need ᾱ_{t−1} = sched.alphas_cumprod_prev[t] (your variance is right)."),
         Mistake((mean, s.betas[t]), "the variance is β_t, the forward step's; the posterior's is "
                 "β̃_t = (1−ᾱ_{t−1})/(1−ᾱ_t) · β_t, a bit smaller."),
         Mistake((mean, var.sqrt()), "you returned the standard deviation √β̃_t; return the variance β̃_t."),
@@ -71,6 +86,8 @@ def check_predict_x0(student_fn: Callable) -> CheckResult:
         Mistake((xt - (1 - ac).sqrt() * eps) / ac, "missing square root: divide by √ᾱ_t."),
         Mistake((xt + (1 - ac).sqrt() * eps) / ac.sqrt(), "wrong sign: subtract the noise, "
                 "x_t − √(1−ᾱ_t) ε."),
+        Mistake(((1 - ac).sqrt() * eps - xt) / ac.sqrt(), "wrong sign: you wrote √(1−ᾱ_t) ε − x_t; "
+                "it is x_t − √(1−ᾱ_t) ε (the noise is taken away from x_t)."),
         Mistake((xt - (1 - ac).sqrt() * eps) * ac.sqrt(), "multiplied by √ᾱ_t; solve Eq. 2 for x_0: "
                 "divide by it."),
         Mistake(xt - (1 - ac).sqrt() * eps, "forgot to divide by √ᾱ_t."),
@@ -88,9 +105,17 @@ def _ddpm_mistakes(s: D.Schedule, xt, t: int, eps, z) -> list[Mistake]:
     out = D.p_mean_variance(s, eps, xt, t)
     mean, var = out.mean, out.variance
     wrong_prev = _posterior(s, out.x0_pred, xt, t, ac_prev=s.alphas_cumprod[t - 1])
+    noise = var.clamp(min=0).sqrt() * z if t > 0 else 0.0
+    ac = s.alphas_cumprod[t]
+    x0_sign = (xt + (1 - ac).sqrt() * eps) / ac.sqrt()
+    sign_mean, _ = _posterior(s, x0_sign, xt, t)
     return [
+        Mistake(_x0_weight_at_t(s, out.x0_pred, xt, t) + noise, X0_WEIGHT_AT_T),
+        Mistake(sign_mean + noise, "wrong sign in x̂_0: x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t subtracts the "
+                "predicted noise (check your predict_x0)."),
         Mistake(mean + s.betas[t].sqrt() * z, "σ² = β_t ('fixed_large') is Ho et al.'s other choice; "
-                "this notebook (and the paper's code) uses the posterior variance β̃_t."),
+                "this notebook uses the posterior variance β̃_t (the kit's assumption for the paper, "
+                "which does not say)."),
         Mistake(mean + var * z, "missing square root: z is scaled by the standard deviation √β̃_t."),
         Mistake(mean, "no fresh noise: add √β̃_t · z (at every t > 0)."),
         Mistake(out.x0_pred, "you returned x̂_0; the step returns x_{t−1} = μ̃_t(x̂_0, x_t) + √β̃_t z."),

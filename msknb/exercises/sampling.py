@@ -20,10 +20,10 @@ from msknb.exercises.check import CheckResult, Mistake, fixed_case, run_check, s
 DDIM_STEPS = ((120, 100), (10, -1))
 
 
-def _ddim(s: D.Schedule, xt, eps, ac_t, ac_prev, sqrt=True, noise_coef=None):
+def _ddim(s: D.Schedule, xt, eps, ac_t, ac_prev, sqrt=True, noise_coef=None, x0_sign=-1.0):
     """The DDIM update written out, with switches that reproduce typical mistakes."""
     root = torch.sqrt if sqrt else (lambda v: v)
-    x0 = (xt - root(1 - ac_t) * eps) / root(ac_t)
+    x0 = (xt + x0_sign * root(1 - ac_t) * eps) / root(ac_t)
     coef = root(1 - ac_prev) if noise_coef is None else noise_coef
     return root(ac_prev) * x0 + coef * eps
 
@@ -40,6 +40,8 @@ def _ddim_mistakes(s: D.Schedule, xt, t: int, t_prev: int, eps) -> list[Mistake]
                 "must be rescaled for the target step: √(1−ᾱ_{t'}), not √(1−ᾱ_t)."),
         Mistake(_ddim(s, xt, eps, s.alphas[t], s.alphas[t_prev] if t_prev >= 0 else torch.tensor(1.0)),
                 "used α (one step) instead of ᾱ (the cumulative product, sched.alphas_cumprod)."),
+        Mistake(_ddim(s, xt, eps, ac[t], ac_prev, x0_sign=1.0), "wrong sign in x̂_0: "
+                "x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t subtracts the predicted noise."),
         Mistake(D.predict_x0(s, xt, t, eps), "you returned x̂_0; the step returns x_{t'} = √ᾱ_{t'} x̂_0 "
                 "+ √(1−ᾱ_{t'}) ε."),
     ]

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from msknb.ddpm import diffusion as D
-from msknb.exercises.check import CheckResult, Mistake, Part, fixed_case, run_check, show
+from msknb.exercises.check import CheckResult, Mistake, Part, Raised, fixed_case, run_check, show
 
 #: the timesteps of the loss check's batch of 3 images (one per image)
 LOSS_T = (10, 120, 250)
@@ -24,6 +24,12 @@ def toy_network(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """A fixed stand-in for ε_θ: (B, C, H, W) float and (B,) int64 → like x_t. Deterministic, so
     every mistake in the loss gives its own number."""
     return 0.5 * x_t + 0.01 * t.to(x_t.dtype).reshape(-1, *((1,) * (x_t.dim() - 1)))
+
+
+#: sched.alphas_cumprod[t] with t a (B,) vector has shape (B,): it lines up with the LAST axis of x0
+MISSING_VIEW = ("A missing .view: sched.alphas_cumprod[t] with t of shape (B,) has shape (B,), and "
+                "PyTorch lines it up with the LAST axis of x0 (B, C, H, W), the width, not the batch. "
+                "Reshape it to one number per image: sched.alphas_cumprod[t].view(-1, 1, 1, 1).")
 
 
 def check_diffusion_loss(student_fn: Callable) -> CheckResult:
@@ -43,13 +49,19 @@ def check_diffusion_loss(student_fn: Callable) -> CheckResult:
         Mistake(l1(toy_network(x0, t), n), "feed the network the noisy x_t (Eq. 2), not the clean x_0."),
         Mistake(l1(toy_network(n, t), n), "feed the network the noisy x_t (Eq. 2), not the noise alone."),
         Mistake((pred - n).abs().sum(), "you summed over the batch and pixels; take the mean."),
+        Mistake((pred - n).abs().sum((1, 2, 3)).mean(), "you summed over the pixels of each image "
+                "(16 here: the answer is 16 times too big) and averaged over the batch; take the mean over "
+                "the pixels too, e.g. (model(x_t, t) − noise).abs().mean()."),
+        Mistake((pred - n).abs().mean((1, 2, 3)).sum(), "you summed the per-image losses over the "
+                "batch (3 images: 3 times too big); take the mean over the batch too."),
         Mistake(l1(toy_network(D.q_sample(s, x0, t[0].item(), n), t), n), "every image has its own "
                 "t: index the schedule with the whole vector t, not t[0]."),
     ]
     return show(run_check("diffusion_loss", student_fn, (toy_network, x0.clone(), t.clone(), n.clone(), s),
                           D.diffusion_loss(toy_network, s, x0, t=t, noise=n, loss="l1"), mistakes,
                           hint="x_t from Eq. 2 with ᾱ_t = sched.alphas_cumprod[t].view(-1, 1, 1, 1) (one per "
-                               "image, shaped to broadcast); the loss is the mean of |model(x_t, t) − noise|."))
+                               "image, shaped to broadcast); the loss is the mean of |model(x_t, t) − noise|.",
+                          raised=[Raised(RuntimeError, "must match the size", MISSING_VIEW)]))
 
 
 def check_eps_x0_from_v(student_fn: Callable) -> CheckResult:
@@ -69,6 +81,10 @@ def check_eps_x0_from_v(student_fn: Callable) -> CheckResult:
                 "ε = √(1−ᾱ) x_t + √ᾱ v."),
         Mistake(((ac).sqrt() * xt + (1 - ac).sqrt() * v, (1 - ac).sqrt() * xt - ac.sqrt() * v),
                 "swapped √ᾱ_t and √(1−ᾱ_t) in both formulas."),
+        Mistake((eps, ac.sqrt() * xt + (1 - ac).sqrt() * v), "wrong sign in x0 (your eps is right): "
+                "v = √ᾱ ε − √(1−ᾱ) x_0 has x_0 with a minus, so x_0 = √ᾱ x_t − √(1−ᾱ) v."),
+        Mistake(((1 - ac).sqrt() * xt - ac.sqrt() * v, x0), "wrong sign in eps (your x0 is right): "
+                "ε = √(1−ᾱ) x_t + √ᾱ v."),
     ]
     return show(run_check("eps_x0_from_v", student_fn, (xt.clone(), t, s, v.clone()), (eps, x0), mistakes,
                           hint="with a = √ᾱ_t and b = √(1−ᾱ_t): x_t = a x_0 + b ε and v = a ε − b x_0; "
