@@ -45,7 +45,7 @@ def load_state(path: str | Path, signature: dict[str, Any]) -> dict[str, Any] | 
     if not p.is_file():
         return None
     try:
-        state = torch.load(p, map_location="cpu", weights_only=False)
+        state = torch.load(p, map_location="cpu", weights_only=True)
         stored = state["signature"]
     except Exception as e:  # noqa: BLE001 - any unreadable file is set aside, never overwritten
         move_aside(p, f"unreadable training state ({type(e).__name__})")
