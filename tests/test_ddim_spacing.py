@@ -44,3 +44,28 @@ def test_trailing_loop_matches_diffusers_ddim():
     for t in ref.timesteps:
         x = ref.step(fake(x, t), t, x, eta=0.0).prev_sample
     assert torch.allclose(ours, x, atol=1e-5)
+
+
+def test_a_zero_terminal_snr_model_samples_with_trailing_spacing_by_default():
+    """Its x_T is pure noise, so DDIM must start at t = T-1: the default spacing is then "trailing"."""
+    import torch
+
+    from msknb.ddpm import diffusion as D
+    from msknb.ddpm.sample import sample_images
+
+    seen = []
+
+    class Net(torch.nn.Module):
+        image_size, prediction, condition, channels = 8, "v", None, 1
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x, t):
+            seen.append(int(t.reshape(-1)[0]))
+            return torch.zeros_like(x)
+
+    sched = D.make_schedule("linear", 20, zero_terminal_snr=True)
+    sample_images(Net(), sched, 1, method="ddim", steps=4, progress=False)
+    assert seen[0] == 19
