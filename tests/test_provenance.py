@@ -134,3 +134,17 @@ def test_conditional_synthetic_set_at_tiny_scale(tmp_path):
     rec = artifacts.read_generator_record(tmp_path)
     assert rec["training_ids"] == ["t1", "t2", "t3", "t4"] and rec["checkpoint"] == "cond.pt"
     assert P.test_overlap(rec["training_ids"], ["t9"]) == []
+
+
+def test_the_256px_default_generator_saw_only_the_kit_train_ids():
+    """``msknb sample``'s default: mask-conditioned, folded 256 px, trained on kit train ids only,
+    with the guidance chosen on val masks stored."""
+    import json
+
+    from msknb.ddpm.checkpoints import SHIPPED_SAMPLE_DDPM
+
+    ck = load_checkpoint(CHECKPOINTS_DIR / SHIPPED_SAMPLE_DDPM)
+    split = json.loads((CHECKPOINTS_DIR / "dltrack_split.json").read_text())
+    assert ck["config"]["image_size"] == 256 and ck["config"]["fold"] == 4 and ck["config"]["condition"] == "mask"
+    assert set(ck["training_ids"]) <= set(split["train"]) and not set(ck["training_ids"]) & set(split["test"])
+    assert ck["guidance"] == 1.5 and "val masks" in ck["guidance_chosen_by"]

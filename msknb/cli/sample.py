@@ -4,7 +4,7 @@ Unconditional / joint models draw ``--n`` images; a mask-conditioned model draws
 per mask of ``--masks DIR`` (a DL_Track folder or a folder of mask files) or of
 ``--masks prior --n N`` (the parametric generator of ``msknb.ddpm.mask_prior``, fitted to
 ``--data DIR``'s masks or read from the checkpoint); without ``--masks`` it draws ``--n``
-masks from the prior first. Without ``--model`` the shipped mask-conditioned generator is used. Beside the set it writes
+masks from the prior first. Without ``--model`` the shipped mask-conditioned 256 px generator is used. Beside the set it writes
 ``generator.json`` (``msknb.artifacts.save_generator_record``): the checkpoint and the real
 ids it was trained on.
 """
@@ -19,7 +19,8 @@ import torch
 
 from msknb.artifacts import GENERATOR_FILE, save_generator_record
 from msknb.data import load_folder
-from msknb.ddpm.checkpoints import SHIPPED_COND_DDPM, SHIPPED_DDPM, checkpoint_extras, guidance_for, load_model, pretrained_path
+from msknb.ddpm.checkpoints import (SHIPPED_COND_DDPM, SHIPPED_DDPM, SHIPPED_SAMPLE_DDPM, checkpoint_extras, guidance_for,
+                                    load_model, pretrained_path)
 from msknb.ddpm.condition_masks import read_condition_masks
 from msknb.ddpm.export import write_synthetic_set
 from msknb.ddpm.mask_prior import fit_mask_prior, sample_masks
@@ -31,7 +32,7 @@ from msknb.errors import CheckpointError, ConfigError, DataError
 def _model_path(args) -> Path:
     if args.model:
         return Path(args.model)
-    name = SHIPPED_COND_DDPM
+    name = SHIPPED_SAMPLE_DDPM
     path = pretrained_path(name)
     if path is None:
         raise CheckpointError("no --model given and the shipped generator is missing", name)
@@ -113,8 +114,8 @@ def register(subparsers) -> None:
                                           "DL_Track layout (images/, masks/, dicom/, manifest.csv). The "
                                           "prediction objective (eps, x0, v) is read from the checkpoint.")
     p.add_argument("--model", default=None, help="checkpoint (.pt) from `msknb train`; default: the shipped "
-                                                 f"mask-conditioned one ({SHIPPED_COND_DDPM}); "
-                                                 f"the joint image+mask model is {SHIPPED_DDPM}")
+                                                 f"mask-conditioned 256 px one ({SHIPPED_SAMPLE_DDPM}); the 64 px "
+                                                 f"ones are {SHIPPED_COND_DDPM} and {SHIPPED_DDPM} (joint image+mask)")
     p.add_argument("--masks", default=None, help="mask-conditioned models: a folder of masks (one image per mask) "
                                                  "or 'prior' (draw --n masks from the parametric generator)")
     p.add_argument("--data", default=None, help="with --masks prior: fit the prior to this data folder's masks")
@@ -126,7 +127,7 @@ def register(subparsers) -> None:
                         "model starts from the forward marginal of it, the fix for too-bright samples)")
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--method", choices=METHODS, default="ddim")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    p.add_argument("--steps", type=int, default=25, help="DDIM steps")
     p.add_argument("--eta", type=float, default=0.0)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--spacing", type=float, nargs="+", default=None,

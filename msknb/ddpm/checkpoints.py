@@ -37,6 +37,8 @@ FORMAT_EMA = "msknb-ddpm-ema"
 SHIPPED_DDPM = "ddpm_dltrack_64.pt"
 #: the shipped mask-conditioned generator (``python -m msknb sample --masks ...`` without --model)
 SHIPPED_COND_DDPM = "ddpm_cond_dltrack_64.pt"
+#: the default of `msknb sample`: the mask-conditioned generator at the paper's 256 px (folded, msknb.ddpm.fold)
+SHIPPED_SAMPLE_DDPM = "ddpm_cond_dltrack_256.pt"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
