@@ -90,12 +90,10 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
                   guidance: float = 1.0, spacing: str | None = None) -> np.ndarray:
     """Generate ``n`` samples with the (EMA) network ``model``.
 
-    ``method`` 'ddpm' (ancestral, ``schedule.timesteps`` network calls per batch) or 'ddim'
-    (``steps`` calls, ``eta`` = 0 deterministic; ``spacing``: "leading" (never visits t = T-1) or
-    "trailing" (starts at t = T-1), ``D.ddim_timesteps``; None = "trailing" for a zero-terminal-SNR
-    schedule, whose x_T is pure noise (Lin et al. 2024), else "leading"). ``image_size`` defaults
-    to ``model.image_size`` else 64 px; ``prediction`` (eps | x0 | v) to ``model.prediction``
-    else 'eps'. ``clip_x0`` (default) clips the estimate x̂_0 to [-1, 1] at every step, as
+    ``method`` 'ddpm' (ancestral, ``schedule.timesteps`` network calls per batch) or 'ddim' (``steps``
+    calls, ``eta`` = 0 deterministic; ``spacing`` "leading" / "trailing" (starts at t = T-1), None =
+    trailing for a zero-terminal-SNR schedule (Lin et al. 2024), else leading). ``image_size`` defaults
+    to ``model.image_size`` else 64 px; ``prediction`` (eps | x0 | v) to ``model.prediction`` else 'eps'. ``clip_x0`` (default) clips the estimate x̂_0 to [-1, 1] at every step, as
     Ho et al.'s released code and diffusers' ``clip_sample=True`` do (the annotated-diffusion
     sampler and notebook 02's oracle chains do not): at high noise x̂_0 divides by a small
     sqrt(abar), so a small error in the predicted noise becomes a large one in x̂_0; clipping
@@ -115,8 +113,7 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
         if n is not None and int(n) != cond_all.shape[0]:
             raise ConfigError(f"n = {n} but {cond_all.shape[0]} masks were given (one image per mask)", "n")
         n = cond_all.shape[0]
-    if spacing is None:
-        spacing = "trailing" if schedule.zero_terminal_snr else "leading"
+    spacing = spacing or ("trailing" if schedule.zero_terminal_snr else "leading")
     _check_args(method, n, batch_size, schedule, steps, spacing)
     device = next(model.parameters()).device
     channels = int(getattr(model, "out_channels", getattr(model, "channels", 1)))

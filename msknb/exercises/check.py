@@ -239,3 +239,14 @@ def run_check(exercise: str, student_fn: Callable, args: Sequence[Any], expected
             return _verdict(exercise, False, f"{mistake.message} Hint: {hint}")
     first = next(f for f in found if f)
     return _verdict(exercise, False, f"{first} Hint: {hint}")
+
+
+def ask_choice(exercise: str, student_fn: Callable, hint: str) -> tuple[Any, CheckResult | None]:
+    """Call a "predict" or "choose" exercise's function (no arguments): ``(answer, None)``, or
+    ``(None, verdict)`` already shown when it is a stub, raised or is not a function."""
+    got, problem = _call(student_fn, ())
+    if problem == "not_implemented" or (problem is None and got is None):
+        return None, show(not_implemented(exercise))
+    if problem:
+        return None, show(_verdict(exercise, False, f"{problem} Hint: {hint}"))
+    return got, None

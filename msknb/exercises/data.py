@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from msknb.data import splits
-from msknb.exercises.check import CheckResult, Mistake, _verdict, not_implemented, run_check, show, where
+from msknb.exercises.check import CheckResult, Mistake, _verdict, ask_choice, run_check, show, where
 
 #: the two answers ``choose_split`` may return
 SPLIT_CHOICES = ("random", "grouped")
@@ -97,18 +97,9 @@ def check_choose_split(student_fn: Callable, labels: Sequence[int] | None = None
     """``choose_split() -> "random" | "grouped"``: which split gives a test score for images the
     model has not seen? The verdict gives the leak counts of both splits on ``labels`` (the
     notebook's near-duplicate clusters; the fixed labels when None) as the justification."""
-    got = None
-    if not callable(student_fn):
-        return show(_verdict("choose_split", False, f"expected your function, got a {type(student_fn).__name__}."))
-    try:
-        got = student_fn()
-    except NotImplementedError:
-        got = None
-    except Exception as err:  # a check never raises
-        return show(_verdict("choose_split", False, f"your function raised {type(err).__name__}: {err}"
-                             " Hint: return the string 'grouped' or 'random'."))
-    if got is None:
-        return show(not_implemented("choose_split"))
+    got, shown = ask_choice("choose_split", student_fn, "return the string 'grouped' or 'random'.")
+    if shown is not None:
+        return shown
     t = leak_table(labels)
     numbers = (f"a random half/half split leaves {t['leaks_random']} of {t['n_test_random']} test images with a "
                f"near copy in train; the grouped split {t['leaks_grouped']} of {t['n_test_grouped']}.")

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import linalg
 
 from msknb.evaluation.features import frechet_distance, frechet_from_stats, kid
-from msknb.exercises.check import CheckResult, Mistake, _verdict, not_implemented, run_check, show
+from msknb.exercises.check import CheckResult, Mistake, _verdict, ask_choice, run_check, show
 
 #: the answers ``fid_and_n`` may return
 FID_N_CHOICES = ("n = 20", "n = 2000", "equal")
@@ -79,17 +79,9 @@ def _normalise(answer: Any) -> str:
 def check_fid_and_n(student_fn: Callable) -> CheckResult:
     """``fid_and_n() -> "n = 20" | "n = 2000" | "equal"``: predicted first; the verdict then runs the
     experiment (:func:`fid_by_n`) and prints its numbers."""
-    if not callable(student_fn):
-        return show(_verdict("fid_and_n", False, f"expected your function, got a {type(student_fn).__name__}."))
-    try:
-        got = student_fn()
-    except NotImplementedError:
-        got = None
-    except Exception as err:  # a check never raises
-        return show(_verdict("fid_and_n", False, f"your function raised {type(err).__name__}: {err}"
-                             " Hint: return 'n = 20', 'n = 2000' or 'equal'."))
-    if got is None:
-        return show(not_implemented("fid_and_n"))
+    got, shown = ask_choice("fid_and_n", student_fn, "return 'n = 20', 'n = 2000' or 'equal'.")
+    if shown is not None:
+        return shown
     answer = _normalise(got)
     if answer not in FID_N_CHOICES:
         return show(_verdict("fid_and_n", False, f"answer one of {FID_N_CHOICES}, got {got!r}. "
