@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from msknb.ddpm import diffusion as D
 from msknb.ddpm.export import split_channels
@@ -141,5 +142,24 @@ def conditional_samples_figure(masks: np.ndarray, images: np.ndarray, joint: np.
     axes[1, 0].set_title("drawn for the mask above", fontsize=9, loc="left")
     if joint is not None:
         axes[2, 0].set_title("joint mode (image + mask drawn)", fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def fold_figure(image: np.ndarray, fold: int = 4, show: int = 4):
+    """An image (H, W) in [0, 1] beside ``show`` of the ``fold``² channels a :class:`~msknb.ddpm.fold.FoldedUNet`
+    sees: channel k holds the pixels at offset (k // fold, k % fold) of every fold x fold block,
+    an (H/fold, W/fold) image. Nothing is lost: the channels together hold every pixel once."""
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32))[None, None]
+    ch = torch.nn.functional.pixel_unshuffle(x, fold)[0].numpy()
+    fig, axes = plt.subplots(1, show + 1, figsize=(2.6 * (show + 1), 2.8))
+    axes[0].imshow(image, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title(f"image {image.shape[1]} x {image.shape[0]} px")
+    picks = np.linspace(0, fold * fold - 1, show).astype(int)
+    for ax, k in zip(axes[1:], picks):
+        ax.imshow(ch[k], cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"channel {k} of {fold * fold}: {ch.shape[2]} x {ch.shape[1]}", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
     fig.tight_layout()
     return fig
