@@ -66,10 +66,10 @@ def run_cells(data_dir: str | Path, cells: Sequence[Cell] | None = None, folder:
         if cell.seed == 0:
             store.write_weights(folder, cell.name, res.model, res.config, {"cell": cell.name})
         store.write_cell(folder, cell.name, rec)
+        _update_meta(folder, command, threads)  # after every cell: a killed run keeps a readable folder
         done.append(cell.name)
         print(f"{cell.name}: best val Dice {res.best_val_dice:.3f} at epoch {res.best_epoch}, "
               f"{rec['train_seconds']:.0f} s")
-    _update_meta(folder, command, threads)
     return done
 
 
