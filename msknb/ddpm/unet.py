@@ -16,7 +16,7 @@ Only torch is needed (no einops): the rearrangements are written out with
 Memory on a CPU: a training step (gradients on) stores every block's activations for the
 backward pass. From :data:`CPU_CHECKPOINT_ELEMENTS` on, a CPU forward keeps only each block's
 input and runs the block again in the backward pass (``torch.utils.checkpoint``): the same
-loss and gradients for much less memory (numbers at :data:`CPU_CHECKPOINT_ELEMENTS`).
+loss and gradients for much less memory.
 Sampling (no gradients) and GPUs are unchanged; ``DiffusionUNet.checkpointing`` forces it
 on (True) or off (False).
 """
@@ -52,10 +52,9 @@ __all__ = [
 ]
 
 #: batch x H x W x init_dim of a CPU training forward from which each block is recomputed in
-#: the backward pass (:meth:`DiffusionUNet.checkpoints`). The paper's 256 px, D = 64, batch 4
-#: is 16.8 M: one training step peaked at 8332 MiB resident memory without, 3774 MiB with (same
-#: loss and gradients; 1 thread, 2-core dev machine: 54 s vs 38-44 s per step, the machine
-#: shared). The quick profile (64 px, D = 16, batch 16: 1 M) stays below: unchanged.
+#: the backward pass (:meth:`DiffusionUNet.checkpoints`): the paper's 256 px, D = 64, batch 4
+#: (16.8 M) is above it, the quick profile (64 px, D = 16, batch 16: 1 M) below. Measured memory
+#: and time: the README's "Trying the paper profile on a CPU".
 CPU_CHECKPOINT_ELEMENTS = 4 * 2 ** 20
 
 
@@ -428,9 +427,7 @@ def _call(block: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
 
 
 def _recompute(block: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
-    """``block(*inputs)`` storing only the inputs; the block runs again in the backward pass.
-    (One image at a time instead was faster on the 2-core dev machine but held 0.6 GB more
-    under glibc's default malloc: its 16 MB tensors stay in the heap once freed.)"""
+    """``block(*inputs)`` storing only the inputs; the block runs again in the backward pass."""
     return checkpoint(block, *inputs, use_reentrant=False)
 
 
