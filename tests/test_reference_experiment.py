@@ -88,3 +88,11 @@ def test_readings_follow_the_ci():
          "gain_10pct_pretrain": None, "gain_10pct_vs_control": None, "gen_over_real": None}
     r = reference_readings(s)
     assert "measurable gain" in r[0] and "no measurable effect" in r[1] and "not run yet" in r[2]
+
+
+def test_a_cell_never_trains_on_a_test_image(tiny):
+    from msknb.errors import DataError
+
+    bad = C.RealData(tiny.images, tiny.masks, tiny.ids, tiny.clusters, np.arange(24), tiny.val, tiny.test, [])
+    with pytest.raises(DataError, match="test image"):
+        C.train_cell(bad, P.Cell("Real", 1.0, 0, 0), state_path=None, progress=False)

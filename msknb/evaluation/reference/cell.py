@@ -76,6 +76,10 @@ def train_cell(data: RealData, cell: Cell, state_path: Path, synthetic: tuple[np
     required by Gen and "mix" cells; ``init_from`` (a model) by "pretrain" (the Gen model of
     the same seed) and "control" (the real model of the same subset and seed) cells."""
     idx = cell_train_index(data, cell)
+    leaked = set(idx.tolist()) & set(data.test.tolist())
+    if leaked:
+        raise DataError(f"cell {cell.name} would train on {len(leaked)} test image(s); the test ids are only scored",
+                        "msknb/checkpoints/dltrack_split.json")
     x, m = data.images[idx], data.masks[idx]
     if cell.experiment == "Gen" or cell.gen_use == "mix":
         if synthetic is None:
