@@ -48,7 +48,7 @@ from msknb.segmentation.metrics import segmentation_metrics
 from msknb.segmentation.model import load_segmenter
 from msknb.segmentation.predict import model_threshold, predict, predict_full_size
 from msknb.data.kit_split import KIT_SPLIT_FILE
-from msknb.segmentation.shipped import SHIPPED_SEGMENTER
+from msknb.segmentation.shipped import DEFAULT_SEGMENTER
 from msknb.thickness.agreement import agreement
 from msknb.thickness.methods import measure_thickness
 
@@ -171,7 +171,7 @@ def machine() -> dict[str, Any]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "dltrack_apo"))
-    ap.add_argument("--model", default=str(SHIPPED_SEGMENTER))
+    ap.add_argument("--model", default=str(DEFAULT_SEGMENTER))
     ap.add_argument("--split", default=str(KIT_SPLIT_FILE), help="JSON with a 'test' id list")
     ap.add_argument("--part", choices=["val", "test"], default="test",
                     help="which ids of the split: val while choosing models and settings, test once at the end")

@@ -127,7 +127,7 @@ def test_without_the_shipped_segmenter_the_error_names_the_file(command, tmp_pat
     from msknb.cli import segment as seg_cli
 
     absent = tmp_path / "segmenter_absent.pt"
-    monkeypatch.setattr(seg_cli, "SHIPPED_SEGMENTER", absent)
+    monkeypatch.setattr(seg_cli, "DEFAULT_SEGMENTER", absent)
     Image.fromarray((phantom.image * 255).astype(np.uint8)).save(tmp_path / "a.png")
     assert main([*command, str(tmp_path / "a.png"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
@@ -185,3 +185,56 @@ def test_an_image_too_small_for_the_segmenter_is_named_in_the_users_words(tmp_pa
     status = main(["segment", "predict", str(tmp_path / "one.png"), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert status == 2 and "one.png" in err and "1 x 1 px" in err and "at least 32 x 32 px" in err
+
+
+def test_an_ensemble_manifest_loads_as_one_model_averaging_its_members(tmp_path, phantom):
+    """Two members at 32 and 64 px: the ensemble's full-size map is the mean of theirs, and
+    `measure` reads the manifest like any checkpoint."""
+    import json
+
+    from msknb.errors import CheckpointError
+    from msknb.segmentation.model import load_segmenter
+    from msknb.segmentation.predict import predict
+
+    torch.manual_seed(0)
+    for name, size in (("a.pt", 32), ("b.pt", 64)):
+        save_segmenter(build_segmenter((4, 8)), {"channels": (4, 8), "image_size": size, "crop_fov": False},
+                       tmp_path / name)
+    manifest = tmp_path / "ens.json"
+    manifest.write_text(json.dumps({"format": "msknb-segmenter-ensemble", "members": ["a.pt", "b.pt"]}))
+    ens = load_segmenter(manifest)
+    a, b = load_segmenter(tmp_path / "a.pt"), load_segmenter(tmp_path / "b.pt")
+    img = phantom.image.astype(np.float32)
+    full = predict_full_size(ens, img)
+    assert full.shape == img.shape
+    assert np.allclose(full, (predict_full_size(a, img) + predict_full_size(b, img)) / 2, atol=1e-6)
+    prob, _ = predict(ens, img[None])          # at any input size, each member at its own size
+    assert prob.shape == (1, *img.shape) and ens.msknb_config["image_size"] == 64
+    Image.fromarray((phantom.image * 255).astype(np.uint8)).save(tmp_path / "scan.png")
+    assert main(["measure", str(tmp_path / "scan.png"), "--out", str(tmp_path / "out"), "--model", str(manifest)]) in (0, 2)
+    assert json.loads((tmp_path / "out" / "measurements.json").read_text())["model"].endswith("ens.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"members": []}))
+    with pytest.raises(CheckpointError, match="bad.json"):
+        load_segmenter(bad)
+    missing = tmp_path / "missing.json"
+    missing.write_text(json.dumps({"format": "msknb-segmenter-ensemble", "members": ["nope.pt"]}))
+    with pytest.raises(CheckpointError, match="nope.pt"):
+        load_segmenter(missing)
+
+
+def test_shipped_reading_compares_the_limits_with_the_human_reference():
+    from msknb.thickness.figures import bland_altman_static
+    from msknb.thickness.full_size import shipped_reading
+
+    rows = [{"method": "chords", "subset": "not in its training", "n": 40, "unit": "px", "bias": -5.0,
+             "relative_loa_halfwidth_pct": 26.7, "relative_rmse_pct": 13.8, "within_5pct_pct": 88.0},
+            {"method": "chords", "subset": "flagged ok", "n": 34, "unit": "px", "bias": -0.1,
+             "relative_loa_halfwidth_pct": 3.5, "relative_rmse_pct": 1.8, "within_5pct_pct": 97.0}]
+    text = shipped_reading(rows, 12.7)
+    assert "±26.7 %" in text and "wider than the 12.7 %" in text and "34 readings flagged ok" in text
+    rows[0]["relative_loa_halfwidth_pct"] = 10.0
+    assert "inside the 12.7 %" in shipped_reading(rows, 12.7)
+    assert shipped_reading([{**rows[0], "n": 2}], 12.7) is None
+    fig = bland_altman_static([10.0, 20.0, 30.0, np.nan], [11.0, 19.0, 36.0, 5.0], ["ok", "ok", "doubtful: x", "ok"])
+    assert fig.axes[0].get_title().endswith("(n = 3)")

@@ -13,7 +13,7 @@ from msknb.segmentation.experiments import make_split
 from msknb.segmentation.metrics import segmentation_metrics, summarise
 from msknb.segmentation.model import load_segmenter
 from msknb.segmentation.predict import collect_images, predict, predict_file
-from msknb.segmentation.shipped import SHIPPED_SEGMENTER, all_data_split
+from msknb.segmentation.shipped import DEFAULT_SEGMENTER, all_data_split
 from msknb.segmentation.training import train_segmenter
 
 
@@ -21,10 +21,10 @@ def default_model(model: str | None) -> Path:
     """``model``, else the shipped segmenter; DataError naming the file when it is absent."""
     if model:
         return Path(model)
-    if not SHIPPED_SEGMENTER.is_file():
+    if not DEFAULT_SEGMENTER.is_file():
         raise DataError("the shipped segmenter is not installed (train it with `python -m "
-                        "msknb.segmentation.shipped --data DATA`, or pass --model)", SHIPPED_SEGMENTER)
-    return SHIPPED_SEGMENTER
+                        "msknb.segmentation.shipped --data DATA`, or pass --model)", DEFAULT_SEGMENTER)
+    return DEFAULT_SEGMENTER
 
 
 def _cmd_predict(args) -> int:
@@ -119,7 +119,7 @@ def register(subparsers) -> None:
     _add_train(sub)
     q = sub.add_parser("predict", help="write binary masks (0/255 PNG, original size) for images")
     q.add_argument("--model", default=None,
-                   help=f"checkpoint written by 'segment train' or notebook 05 (default: {SHIPPED_SEGMENTER.name})")
+                   help=f"checkpoint written by 'segment train' or notebook 05 (default: {DEFAULT_SEGMENTER.name})")
     q.add_argument("images", nargs="+", help="image files and/or folders of images")
     q.add_argument("--out", required=True, help="output folder for <image name>.png masks")
     q.add_argument("--threshold", type=float, default=None, help="probability threshold (default: the model's)")

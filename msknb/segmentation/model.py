@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from msknb.segmentation.ensemble import load_ensemble
 from msknb.errors import CheckpointError, ConfigError, DataError
 from msknb.io import save_with, to_model
 
@@ -149,12 +150,16 @@ def load_segmenter(path: str | Path) -> torch.nn.Module:
     """Load a checkpoint written by :func:`save_segmenter` (weights-only unpickling).
 
     Returns the model in eval mode with its training config as ``model.msknb_config``
-    and the saved ``meta`` as ``model.msknb_meta``. Raises :class:`CheckpointError` for
-    a missing/unreadable/garbage file or weights of a different architecture.
+    and the saved ``meta`` as ``model.msknb_meta``. A ``.json`` path is an ensemble manifest
+    (:mod:`msknb.segmentation.ensemble`): the members it names, as one model. Raises
+    :class:`CheckpointError` for a missing/unreadable/garbage file or weights of a different
+    architecture.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError("segmentation checkpoint not found", path)
+    if path.suffix.lower() == ".json":
+        return load_ensemble(path, load_segmenter)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file

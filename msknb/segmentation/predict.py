@@ -48,7 +48,12 @@ def predict_full_size(model: torch.nn.Module, image: np.ndarray) -> np.ndarray:
     images), resized to the model's training size, segmented, and the probabilities are
     resized back (bilinear) into the crop box; outside the box they are 0. Threshold the
     map (``> model_threshold(model)``) for a mask, or measure on it directly: MT is then
-    taken at the image's own resolution, with sub-pixel edges."""
+    taken at the image's own resolution, with sub-pixel edges. An ensemble
+    (:mod:`msknb.segmentation.ensemble`) gives the mean of its members' maps, each member
+    fed the image at its own size."""
+    members = getattr(model, "members", None)
+    if members is not None:
+        return np.mean([predict_full_size(m, image) for m in members], axis=0).astype(np.float32)
     cfg = getattr(model, "msknb_config", DEFAULT_CONFIG)
     size = int(cfg.get("image_size", 128))
     img = np.asarray(image, dtype=np.float32)

@@ -29,6 +29,9 @@ from msknb.paths import CHECKPOINTS_DIR
 from msknb.segmentation.training import train_segmenter
 
 SHIPPED_SEGMENTER = CHECKPOINTS_DIR / "segmenter_dltrack_128.pt"
+#: what ``measure``, ``segment predict`` and notebook 06 use by default: the 128 px and 256 px
+#: segmenters as one (:mod:`msknb.segmentation.ensemble`), chosen on the kit val ids
+DEFAULT_SEGMENTER = CHECKPOINTS_DIR / "segmenter_dltrack_ensemble.json"
 #: training settings of the shipped segmenter
 SHIPPED_CONFIG: dict[str, Any] = {
     "image_size": 128, "channels": (16, 32, 64, 128), "strides": None, "epochs": 60, "batch_size": 8,

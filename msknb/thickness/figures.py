@@ -103,6 +103,35 @@ def bland_altman_figure(a: Any, b: Any, ids: Sequence[str] | None = None, title:
     return fig
 
 
+def bland_altman_static(a: Any, b: Any, flags: Sequence[str] | None = None, title: str = "Bland–Altman",
+                        unit: str = "px", label_a: str = "expert", label_b: str = "predicted", ax=None):
+    """The static twin of :func:`bland_altman_figure` (matplotlib): x = mean of the pair,
+    y = b - a, bias and 95 % limits of agreement; with ``flags`` ("ok" | "doubtful: ..." per
+    pair), doubtful readings are drawn as open markers. Returns the figure."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    stats = agreement(a, b)
+    ok = np.array([str(f) == "ok" for f in flags], dtype=bool) if flags is not None else np.ones(len(a), bool)
+    keep = np.isfinite(a) & np.isfinite(b)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4))
+    mean, diff = (a + b) / 2, b - a
+    ax.scatter(mean[keep & ok], diff[keep & ok], s=22, color="tab:blue", label="flag ok")
+    if flags is not None and (keep & ~ok).any():
+        ax.scatter(mean[keep & ~ok], diff[keep & ~ok], s=28, facecolors="none", edgecolors="tab:orange",
+                   label="flagged doubtful")
+    for key, style in (("bias", "-"), ("loa_high", "--"), ("loa_low", "--")):
+        if np.isfinite(stats[key]):
+            ax.axhline(stats[key], ls=style, color="firebrick" if key == "bias" else "grey", lw=1)
+            ax.annotate(f"{stats[key]:+.2f}", (1.0, stats[key]), xycoords=("axes fraction", "data"), fontsize=8,
+                        va="bottom", ha="right")
+    ax.set(xlabel=f"mean of {label_a} and {label_b} ({unit})", ylabel=f"{label_b} − {label_a} ({unit})",
+           title=f"{title} (n = {stats['n']})")
+    ax.legend(fontsize=8, loc="best")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
 def overlay_figure(image: np.ndarray, mask: np.ndarray | None, result: ThicknessResult | None, title: str):
     """The image (H, W) in [0, 1] with the predicted mask tinted red and, when measured,
     the chords (:func:`plot_chords`); the figure keeps the image's own pixel grid."""

@@ -18,7 +18,7 @@ from msknb.data.kit_split import load_kit_split
 from msknb.errors import MsknbError
 from msknb.segmentation.model import load_segmenter
 from msknb.segmentation.predict import model_threshold, predict_full_size
-from msknb.segmentation.shipped import SHIPPED_SEGMENTER
+from msknb.segmentation.shipped import DEFAULT_SEGMENTER
 from msknb.thickness.agreement import agreement
 from msknb.thickness.methods import measure_thickness
 from msknb.thickness.scans import manifest_spacing_of
@@ -53,7 +53,7 @@ def shipped_vs_experts(data_dir: str | Path, ids: Sequence[str], methods: Sequen
     "px", "model": path, "methods": {method: {"expert_px", "pred_px", "expert_mm", "pred_mm"
     (N,) float, NaN = not measured; "flags": N x "ok" | "doubtful: ..." | "error: ..."}}}``."""
     root = Path(data_dir)
-    model_path = Path(model_path or SHIPPED_SEGMENTER)
+    model_path = Path(model_path or DEFAULT_SEGMENTER)
     model = load_segmenter(model_path)
     thr = model_threshold(model)
     pairs = [(i, _file(root / "images", i), _file(root / "masks", i)) for i in ids]
@@ -105,3 +105,23 @@ def shipped_summary(res: dict[str, Any]) -> list[dict[str, Any]]:
                             ("flagged ok", ok)):
             rows.append(_subset_row(method, subset, np.where(sel, e, np.nan), np.where(sel, p, np.nan), res["unit"]))
     return rows
+
+
+def shipped_reading(rows: list[dict[str, Any]], human_rel_pct: float, method: str = "chords") -> str | None:
+    """One sentence read from :func:`shipped_summary` rows: the 95 % limits of agreement of
+    the segmenter's MT on images it did not train on (as % of MT) against a human reference
+    (``human_rel_pct``: two raters' smallest detectable difference as % of MT), and what
+    flagging doubtful readings leaves. None when there are fewer than 3 such readings."""
+    by = {r["subset"]: r for r in rows if r["method"] == method}
+    unseen, ok = by.get("not in its training"), by.get("flagged ok")
+    if unseen is None or unseen["n"] < 3 or not np.isfinite(unseen["relative_loa_halfwidth_pct"]):
+        return None
+    half = unseen["relative_loa_halfwidth_pct"]
+    verdict = ("inside" if half <= human_rel_pct else "wider than")
+    text = (f"On {unseen['n']} images it did not train on, the segmenter's MT ({method}) agrees with the expert's "
+            f"within ±{half:.1f} % of MT (95 % limits of agreement, bias {unseen['bias']:+.2f} {unseen['unit']}): "
+            f"{verdict} the {human_rel_pct:.1f} % two human raters may differ by.")
+    if ok is not None and ok["n"] >= 3:
+        text += (f" Its {ok['n']} readings flagged ok agree within ±{ok['relative_loa_halfwidth_pct']:.1f} % "
+                 f"(relative RMSE {ok['relative_rmse_pct']:.1f} %, {ok['within_5pct_pct']:.0f} % within 5 %).")
+    return text

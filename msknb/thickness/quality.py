@@ -6,6 +6,9 @@ never silently wrong. Reasons (limits in :data:`QUALITY_LIMITS`):
   or less than ``min_length`` of the widest band;
 - ``chords disagree``: the chord lengths' coefficient of variation exceeds ``max_chord_cv``
   (DL_Track expert masks: at most 0.26);
+- ``bands patchy``: either aponeurosis has its own pixels in less than ``min_support`` of
+  the measured columns (the rest is interpolated across gaps, so the chords there measure
+  a guess);
 - ``low confidence``: the mean model probability inside either band is below
   ``min_confidence`` (binary masks have 1);
 - ``third band``: another band covering at least ``min_third`` of the two aponeuroses'
@@ -36,7 +39,7 @@ from msknb.thickness.result import OK, ThicknessResult
 #: how far beyond the training masks' MT / height a reading may go before it is doubtful
 MT_RANGE_MARGIN = 1.25
 QUALITY_LIMITS: dict[str, Any] = {"min_coverage": 0.35, "min_length": 0.6, "max_chord_cv": 0.3,
-                                  "min_confidence": 0.75, "min_third": 0.5,
+                                  "min_confidence": 0.75, "min_third": 0.5, "min_support": 0.7,
                                   "near_third": 0.5, "mt_over_height": (0.105, THICKNESS_RANGE[1])}
 
 
@@ -56,14 +59,24 @@ def _competes(apo: Aponeuroses, band: Band) -> bool:
     return bool(band.top[ib].mean() - deep < QUALITY_LIMITS["near_third"] * (deep - sup))
 
 
+def support(apo: Aponeuroses) -> float:
+    """The share (0..1) of the measured columns where the weaker of the two bands has its
+    own pixels (1 = no column interpolated across a gap)."""
+    xs = apo.xs.astype(int)
+    if not len(xs):
+        return 0.0
+    return float(min(len(np.intersect1d(b.cols, xs)) for b in (apo.sup_band, apo.deep_band)) / len(xs))
+
+
 def quality_numbers(apo: Aponeuroses, result: ThicknessResult) -> dict[str, Any]:
-    """The numbers behind the flag (fractions; ``confidence`` = the weaker band's mean probability)."""
+    """The numbers behind the flag (fractions; ``confidence`` = the weaker band's mean probability,
+    ``support`` = :func:`support`)."""
     height, width = apo.prob.shape
     widest = max(b.width for b in apo.bands)
     lengths = np.asarray(result.chord_lengths_px, dtype=np.float64)
     return {
         "coverage": len(apo.xs) / width, "length": len(apo.xs) / widest,
-        "chord_cv": float(np.std(lengths) / np.mean(lengths)) if len(lengths) > 1 else 0.0,
+        "chord_cv": float(np.std(lengths) / np.mean(lengths)) if len(lengths) > 1 else 0.0, "support": support(apo),
         "confidence": min(band_confidence(apo.prob, apo.labels, b) for b in (apo.sup_band, apo.deep_band)),
         "competing_bands": sum(_competes(apo, b) for b in apo.ignored),
         "skipped_superficial_pair": apo.skipped_superficial, "mt_over_height": result.mt_px / height,
@@ -79,6 +92,8 @@ def assess(apo: Aponeuroses, result: ThicknessResult) -> tuple[str, dict[str, An
         reasons.append("bands short")
     if q["chord_cv"] > lim["max_chord_cv"]:
         reasons.append("chords disagree")
+    if q["support"] < lim["min_support"]:
+        reasons.append("bands patchy")
     if q["confidence"] < lim["min_confidence"]:
         reasons.append("low confidence")
     if q["competing_bands"] or q["skipped_superficial_pair"]:
