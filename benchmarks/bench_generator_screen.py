@@ -13,6 +13,10 @@ ratio, memorisation, each beside its real baseline; sampling seconds per image.
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_generator_screen.py --diagnostic
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_generator_screen.py --checkpoint outputs/gen256/fold4_dim32.pt
 
+``--cascade BASE STAGE``: the same for a cascade (``msknb.ddpm.cascade.sample_cascade``): the
+mask-conditioned ``BASE`` draws each image at its size (its stored guidance), the
+super-resolution ``STAGE`` draws it full size.
+
 Output: ``benchmarks/results/generator_screen.json`` (entries merged by name).
 """
 from __future__ import annotations
@@ -26,7 +30,8 @@ import numpy as np
 import torch
 
 from msknb.data.loading import load_folder
-from msknb.ddpm.checkpoints import load_checkpoint, load_model
+from msknb.ddpm.cascade import sample_cascade
+from msknb.ddpm.checkpoints import guidance_for, load_checkpoint, load_model
 from msknb.ddpm.sample import sample_images
 from msknb.ddpm.training_data import split_indices
 from msknb.evaluation.generator_screen import resolution_gap, screen, segmenter_features
@@ -71,10 +76,31 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seed: int
                         "seconds_per_image": per_image, "threads": torch.get_num_threads()}, **row}
 
 
+def cascade(base: str, stage: str, segmenter, data, steps: int, seed: int) -> dict:
+    _, _, config = load_model(stage)
+    ck, ck_base = load_checkpoint(stage), load_checkpoint(base)
+    p = _parts(config.image_size, data)
+    t0 = time.perf_counter()
+    drawn = sample_cascade(base, stage, p["val_masks"], steps=steps, seed=seed, progress=True)
+    per_image = (time.perf_counter() - t0) / len(drawn)
+    row = screen(drawn, p["val_masks"], p["val"], p["train"], p["train_ids"], p["val_clusters"],
+                 p["train_clusters"], segmenter)
+    keys = ("image_size", "fold", "dim", "prediction", "schedule", "zero_terminal_snr", "min_snr_gamma",
+            "cond_dropout", "lowres_size", "lowres_noise")
+    return {"checkpoint": str(stage), "base": str(base), "step": int(ck["step"]),
+            "train_seconds": float(ck.get("seconds", 0.0)), "base_step": int(ck_base["step"]),
+            "base_train_seconds": float(ck_base.get("seconds", 0.0)),
+            "config": {k: ck["config"].get(k) for k in keys},
+            "sampler": {"method": "ddim", "steps": steps, "spacing": "trailing (stage); the base's own",
+                        "guidance": guidance_for(base, None), "seconds_per_image": per_image,
+                        "threads": torch.get_num_threads()}, **row}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--diagnostic", action="store_true")
     ap.add_argument("--checkpoint", action="append", default=[])
+    ap.add_argument("--cascade", nargs=2, metavar=("BASE", "STAGE"), action="append", default=[])
     ap.add_argument("--segmenter", default=str(SHIPPED_SEGMENTER))
     ap.add_argument("--data", default=None)
     ap.add_argument("--steps", type=int, default=25)
@@ -92,6 +118,10 @@ def main(argv=None) -> int:
     for path in a.checkpoint:
         name = f"{Path(path).stem}-w{a.guidance:g}-ddim{a.steps}"
         out["generators"][name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed)
+        print(name, json.dumps({k: out["generators"][name][k] for k in ("intensity", "alignment", "domain")}))
+    for base, stage in a.cascade:
+        name = f"cascade-{Path(base).stem}-{Path(stage).stem}-ddim{a.steps}"
+        out["generators"][name] = cascade(base, stage, segmenter, data, a.steps, a.seed)
         print(name, json.dumps({k: out["generators"][name][k] for k in ("intensity", "alignment", "domain")}))
     write_json_atomic(a.out, out)
     print("->", a.out)

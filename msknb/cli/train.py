@@ -14,7 +14,7 @@ from msknb.profiles import settings
 
 #: command-line flag -> TrainConfig field, set only when given
 _OPTIONAL = ("checkpoint_every", "max_seconds", "sample_every", "lr", "batch_size", "prediction", "min_snr_gamma",
-             "condition", "cond_dropout", "dim", "fold", "schedule")
+             "condition", "cond_dropout", "dim", "fold", "schedule", "lowres_size", "lowres_noise")
 
 
 def _export(results: dict, export: str, ds) -> None:
@@ -82,8 +82,12 @@ def register(subparsers) -> None:
                    help="fold each p x p pixel block into channels (4: a 256 px model at a 64 px model's cost)")
     p.add_argument("--schedule", choices=SCHEDULE_KINDS, default=None, help="noise schedule (the profile's when absent)")
     p.add_argument("--joint", action="store_true", help="train on image + aponeurosis mask (2 channels)")
-    p.add_argument("--condition", choices=["mask"], default=None,
-                   help="mask-conditioned: the network is given the aponeurosis mask and draws the image")
+    p.add_argument("--condition", choices=["mask", "mask+lowres"], default=None,
+                   help="mask: the network is given the aponeurosis mask and draws the image; mask+lowres: also "
+                        "the image at --lowres-size px (the super-resolution stage of a cascade, msknb.ddpm.cascade)")
+    p.add_argument("--lowres-size", type=int, default=None, help="cascade: px of the low-res stage (default 64)")
+    p.add_argument("--lowres-noise", type=float, default=None,
+                   help="cascade: largest noise SD added to the low-res image in training (default 0.2)")
     p.add_argument("--cond-dropout", type=float, default=None,
                    help="probability of the null mask in training (classifier-free guidance), e.g. 0.1")
     p.add_argument("--split", default=None,

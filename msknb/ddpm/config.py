@@ -22,8 +22,10 @@ from msknb.errors import ConfigError
 LOSSES = ("l1", "l2", "huber")
 OPTIMIZERS = ("adam", "adamw")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
-#: what a conditional network is given besides x_t: None (nothing) or "mask" (the aponeurosis mask)
-CONDITIONS = (None, "mask")
+#: what a conditional network is given besides x_t: None (nothing), "mask" (the aponeurosis mask), or
+#: "mask+lowres" (the mask and a low-resolution version of the image: the super-resolution stage of a
+#: cascade, msknb.ddpm.cascade)
+CONDITIONS = (None, "mask", "mask+lowres")
 #: config fields that may change when a run is resumed (everything else must match)
 RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "checkpoint_every", "sample_every", "amp", "device")
 #: config fields that define the network (must match a checkpoint to load its weights)
@@ -100,6 +102,8 @@ class TrainConfig:
     condition: str | None = None
     cond_dropout: float = 0.0
     fold: int = 1
+    lowres_size: int = 64
+    lowres_noise: float = 0.2
 
     def __post_init__(self) -> None:
         self.dim_mults = tuple(int(m) for m in self.dim_mults)
@@ -124,9 +128,13 @@ class TrainConfig:
              "must be None or a positive integer")
         need(_is_int(self.fold) and self.fold >= 1, "fold", "must be a positive integer (1 = no folding)")
         f = 2 ** (len(self.dim_mults) - 1) * self.fold
-        need(self.condition in CONDITIONS, "condition", "must be None or 'mask'")
+        need(self.condition in CONDITIONS, "condition", "must be None, 'mask' or 'mask+lowres'")
         need(self.condition is None or self.channels == 1, "channels",
-             "must be 1 with condition 'mask' (the network draws the image; the mask is given)")
+             "must be 1 with a condition (the network draws the image; the mask is given)")
+        need(self.condition != "mask+lowres" or (_is_int(self.lowres_size) and 4 <= self.lowres_size < self.image_size),
+             "lowres_size", "must be an integer from 4 to below image_size (px of the cascade's low-res stage)")
+        need(_is_num(self.lowres_noise) and 0 <= self.lowres_noise <= 1, "lowres_noise",
+             "must be in [0, 1] (the largest noise SD added to the low-res condition while training)")
         need(_is_num(self.cond_dropout) and 0 <= self.cond_dropout < 1, "cond_dropout", "must be in [0, 1)")
         need(self.image_size % f == 0, "image_size", f"must be divisible by {f} = fold x 2 ** (len(dim_mults) - 1)")
 
@@ -199,12 +207,18 @@ class TrainConfig:
 
     @property
     def condition_channels(self) -> int:
-        """Input channels the condition adds: 1 for 'mask', else 0."""
-        return 1 if self.condition == "mask" else 0
+        """Input channels the condition adds: 1 for 'mask', 2 for 'mask+lowres', else 0."""
+        return {"mask": 1, "mask+lowres": 2}.get(self.condition, 0)
 
     @property
     def data_channels(self) -> int:
-        """Channels of the training array: ``channels`` + ``condition_channels``."""
+        """Channels of the training array: ``channels``, plus the mask for a conditional model
+        (the low-res image of 'mask+lowres' is computed from the image while training)."""
+        return self.channels + (1 if self.condition else 0)
+
+    @property
+    def input_channels(self) -> int:
+        """Channels the network takes: ``channels`` + ``condition_channels``."""
         return self.channels + self.condition_channels
 
 
@@ -214,7 +228,7 @@ def build_model(config: TrainConfig) -> DiffusionUNet | FoldedUNet:
     objective and what to append to x_t (a conditional network takes ``channels + 1`` input
     channels and outputs ``channels``). With ``config.fold`` > 1 it is a :class:`FoldedUNet`."""
     p2 = config.fold ** 2
-    model = DiffusionUNet(dim=config.dim, dim_mults=config.dim_mults, channels=config.data_channels * p2,
+    model = DiffusionUNet(dim=config.dim, dim_mults=config.dim_mults, channels=config.input_channels * p2,
                           out_channels=config.channels * p2, resnet_groups=config.resnet_groups,
                           init_dim=config.init_dim)
     if config.fold > 1:

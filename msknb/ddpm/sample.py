@@ -61,6 +61,9 @@ def check_masks(masks, size: int, condition: str | None) -> torch.Tensor | None:
         if condition is not None:
             raise ConfigError(f"the model is conditioned on {condition!r}: pass masks (N, H, W)", "masks")
         return None
+    if condition == "mask+lowres":
+        raise ConfigError("this model is the super-resolution stage of a cascade: it needs the low-res image too "
+                          "(msknb.ddpm.cascade.sample_cascade)", "masks")
     if condition != "mask":
         raise ConfigError("masks given but the model is not mask-conditioned (config.condition is None)", "masks")
     m = np.asarray(masks, dtype=np.float32)
@@ -71,6 +74,18 @@ def check_masks(masks, size: int, condition: str | None) -> torch.Tensor | None:
     if not np.isfinite(m).all():
         raise DataError("masks contain NaN or inf", "masks")
     return torch.from_numpy((m > 0.5).astype(np.float32) * 2.0 - 1.0)[:, None]
+
+
+def _conditions(model, size: int, n: int | None, masks, condition) -> tuple[torch.Tensor | None, int | None]:
+    """``(condition tensor (N, K, H, W) or None, n)``: ``condition`` as given, else from ``masks``
+    (:func:`check_masks`); with a condition, n is its N (an n that differs raises ConfigError)."""
+    cond = condition.float().cpu() if condition is not None else check_masks(masks, size,
+                                                                             getattr(model, "condition", None))
+    if cond is None:
+        return None, n
+    if n is not None and int(n) != cond.shape[0]:
+        raise ConfigError(f"n = {n} but {cond.shape[0]} masks were given (one image per mask)", "n")
+    return cond, cond.shape[0]
 
 
 def _loop(method, denoise, sched, shape, gen, one_bar, clip_x0, device, x_T, steps, eta,
@@ -87,7 +102,8 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
                   eta: float = 0.0, seed: int = 0, batch_size: int = 16, progress: bool = True,
                   image_size: int | None = None, clip_x0: bool = True, prediction: str | None = None,
                   start_mean: np.ndarray | None = None, masks: np.ndarray | None = None,
-                  guidance: float = 1.0, spacing: str | None = None) -> np.ndarray:
+                  guidance: float = 1.0, spacing: str | None = None,
+                  condition: torch.Tensor | None = None) -> np.ndarray:
     """Generate ``n`` samples with the (EMA) network ``model``.
 
     ``method`` 'ddpm' (ancestral, ``schedule.timesteps`` network calls per batch) or 'ddim' (``steps``
@@ -102,17 +118,15 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
     images (CPU). ``masks`` (N, H, W) {0, 1}, for a mask-conditioned model (``model.condition
     == 'mask'``) only: one image per mask (``n`` None or N), each drawn for its mask;
     ``guidance`` w: classifier-free guidance scale (1 = plain conditional; needs a model
-    trained with cond_dropout > 0 for w != 1 to mean anything).
+    trained with cond_dropout > 0 for w != 1 to mean anything). ``condition`` (N, K, H, W) in
+    [-1, 1]: the condition channels themselves, in place of ``masks`` (the super-resolution
+    stage of a cascade, :func:`msknb.ddpm.cascade.sample_cascade`).
 
     Returns float32 (n, C, H, W) in [0, 1] (C = model.channels; joint mode: channel 1 is
     the mask, still continuous -- binarise with ``> 0.5``).
     """
     size = int(image_size or getattr(model, "image_size", None) or 64)
-    cond_all = check_masks(masks, size, getattr(model, "condition", None))
-    if cond_all is not None:
-        if n is not None and int(n) != cond_all.shape[0]:
-            raise ConfigError(f"n = {n} but {cond_all.shape[0]} masks were given (one image per mask)", "n")
-        n = cond_all.shape[0]
+    cond_all, n = _conditions(model, size, n, masks, condition)
     spacing = spacing or ("trailing" if schedule.zero_terminal_snr else "leading")
     _check_args(method, n, batch_size, schedule, steps, spacing)
     device = next(model.parameters()).device

@@ -34,6 +34,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from msknb.ddpm.cascade import lowres_condition
 from msknb.ddpm import diffusion as D
 from msknb.ddpm import runtime
 from msknb.ddpm.checkpoints import (CHECKPOINT_NAME, FORMAT_FULL, check_pretrained, float_weights, load_checkpoint,
@@ -260,19 +261,33 @@ def _optimise(run: _Run, loss: torch.Tensor) -> None:
     ema_update(run.ema, run.model, run.step, run.cfg.ema_decay, run.cfg.ema_start, run.warmup)
 
 
-def split_condition(x: torch.Tensor, config: TrainConfig, dropout_draw: torch.Tensor | None = None
+def split_condition(x: torch.Tensor, config: TrainConfig, dropout_draw: torch.Tensor | None = None,
+                    lowres_aug: tuple[torch.Tensor, torch.Tensor] | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(x0, condition)`` from a training batch (B, data_channels, H, W) in [-1, 1]: the
-    first ``config.channels`` channels are diffused, the rest (the mask, condition 'mask') is
-    the condition, None when unconditional. ``dropout_draw`` (B,) uniform [0, 1): samples with
-    a draw below ``config.cond_dropout`` get the null condition (0 everywhere)."""
+    first ``config.channels`` channels are diffused, the rest (the mask) is the condition,
+    None when unconditional. For 'mask+lowres' the condition gets the low-res image too
+    (:func:`msknb.ddpm.cascade.lowres_condition`, noise ``lowres_aug`` = (sigma (B,), noise
+    (B, 1, H, W)); none when omitted). ``dropout_draw`` (B,) uniform [0, 1): samples with a
+    draw below ``config.cond_dropout`` get the null condition (0 everywhere)."""
     if config.condition is None:
         return x, None
     x0, cond = x[:, :config.channels], x[:, config.channels:]
+    if config.condition == "mask+lowres":
+        sigma, noise = lowres_aug if lowres_aug is not None else (torch.zeros(len(x0)), torch.zeros_like(x0))
+        cond = lowres_condition(x0, cond, config.lowres_size, sigma, noise)
     if dropout_draw is not None and config.cond_dropout > 0:
         keep = (dropout_draw >= config.cond_dropout).to(device=cond.device, dtype=cond.dtype)
         cond = cond * keep.reshape(-1, 1, 1, 1)
     return x0, cond
+
+
+def _lowres_aug(run, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Noise conditioning augmentation of a cascade stage: SD uniform in [0, lowres_noise]."""
+    if run.cfg.condition != "mask+lowres":
+        return None
+    sigma = torch.rand(x0.shape[0], generator=run.data_gen) * run.cfg.lowres_noise
+    return sigma, torch.randn((x0.shape[0], 1, *x0.shape[-2:]), generator=run.data_gen)
 
 
 def _train_step(run: _Run, x0, t, noise, epoch: int) -> tuple[float, bool]:
@@ -283,7 +298,7 @@ def _train_step(run: _Run, x0, t, noise, epoch: int) -> tuple[float, bool]:
     forward = runtime.autocast_forward(run.train_model, run.device, run.amp)
     if cfg.condition is not None:
         draw = torch.rand(x0.shape[0], generator=run.data_gen) if cfg.cond_dropout > 0 else None
-        x0, cond = split_condition(x0, cfg, draw)
+        x0, cond = split_condition(x0, cfg, draw, _lowres_aug(run, x0))
         noise = noise[:, :cfg.channels]
         net = forward
         forward = lambda x_t, t_: net(D.with_condition(x_t, cond), t_)  # noqa: E731

@@ -36,7 +36,7 @@ def check_training_data(data, config: TrainConfig) -> torch.Tensor:
     if n < 1:
         raise DataError("training data is empty", "data")
     if c != config.data_channels:
-        what = f" + {config.condition_channels} ({config.condition})" if config.condition else ""
+        what = " + 1 (the mask the model is conditioned on)" if config.condition else ""
         raise ConfigError(f"data has {c} channel(s) but config.channels = {config.channels}{what}", "channels")
     if h != config.image_size or w != config.image_size:
         raise ConfigError(f"data is {h}x{w} px but config.image_size = {config.image_size}", "image_size")
