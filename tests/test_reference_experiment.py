@@ -48,7 +48,7 @@ def test_run_writes_each_cell_skips_finished_and_summarises(tiny, tmp_path, caps
     rec = json.loads((tmp_path / "cells" / "real-d0-s0.json").read_text())
     assert len(rec["test"]["dice"]) == 4 and rec["test"]["flagged"] == [False, True, False, False]
     assert not set(rec["train_ids"]) & set(rec["test"]["ids"])
-    assert sorted(p.name for p in (tmp_path / "weights").glob("*.pt")) == ["10pct-d0-s0.pt", "real-d0-s0.pt"]
+    assert sorted(p.name for p in (tmp_path / "weights").glob("*.pt")) == ["10pct-d0-s0.pt", "10pct-d0-s1.pt", "real-d0-s0.pt", "real-d0-s1.pt"]
     assert R.run_cells("unused", cells, folder=tmp_path, progress=False) == []
     s = summarise_reference(tmp_path)
     assert s["n_seeds"] == 2 and set(s["dice"]) == {"Real", "10%"}
@@ -62,6 +62,27 @@ def test_run_writes_each_cell_skips_finished_and_summarises(tiny, tmp_path, caps
     for key in ("resolution", "n_seeds", "cpu_hours", "generator", "dice", "real_minus_10pct", "gain_10pct",
                 "gain_10pct_vs_control", "gen_over_real"):
         assert key in out
+
+
+def test_gen_cells_wait_for_their_start_and_record_the_generator(tiny, tmp_path, monkeypatch, capsys):
+    syn = {"images": tiny.images[:16], "masks": tiny.masks[:16],
+           "record": {"checkpoint": "gen.pt", "training_ids": ["p0"], "sampler": "ddim-25", "n": 16}}
+    monkeypatch.setattr(R, "_synthetic_for", lambda *a: syn)
+    cells = P.gen_cells((0,), fractions=(0.1,))
+    assert [c.name for c in cells] == ["10pct+gen-control-d0-s0", "10pct+gen-control-d1-s0", "gen-d0-s0",
+                                       "10pct+gen-pretrain-d0-s0", "10pct+gen-pretrain-d1-s0",
+                                       "10pct+gen-mix-d0-s0", "10pct+gen-mix-d1-s0"]
+    done = R.run_cells("unused", cells, folder=tmp_path, state_dir=tmp_path / "state", progress=False)
+    assert "waits for 10pct-d0-s0" in capsys.readouterr().out
+    assert done == ["gen-d0-s0", "10pct+gen-pretrain-d0-s0", "10pct+gen-pretrain-d1-s0", "10pct+gen-mix-d0-s0",
+                    "10pct+gen-mix-d1-s0"]
+    R.run_cells("unused", [P.Cell("10%", 0.1, 0, 0), P.Cell("10%", 0.1, 1, 0), *cells], folder=tmp_path,
+                state_dir=tmp_path / "state", progress=False)
+    s = summarise_reference(tmp_path)
+    assert s["generator"] == ["gen.pt"] and s["gain_10pct"] is not None and s["gain_10pct_vs_control"] is not None
+    assert s["gen_over_real"] is None
+    pre = json.loads((tmp_path / "cells" / "10pct+gen-pretrain-d0-s0.json").read_text())
+    assert pre["starts_from"] == "gen-d0-s0" and pre["generator"]["checkpoint"] == "gen.pt"
 
 
 def test_summary_without_results_says_what_to_run(tmp_path):
@@ -96,3 +117,20 @@ def test_a_cell_never_trains_on_a_test_image(tiny):
     bad = C.RealData(tiny.images, tiny.masks, tiny.ids, tiny.clusters, np.arange(24), tiny.val, tiny.test, [])
     with pytest.raises(DataError, match="test image"):
         C.train_cell(bad, P.Cell("Real", 1.0, 0, 0), state_path=None, progress=False)
+
+
+def test_reference_mt_rows_pool_the_models_of_each_experiment(tiny, tmp_path):
+    from msknb.evaluation.reference.store import read_reference
+    from msknb.evaluation.reference.figures import reference_mt_figure
+    from msknb.evaluation.reference.thickness import reference_mt_reading, reference_mt_rows
+
+    R.run_cells("unused", [P.Cell("Real", 1.0, 0, 0), P.Cell("10%", 0.1, 0, 0)], folder=tmp_path,
+                state_dir=tmp_path / "state", progress=False)
+    cells = read_reference(tmp_path)["cells"]
+    rows = reference_mt_rows(cells, clean=True)
+    for r in rows:
+        assert r["n"] + r["n_missing"] <= 3 and 0 <= r["within_5pct_pct"] <= 100
+    if rows:
+        assert reference_mt_reading(rows).startswith("MT of the predicted test masks")
+        reference_mt_figure(cells)
+    assert reference_mt_reading([]) is None

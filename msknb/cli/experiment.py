@@ -12,14 +12,14 @@ import json
 import shlex
 import sys
 
-from msknb.evaluation.reference.plan import SEEDS, real_cells
+from msknb.evaluation.reference.plan import SEEDS, all_cells, gen_cells, real_cells
 from msknb.evaluation.reference.run import run_cells
 from msknb.evaluation.reference.store import REFERENCE_DIR
 from msknb.evaluation.reference.summary import summarise_reference
 
 
 def _run(args) -> int:
-    cells = real_cells(seeds=args.seeds)
+    cells = {"all": all_cells, "real": real_cells, "gen": gen_cells}[args.part](seeds=args.seeds)
     command = "python -m msknb " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     run_cells(args.data, cells, folder=args.folder, state_dir=args.state_dir, max_seconds=args.max_seconds,
               threads=args.threads, progress=not args.quiet, command=command)
@@ -46,6 +46,8 @@ def register(subparsers) -> None:
     r.add_argument("--max-seconds", type=float, default=None, help="no new cell after this much time")
     r.add_argument("--threads", type=int, default=None)
     r.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    r.add_argument("--part", choices=("all", "real", "gen"), default="all",
+                   help="which cells: all (default), the real-data ones, or those using the synthetic set")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=_run)
     s = sub.add_parser("summary", help="the stored results: mean Dice per experiment and the paired CIs")

@@ -13,6 +13,7 @@ import numpy as np
 
 from msknb.readings import paired_bootstrap
 from msknb.evaluation.reference.summary import per_image
+from msknb.evaluation.reference.thickness import relative_errors
 from msknb.paper import PAPER_TABLE6
 
 #: x position (percent of the kit's train ids) of each real-data experiment
@@ -56,5 +57,22 @@ def reference_figure(cells: dict[str, dict[str, Any]], title: str = "Reference e
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def reference_mt_figure(cells: dict[str, dict[str, Any]], clean: bool = True):
+    """Relative MT error per experiment (box over all readings of its models), the ±5 % band shaded."""
+    errs = relative_errors(cells, clean)
+    names = sorted(errs, key=lambda k: (np.median(np.abs(errs[k]["rel"])) if len(errs[k]["rel"]) else 1.0))
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(names) + 1.5))
+    ax.axvspan(-5, 5, color="tab:green", alpha=0.12, label="within 5 %")
+    ax.boxplot([100 * errs[k]["rel"] for k in names], orientation="horizontal", showfliers=True, widths=0.6,
+               flierprops={"markersize": 3})
+    ax.set_yticks(range(1, len(names) + 1), names)
+    ax.set_xlim(-60, 60)
+    ax.set_xlabel("MT error of the predicted mask vs the expert's (% of the expert's MT; chords)")
+    ax.set_title("Reference experiment: MT on the test ids (all models of each experiment)")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

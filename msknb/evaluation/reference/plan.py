@@ -67,12 +67,43 @@ def real_cells(seeds=SEEDS, fractions=FRACTIONS) -> list[Cell]:
     return sorted(cells, key=lambda c: (c.fraction not in (0.1, 1.0), c.seed))
 
 
-def gen_cells(seeds=SEEDS, fractions=(0.1, 1.0), uses=("mix", "pretrain", "control")) -> list[Cell]:
-    """Cells that use the synthetic set (and the budget-matched control of pretrain):
-    "Gen" per seed, then "x%+Gen" for each use."""
-    cells = [Cell("Gen", 0.0, 0, s) for s in seeds]
+def gen_cells(seeds=SEEDS, fractions=(0.1, 1.0)) -> list[Cell]:
+    """Cells that use the synthetic set, and the budget-matched control of pretrain, ordered
+    cheapest answer first per seed: the 10 % controls (a fine-tune), "Gen", the 10 % pretrain
+    and mix cells, then the 100 % ones ("Real+Gen" mix and pretrain, "Real twice")."""
+    cells = []
     for seed in seeds:
-        for f in fractions:
-            for use in uses:
-                cells += [Cell(f"{fraction_name(f)}+Gen", f, d, seed, use) for d in range(DRAWS.get(f, 1))]
+        for f in sorted(fractions):
+            draws = range(DRAWS.get(f, 1))
+            name = f"{fraction_name(f)}+Gen"
+            if f == min(fractions):
+                cells += [Cell(name, f, d, seed, "control") for d in draws]
+                cells.append(Cell("Gen", 0.0, 0, seed))
+                cells += [Cell(name, f, d, seed, use) for use in ("pretrain", "mix") for d in draws]
+            else:
+                cells += [Cell(name, f, d, seed, use) for use in ("mix", "pretrain", "control") for d in draws]
     return cells
+
+
+def all_cells(seeds=SEEDS) -> list[Cell]:
+    """Every cell: per seed the real 10 % and 100 % cells, then that seed's synthetic-data
+    cells; the 30 % and 50 % cells last."""
+    real = real_cells(seeds)
+    first = [c for c in real if c.fraction in (0.1, 1.0)]
+    rest = [c for c in real if c.fraction not in (0.1, 1.0)]
+    return [c for s in seeds for c in [*(r for r in first if r.seed == s), *gen_cells((s,))]] + rest
+
+
+def starts_from(cell: Cell) -> Cell | None:
+    """The cell whose model ``cell`` continues from: the seed's "Gen" model for pretrain,
+    the real model of the same subset and seed for the control; None otherwise."""
+    if cell.gen_use == "pretrain":
+        return Cell("Gen", 0.0, 0, cell.seed)
+    if cell.gen_use == "control":
+        return Cell(fraction_name(cell.fraction), cell.fraction, cell.draw, cell.seed)
+    return None
+
+
+def needs_synthetic(cell: Cell) -> bool:
+    """Whether the cell trains on the synthetic set itself ("Gen" and mix cells)."""
+    return cell.experiment == "Gen" or cell.gen_use == "mix"

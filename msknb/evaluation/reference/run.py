@@ -17,8 +17,11 @@ import torch
 
 from msknb.evaluation.reference import store
 from msknb.evaluation.reference.cell import RealData, cell_train_index, load_real, score_cell, train_cell
-from msknb.evaluation.reference.plan import RESOLUTION, TRAINING_RULE, Cell, real_cells
+from msknb.evaluation.reference.plan import (RESOLUTION, TRAINING_RULE, Cell, all_cells, gen_cells, needs_synthetic,
+                                             starts_from)
+from msknb.evaluation.reference.synthetic import SYNTHETIC_DIR, draw_reference_set
 from msknb.paths import REPO_ROOT
+from msknb.segmentation.model import build_segmenter, load_segmenter
 
 
 def _commit() -> str:
@@ -29,41 +32,91 @@ def _commit() -> str:
         return "unknown"
 
 
-def _record(cell: Cell, data: RealData, res, scores: dict[str, Any], threads: int) -> dict[str, Any]:
+def _record(cell: Cell, data: RealData, res, scores: dict[str, Any], threads: int,
+            generator: dict[str, Any] | None) -> dict[str, Any]:
     idx = cell_train_index(data, cell)
     return {**cell.as_dict(), "resolution": RESOLUTION, "training_rule": TRAINING_RULE,
             "n_real_train": int(len(idx)), "train_ids": [data.ids[i] for i in idx],
             "best_epoch": res.best_epoch, "best_val_dice": res.best_val_dice, "epochs_run": len(res.history),
             "val_curve": [h["val_dice"] for h in res.history],
             "train_seconds": float(res.history[-1]["seconds"]) if res.history else 0.0,
-            "threads": threads, "commit": _commit(), "test": scores, "generator": None}
+            "threads": threads, "commit": _commit(), "test": scores, "generator": generator,
+            "starts_from": None if starts_from(cell) is None else starts_from(cell).name}
+
+
+def _generator_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """What a cell file says about the synthetic set: the generator, what it saw, how it was drawn."""
+    keep = ("checkpoint", "training_ids_sha256", "sampler", "guidance", "n", "drawn_at_px", "resized_to_px", "seed")
+    ids = record.get("training_ids")
+    return {**{k: record.get(k) for k in keep}, "n_training_ids": None if ids is None else len(ids),
+            "condition_masks": "the real masks of the kit train ids (the paper's setting: the generator saw "
+                               "every train pair)"}
+
+
+def cell_model(folder: str | Path, state_dir: str | Path, name: str):
+    """The finished model of cell ``name``: its stored weights, else its training state's best
+    epoch (``state_dir``); None when neither exists."""
+    w = Path(folder) / "weights" / f"{name}.pt"
+    st = Path(state_dir) / f"{name}.state.pt"
+    if w.is_file():
+        model = load_segmenter(w).float()
+    elif st.is_file():
+        model = build_segmenter(TRAINING_RULE["channels"])
+        model.load_state_dict(torch.load(st, map_location="cpu", weights_only=True)["best"]["weights"])
+    else:
+        return None
+    model.eval()
+    model.msknb_desc = name
+    return model
+
+
+def _synthetic_for(data_dir, data: RealData, folder: Path, progress: bool) -> dict[str, Any]:
+    """The synthetic set for the real train masks, drawn (or continued) at the generator's size."""
+    hi = load_real(data_dir, 256)
+    masks = hi.masks[[hi.ids.index(data.ids[i]) for i in data.train]]
+    return draw_reference_set(masks, [data.ids[i] for i in data.train], RESOLUTION, folder=folder, progress=progress)
 
 
 def run_cells(data_dir: str | Path, cells: Sequence[Cell] | None = None, folder: str | Path = store.REFERENCE_DIR,
               state_dir: str | Path = "outputs/reference_state", max_seconds: float | None = None,
-              threads: int | None = None, progress: bool = True, command: str = "") -> list[str]:
-    """Train and score every cell of ``cells`` (default: the real-data cells) that ``folder``
-    does not hold yet; returns the names finished by this call."""
+              threads: int | None = None, progress: bool = True, command: str = "",
+              synthetic_dir: str | Path = SYNTHETIC_DIR) -> list[str]:
+    """Train and score every cell of ``cells`` (default: all, :func:`~.plan.all_cells`) that
+    ``folder`` does not hold yet; returns the names finished by this call. A cell that
+    continues from another cell's model waits (is skipped) until that cell is stored."""
     if threads:
         torch.set_num_threads(int(threads))
-    cells = list(cells or real_cells())
+    cells = list(all_cells() if cells is None else cells)
     todo = [c for c in cells if not store.is_done(folder, c.name)]
     print(f"reference experiment: {len(cells) - len(todo)} of {len(cells)} cells stored in {folder}; "
           f"{len(todo)} to run")
     if not todo:
         return []
     data = load_real(data_dir, RESOLUTION)
-    t0, done = time.perf_counter(), []
+    t0, done, synthetic = time.perf_counter(), [], None
     for cell in todo:
         left = None if max_seconds is None else max_seconds - (time.perf_counter() - t0)
         if left is not None and left <= 0:
             break
-        res = train_cell(data, cell, Path(state_dir) / f"{cell.name}.state.pt", max_seconds=left, progress=progress)
+        before = starts_from(cell)
+        init = None if before is None else cell_model(folder, state_dir, before.name)
+        if before is not None and (init is None or not store.is_done(folder, before.name)):
+            print(f"{cell.name}: waits for {before.name}, which is not finished yet")
+            continue
+        if needs_synthetic(cell) and synthetic is None:
+            synthetic = _synthetic_for(data_dir, data, Path(synthetic_dir), progress)
+        syn = (synthetic["images"], synthetic["masks"]) if needs_synthetic(cell) else None
+        res = train_cell(data, cell, Path(state_dir) / f"{cell.name}.state.pt", synthetic=syn, init_from=init,
+                         max_seconds=left, progress=progress)
         if not _finished(res):
             print(f"{cell.name}: time budget spent at epoch {len(res.history)}; re-run to continue")
             break
-        rec = _record(cell, data, res, score_cell(res.model, data), threads or torch.get_num_threads())
-        if cell.seed == 0:
+        uses_gen = needs_synthetic(cell) or cell.gen_use == "pretrain"
+        gen_rec = _generator_summary(synthetic["record"]) if uses_gen and synthetic is not None else None
+        if cell.gen_use == "pretrain":
+            gen_rec = store.read_cells(folder)[before.name].get("generator")
+        rec = _record(cell, data, res, score_cell(res.model, data), threads or torch.get_num_threads(), gen_rec)
+        if cell.seed == 0 or any(starts_from(c) == cell for c in gen_cells((cell.seed,))):
             store.write_weights(folder, cell.name, res.model, res.config, {"cell": cell.name})
         store.write_cell(folder, cell.name, rec)
         _update_meta(folder, command, threads)  # after every cell: a killed run keeps a readable folder
