@@ -225,3 +225,19 @@ def test_takeaway_names_leaks_refusals_and_flagged_pairs():
     assert "no reading changes" in flagged_sentence(flags, before, before)
     assert "flagged no test pair" in flagged_sentence({"flagged_test_ids": [], "experiments": {}}, [], [])
     assert "no synthetic set" in generator_sentence(generator_check(None, ["t0"], has_synthetic=False))
+
+
+def test_mask_source_follows_the_generator_mode():
+    assert generator_check({**_record(["a"]), "mode": "mask"}, ["c"])["mask_source"].startswith("real training masks")
+    assert "joint" in generator_check({**_record(["a"]), "mode": "joint"}, ["c"])["mask_source"]
+    assert generator_check(None, ["c"], has_synthetic=False)["mask_source"] == "no synthetic set"
+
+
+def test_dice_bar_static_draws_each_experiment_and_the_paper():
+    from msknb.segmentation.figures import dice_bar_static
+
+    res = {"experiments": {n: {"dice": {"mean": 0.7, "std": 0.1}, "test_dice_per_image": [0.6, 0.8]}
+                           for n in ("Real", "10%")}}
+    ax = dice_bar_static(res).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Real", "10%"]
+    assert "paper (its own data)" in [t.get_text() for t in ax.get_legend().get_texts()]

@@ -93,6 +93,32 @@ def dice_bar_figure(results: dict[str, Any], metric: str = "dice"):
     return fig
 
 
+def dice_bar_static(results: dict[str, Any], metric: str = "dice", ax=None):
+    """The static twin of :func:`dice_bar_figure` (matplotlib): bars = mean over test images,
+    error bars = SD, each image a dot, the paper's value a black diamond (its own private
+    data). Returns the figure."""
+    exps = results.get("experiments", {})
+    names = list(exps)
+    paper = {**PAPER_TABLE4, **PAPER_TABLE6}
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(4.5, 0.9 * len(names) + 1.5), 3.6))
+    x = np.arange(len(names))
+    ax.bar(x, [exps[n][metric]["mean"] for n in names], yerr=[exps[n][metric]["std"] for n in names],
+           color="tab:blue", alpha=0.6, capsize=3, label="this run (test images)")
+    for k, n in enumerate(names):
+        per = exps[n].get(f"test_{metric}_per_image") or []
+        ax.scatter(np.full(len(per), k) + np.linspace(-0.25, 0.25, len(per)), per, s=5, color="tab:blue", alpha=0.5)
+        if n in paper and metric in paper[n]:
+            ax.scatter([k], [paper[n][metric]], marker="D", color="black", s=30,
+                       label="paper (its own data)" if not any(t.get_label() == "paper (its own data)"
+                                                             for t in ax.collections) else None)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set(ylim=(0, 1), ylabel=metric, title=f"{metric} per experiment")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.figure.tight_layout()
+    return ax.figure
+
+
 def prediction_figure(images: np.ndarray, true_masks: np.ndarray, predictions: dict[str, np.ndarray],
                       titles: Sequence[str] | None = None, size: float = 1.9):
     """Paper Fig. 9 analogue (matplotlib): one row per image: the image, the expert mask,

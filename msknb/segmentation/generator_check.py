@@ -25,6 +25,19 @@ def _provenance(record: Mapping[str, Any] | None, has_synthetic: bool) -> str:
             f"({record.get('mode', '?')} mode, {record.get('sampler', '?')}), {seen}")
 
 
+def mask_source(record: Mapping[str, Any] | None, has_synthetic: bool) -> str:
+    """Where the synthetic set's masks come from, from the generator record's ``mode``."""
+    if not has_synthetic:
+        return "no synthetic set"
+    mode = None if record is None else record.get("mode")
+    if mode == "mask":
+        return ("real training masks: the conditional generator drew one image for each (the masks add no new "
+                "shapes; the images are new)")
+    if mode == "joint":
+        return "generated together with their images (joint mode): new shapes, as good as the generator"
+    return "unknown (no generator record): treat them as unverified"
+
+
 def generator_check(record: Mapping[str, Any] | None, test_ids: Iterable[str], has_synthetic: bool = True,
                     allow_overlap: bool = False) -> dict[str, Any]:
     """Compare the generator record ``record`` (dict of
@@ -33,7 +46,7 @@ def generator_check(record: Mapping[str, Any] | None, test_ids: Iterable[str], h
 
     Returns ``generator_test_overlap`` (int: test images the generator was trained on, must
     be 0; None when unknown or without a synthetic set), ``overlap_ids`` (list or None),
-    ``generator_provenance`` (text), ``use_generator`` (bool: run the Gen experiments),
+    ``generator_provenance`` (text), ``mask_source`` (text, :func:`mask_source`), ``use_generator`` (bool: run the Gen experiments),
     ``warning`` (markdown text or None) and ``refused`` (reason to skip the Gen
     experiments, or None). An overlap > 0 or an unknown one refuses the generator unless
     ``allow_overlap``; then it is used and the warning says so."""
@@ -42,6 +55,7 @@ def generator_check(record: Mapping[str, Any] | None, test_ids: Iterable[str], h
     overlap = test_overlap(ids, test_ids) if has_synthetic else None
     out: dict[str, Any] = {"generator_test_overlap": None if overlap is None else len(overlap),
                            "overlap_ids": overlap, "generator_provenance": _provenance(record, has_synthetic),
+                           "mask_source": mask_source(record, has_synthetic),
                            "use_generator": has_synthetic, "warning": None, "refused": None}
     if not has_synthetic or overlap == []:
         return out
