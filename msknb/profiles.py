@@ -26,17 +26,18 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # (None -> T // 2); ddim_steps for the DDIM comparison; toy_* = the tiny denoiser of 02
     # (DiffusionUNet width / depth, Adam steps, batch, learning rate, L1 loss as in the paper;
     # prediction: what it predicts, "eps" (paper) | "x0" | "v"); it only shows the loss falling (seconds),
-    # the imperfect network 02 samples with is the shipped checkpoint.
+    # the imperfect network 02 samples with is the shipped checkpoint. toy2d_steps: Adam steps of
+    # 02's 2-D toy denoiser (msknb.ddpm.lessons.toy2d; an MLP on points, seconds on one thread).
     "diffusion": {
         "smoke": {"image_size": 32, "timesteps": 300, "schedule": "linear", "max_images": 8, "t_show": None,
                   "ddim_steps": 20, "toy_train_steps": 20, "toy_dim": 8, "toy_dim_mults": (1, 2),
-                  "toy_batch_size": 4, "toy_lr": 2e-3, "prediction": "eps"},
+                  "toy_batch_size": 4, "toy_lr": 2e-3, "prediction": "eps", "toy2d_steps": 200},
         "quick": {"image_size": 64, "timesteps": 300, "schedule": "linear", "max_images": 64, "t_show": None,
                   "ddim_steps": 50, "toy_train_steps": 40, "toy_dim": 8, "toy_dim_mults": (1, 2, 4),
-                  "toy_batch_size": 4, "toy_lr": 1e-3, "prediction": "eps"},
+                  "toy_batch_size": 4, "toy_lr": 1e-3, "prediction": "eps", "toy2d_steps": 2000},
         "paper": {"image_size": 256, "timesteps": 300, "schedule": "linear", "max_images": None, "t_show": None,
                   "ddim_steps": 50, "toy_train_steps": 2000, "toy_dim": 32, "toy_dim_mults": (1, 2, 4, 8),
-                  "toy_batch_size": 4, "toy_lr": 1e-4, "prediction": "eps"},
+                  "toy_batch_size": 4, "toy_lr": 1e-4, "prediction": "eps", "toy2d_steps": 4000},
     },
     # ---- 03/04 DDPM training and sampling ---------------------------------------
     # image_size px (square); dim/dim_mults = DiffusionUNet size; epochs, max_steps (cap on
@@ -47,11 +48,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # in the DDPM-T vs DDIM timing comparison of 04. smoke uses T = 100 to stay in seconds.
     # prediction "eps" (paper) | "x0" | "v"; zero_terminal_snr rescales the schedule (needs x0/v);
     # min_snr_gamma: Min-SNR-gamma loss weighting (None = off). paper keeps the paper's eps / no
-    # rescaling / no weighting (it is a reproduction). smoke and quick use the best setting
-    # measured that fits their eps model (quick continues the shipped eps checkpoint):
+    # rescaling / no weighting (it is a reproduction). smoke and quick use the highest-scoring setting
+    # screened that fits their eps model (quick continues the shipped eps checkpoint):
     # Min-SNR-5, which at the same 800 steps gave alignment Dice 0.763 vs eps 0.736 on the kit's
-    # val masks (benchmarks/results/objectives.json; v + zero terminal SNR 0.762 needs a
-    # v-prediction model from scratch).
+    # val masks (benchmarks/results/objectives.json: one run per objective, one seed, no spread,
+    # so not shown to be better; v + zero terminal SNR 0.762 needs a v-prediction model from scratch).
     # generator: what draws 04's synthetic set (the one 05 trains on): "conditional" = the shipped
     # mask-conditioned model (trained on the kit train ids only) drawing one image per training
     # mask of the experiment split (DDIM with synthetic_steps), "joint" = 03's own checkpoint
@@ -60,6 +61,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # synthetic_guidance: classifier-free guidance scale of the conditional set (None = the one stored
     # in the checkpoint, w = 2 for the shipped file, chosen on val masks; 1 = off: one network call
     # per step instead of two, which keeps 04 quick under 90 s on 2 CPU cores).
+    # guidance_lab_n / guidance_lab_steps: masks and DDIM steps of 04's classifier-free guidance lab
+    # (msknb.ddpm.lessons.guidance: each mask drawn at w = 0, 1, 2, 4 from the same noise).
     # sample_batch_size: images per batch when 03/04 sample; 4 on CPUs (a batch of 16 64-px images
     # overflows the cache: 1.5x the time per image on the 2-core dev machine, see
     # benchmarks/results/profile_ddpm_quick.json), 16 on a GPU (paper).
@@ -69,19 +72,22 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "hflip": False, "max_images": 32, "n_samples": 8, "ddim_steps": 10, "n_timing": 2,
                   "joint_mask": True, "pretrained": None, "prediction": "eps", "zero_terminal_snr": False,
                   "min_snr_gamma": 5.0, "generator": "conditional", "synthetic_steps": 5, "synthetic_guidance": 1.0,
-                  "n_lesson": 8, "sample_batch_size": 4},
+                  "n_lesson": 8, "sample_batch_size": 4,
+                  "guidance_lab_n": 2, "guidance_lab_steps": 3},
         "quick": {"image_size": 64, "dim": 16, "dim_mults": (1, 2, 4, 8), "epochs": 1, "max_steps": 6,
                   "batch_size": 16, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                   "hflip": True, "max_images": None, "n_samples": 64, "ddim_steps": 25, "n_timing": 1,
                   "joint_mask": True, "pretrained": "ddpm_dltrack_64.pt", "prediction": "eps",
                   "zero_terminal_snr": False, "min_snr_gamma": 5.0, "generator": "conditional",
-                  "synthetic_steps": 10, "synthetic_guidance": 1.0, "n_lesson": 16, "sample_batch_size": 4},
+                  "synthetic_steps": 10, "synthetic_guidance": 1.0, "n_lesson": 16, "sample_batch_size": 4,
+                  "guidance_lab_n": 4, "guidance_lab_steps": 10},
         "paper": {"image_size": 256, "dim": 64, "dim_mults": (1, 2, 4, 8), "epochs": 300, "max_steps": None,
                   "batch_size": 4, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                   "hflip": False, "max_images": None, "n_samples": 200, "ddim_steps": 50, "n_timing": 4,
                   "joint_mask": False, "pretrained": None, "prediction": "eps", "zero_terminal_snr": False,
                   "min_snr_gamma": None, "generator": "joint", "synthetic_steps": 50, "synthetic_guidance": None,
-                  "n_lesson": 64, "sample_batch_size": 16},
+                  "n_lesson": 64, "sample_batch_size": 16,
+                  "guidance_lab_n": 16, "guidance_lab_steps": 50},
     },
     # ---- 05 segmentation ---------------------------------------------------------
     # image_size px (square); channels = Attention-UNet features per level (strides 2);

@@ -132,7 +132,9 @@ def test_read_objective_screening_missing_garbled_and_its_conclusion(tmp_path):
     good.write_text(json.dumps(_screening({"eps": 0.70, "eps+minsnr5": 0.76, "v+zsnr": 0.74})))
     report = O.read_objective_screening(good)
     text = O.objective_screening_conclusion(report)
-    assert "Best alignment: eps+minsnr5" in text and "800 steps" in text and "eps: alignment Dice 0.700" in text
+    assert "800 steps" in text and "eps: alignment Dice 0.700" in text
+    assert "largest alignment gap is 0.060 (eps+minsnr5 over eps)" in text and "Best" not in text
+    assert "one example, not a measured difference" in text
     fig = LF.objective_screening_figure(report)
     assert len(fig.axes) == 3 and [p.get_height() for p in fig.axes[0].patches] == [0.70, 0.76, 0.74]
 

@@ -82,3 +82,23 @@ def save_label_qa_sheet(path: str | Path, fig: Figure, checks: Sequence[PairChec
     if path.suffix.lower() in (".html", ".htm"):
         return write_text_atomic(path, _html_page(png, checks))
     return write_bytes_atomic(path, png)
+
+
+def brightness_figure(images: np.ndarray, groups: Sequence[str]) -> Figure:
+    """Notebook 00: left, the pixel-intensity histogram of each group (log density); right, the
+    histogram of the per-image mean grey level of each group (images (N, H, W) in [0, 1]).
+    The numbers behind the right panel: :func:`msknb.data.describe.brightness_by_group`."""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.4))
+    g = np.asarray(groups, dtype=object)
+    means = np.asarray(images).reshape(len(images), -1).mean(1)
+    for name in sorted(set(g.tolist())):
+        idx = np.nonzero(g == name)[0]
+        ax.hist(np.asarray(images)[idx].ravel(), bins=64, range=(0, 1), histtype="step", density=True,
+                label=f"{name} (n={len(idx)})")
+        bx.hist(means[idx], bins=30, range=(0, 1), histtype="step", label=f"{name} (n={len(idx)})")
+    ax.set(xlabel="pixel intensity [0, 1]", ylabel="density", yscale="log", title="pixel intensities per group")
+    bx.set(xlabel="mean grey level of an image", ylabel="images", title="image brightness per group")
+    ax.legend(fontsize=8)
+    bx.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

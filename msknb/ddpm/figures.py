@@ -3,6 +3,8 @@
 * :func:`plot_losses` (03): loss per optimiser step and its running mean.
 * :func:`residual_signal_figure` (01): sqrt(abar_T), the share of the image left in x_T,
   for each schedule and T: the cause of the brightness bias (Lin et al. 2024).
+* :func:`schedules_static_figure` (01): abar_t and SNR(t) per schedule, the static twin of the
+  interactive :func:`msknb.ddpm.widgets.schedules_figure` (shows without a live kernel).
 * :func:`sampler_comparison_figure`, :func:`real_vs_synthetic_figure`,
   :func:`intensity_histograms_figure`, :func:`conditional_samples_figure` (04).
 The figures of the diffusion maths (forward, posterior, trajectories) are in
@@ -35,6 +37,23 @@ def plot_losses(losses: list[float], smooth: int = 20, title: str = "DDPM traini
     ax.set_xlabel("optimiser step")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def schedules_static_figure(timesteps: int = 300, kinds: Sequence[str] = D.SCHEDULE_KINDS):
+    """Two panels against t (0-based): abar_t (left) and SNR(t) = abar_t / (1 - abar_t) in dB
+    (right; 0 dB: signal and noise of equal power), one line per schedule kind."""
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.4))
+    t = np.arange(timesteps)
+    for kind in kinds:
+        s = D.make_schedule(kind, timesteps)
+        ax.plot(t, s.alphas_cumprod.numpy(), label=kind)
+        bx.plot(t, D.snr_db(s, range(timesteps)).numpy(), label=kind)
+    ax.set(xlabel="t", ylabel="ᾱ_t (signal power kept)", title=f"ᾱ_t, T = {timesteps}")
+    bx.axhline(0, color="k", lw=0.6, ls=":")
+    bx.set(xlabel="t", ylabel="SNR(t) [dB]", title="SNR(t) = ᾱ_t / (1 − ᾱ_t)", ylim=(-80, 45))
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 

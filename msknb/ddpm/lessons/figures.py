@@ -5,7 +5,9 @@
 * :func:`raw_vs_ema_figure` (03): samples of the raw and the EMA weights from the same noise;
 * :func:`memorisation_size_figure` (07): share of near-copies vs training-set size;
 * :func:`min_snr_weights_figure` (03): Min-SNR-γ loss weights over t for each prediction target;
-* :func:`objective_screening_figure` (03): the objectives screened by ``bench_objectives.py``.
+* :func:`objective_screening_figure` (03): the objectives screened by ``bench_objectives.py``;
+* :func:`toy_field_figure`, :func:`toy_samples_figure` (02): the 2-D toy's exact and learned
+  denoiser, and where four samplers land (:mod:`msknb.ddpm.lessons.toy2d`).
 """
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from msknb.ddpm import diffusion as D
 from msknb.ddpm.export import split_channels
+from msknb.ddpm.lessons import toy2d as toy
 from msknb.ddpm.lessons.measures import network_calls
 
 
@@ -139,5 +143,95 @@ def objective_screening_figure(report: dict[str, Any], setting: str = "ddim50+me
         ax.set_title(title, fontsize=9)
     fig.suptitle(f"Training objectives, {report['steps']} steps each, same seed ({setting}, "
                  f"{report['n']} val masks)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _field_panel(ax, mix, schedule, t: int, eps_fn, title: str, lim: float = 2.4, n: int = 17) -> None:
+    """log p_t as a grey background, -eps(x, t) (the score times sqrt(1 - abar_t)) as arrows."""
+    a, b = schedule.sqrt_alphas_cumprod[t], schedule.sqrt_one_minus_alphas_cumprod[t]
+    fine = torch.linspace(-lim, lim, 120)
+    gx, gy = torch.meshgrid(fine, fine, indexing="xy")
+    logp = toy.log_density(mix, torch.stack([gx.ravel(), gy.ravel()], 1), a, b).reshape(gx.shape)
+    ax.imshow(logp.clamp(min=float(logp.max()) - 8).numpy(), extent=(-lim, lim, -lim, lim), origin="lower",
+              cmap="Greys")
+    coarse = torch.linspace(-lim * 0.9, lim * 0.9, n)
+    cx, cy = torch.meshgrid(coarse, coarse, indexing="xy")
+    pts = torch.stack([cx.ravel(), cy.ravel()], 1)
+    arrows = -eps_fn(pts, torch.full((len(pts),), int(t))).reshape(n, n, 2)
+    longest = float(arrows.norm(dim=-1).max()) or 1.0   # the longest arrow spans one grid cell
+    ax.quiver(cx.numpy(), cy.numpy(), arrows[..., 0].numpy(), arrows[..., 1].numpy(), color="tab:red",
+              angles="xy", scale_units="xy", scale=longest / float(coarse[1] - coarse[0]), width=0.006)
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def toy_field_figure(mix, schedule, model, ts, errors: dict[int, float] | None = None):
+    """Two rows of panels, one column per t in ``ts``: the exact -eps*(x, t) (top) and the
+    learned -eps_theta(x, t) (bottom) as arrows over the noisy density log p_t (grey; darker =
+    more likely). ``errors`` ({t: relative rms error}, :func:`msknb.ddpm.lessons.toy2d.eps_error`)
+    goes into the bottom titles."""
+    fig, axes = plt.subplots(2, len(ts), figsize=(2.6 * len(ts), 5.4), squeeze=False)
+    learned = toy.learned_denoiser(model)
+    with toy.one_thread():
+        for j, t in enumerate(ts):
+            abar = float(schedule.alphas_cumprod[t])
+            _field_panel(axes[0, j], mix, schedule, t, toy.exact_denoiser(mix, schedule),
+                         f"exact, t = {t} (ᾱ = {abar:.2f})")
+            err = "" if errors is None or t not in errors else f", error {100 * errors[t]:.0f} %"
+            _field_panel(axes[1, j], mix, schedule, t, learned, f"learned, t = {t}{err}")
+    fig.suptitle("−ε(x, t): where the denoiser pushes a noisy point (grey: density of x_t; "
+                 "arrows scaled per panel)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def toy_samples_figure(data, samples: dict, landed: dict | None = None, lim: float = 2.4):
+    """Scatter plots: the data (N, 2) and each sampler's points (``samples`` {name: (N, 2)}),
+    titled with the share within 3 sd of a blob when ``landed`` ({name: landing}) is given."""
+    fig, axes = plt.subplots(1, len(samples) + 1, figsize=(2.6 * (len(samples) + 1), 2.9), squeeze=False)
+    panels = [("data", data)] + list(samples.items())
+    for ax, (name, pts) in zip(axes[0], panels):
+        ax.scatter(pts[:, 0].numpy(), pts[:, 1].numpy(), s=2, alpha=0.5)
+        extra = "" if landed is None or name not in landed else f"\n{100 * landed[name]['within_3sd']:.0f} % on a blob"
+        ax.set_title(name + extra, fontsize=8)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("the same starting noise through four samplers", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def guidance_figure(masks: np.ndarray, images_by_w: dict, table: dict[str, Any], real: np.ndarray | None = None,
+                    rows: int = 3):
+    """Top: for the first ``rows`` masks (N, H, W), the mask, its real image (when given) and the
+    image drawn at each guidance scale w (``images_by_w`` {w: (N, H, W)}). Bottom: mask contrast
+    and mean grey per w (:func:`msknb.ddpm.lessons.guidance.guidance_table`), one thin line per
+    image, the mean ± sd in black, the real images' mean dashed."""
+    ws = table["scales"]
+    cols = [("mask", masks)] + ([("real", real)] if real is not None else []) + [(f"w = {w:g}", images_by_w[w]) for w in ws]
+    rows = max(1, min(rows, len(masks)))
+    fig = plt.figure(figsize=(1.7 * len(cols), 1.7 * rows + 2.6))
+    grid = fig.add_gridspec(rows + 1, len(cols), height_ratios=[1] * rows + [1.6])
+    for j, (name, imgs) in enumerate(cols):
+        for i in range(rows):
+            _show(fig.add_subplot(grid[i, j]), imgs[i], name if i == 0 else None)
+    half = len(cols) // 2
+    for k, (key, label) in enumerate((("contrast", "mask contrast (image sd)"), ("mean_grey", "mean grey level"))):
+        ax = fig.add_subplot(grid[rows, k * half:(k + 1) * half if k == 0 else len(cols)])
+        values = np.array([table["by_w"][w][key]["values"] for w in ws])          # (W, N)
+        ax.plot(ws, values, color="tab:blue", lw=0.7, alpha=0.5)
+        ax.errorbar(ws, values.mean(1), yerr=[table["by_w"][w][key]["sd"] for w in ws], color="k", marker="o",
+                    capsize=3)
+        if table.get("real"):
+            ax.axhline(table["real"][key]["mean"], color="k", ls="--", lw=0.8, label="real")
+            ax.legend(fontsize=7)
+        ax.set_xlabel("guidance scale w", fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
+    fig.suptitle(f"Classifier-free guidance: same masks, same noise ({table['n']} images)", fontsize=10)
     fig.tight_layout()
     return fig
