@@ -272,14 +272,15 @@ def test_metrics_table_names_missing_weights_and_keeps_baselines():
     domain = {"n": 5, "note": "bottleneck", "synthetic_vs_real": {"frechet": 2.5, "kid_mean": 0.1},
               "real_vs_real": {"frechet": 0.5, "kid_mean": 0.01}}
     sim = {"nearest": {"n": 5, "synthetic": {"lpips": {"mean": 0.3}}, "inter_patient": {"lpips": {"mean": 0.2}}}}
-    missing = {"status": "not run", "reason": "weights-inception-2015-12-05-6726825d.pth not found"}
-    rows = metrics_rows(missing, domain, sim, {"pretrained": False, "note": "random backbone",
-                                               "reason": "alexnet-owt-7be5be79.pth not found"})
+    missing = {"status": "not run", "reason": "weights-inception-2015-12-05-6726825d.pth not found\nsecond line"}
+    rows = metrics_rows({"fid": missing, "domain": domain, "similarity": sim,
+                         "lpips": {"pretrained": False, "note": "random backbone",
+                                   "reason": "alexnet-owt-7be5be79.pth not found"}})
     text = metrics_markdown(rows)
-    assert "6726825d.pth not found" in text and "alexnet-owt-7be5be79.pth not found" in text
-    assert "random backbone, not LPIPS" in text and "| 2.5 | 0.5 |" in text and "| 0.3 | 0.2 |" in text
+    assert "6726825d.pth not found" in text and "second line" not in text and "alexnet-owt-7be5be79.pth not found" in text
+    assert "random (untrained) backbone: not a metric" in text and "| 2.5 | 0.5 |" in text and "| 0.3 | 0.2 |" in text
     fid = {"n": 5, "standard": True, "note": "torchmetrics", "synthetic_vs_real": {"frechet": 80.0},
            "real_vs_real": {"frechet": 40.0}}
-    rows = metrics_rows(fid, domain, sim, {"pretrained": True, "note": "LPIPS v0.1"})
-    assert rows[0]["metric"] == "FID (standard Inception)" and rows[0]["synthetic vs real"] == "80"
-    assert rows[1]["metric"].startswith("LPIPS (ImageNet AlexNet)")
+    rows = metrics_rows({"fid": fid, "domain": domain, "similarity": sim, "lpips": {"pretrained": True}})
+    assert rows[0]["metric"] == "FID (Inception)" and rows[0]["synthetic vs real"] == "80"
+    assert rows[-1]["metric"].startswith("LPIPS") and rows[-1]["features"] == ""

@@ -92,24 +92,64 @@ def _sim(syn, rr):
     return {"nearest": {"synthetic": side(syn), "inter_patient": side(rr)}}
 
 
+def _results(fid=None, domain=None, sim=None, **more):
+    return {"fid": fid, "domain": domain, "similarity": sim, **more}
+
+
 def test_verdict_all_far_all_close_and_mixed():
-    far = synthetic_verdict({"synthetic_vs_real": {"frechet": 40.0}, "real_vs_real": {"frechet": 4.0}},
-                            {"synthetic_vs_real": {"frechet": 2.0, "kid_mean": 0.5}, "real_vs_real": {"frechet": 0.1, "kid_mean": 0.01}},
-                            _sim((10.0, 0.02, 0.4), (20.0, 0.2, 0.1)))
-    ratios = {r["metric"]: r["ratio"] for r in far["rows"]}
-    assert ratios["FID (Inception)"] == pytest.approx(10.0) and ratios["domain KID"] == pytest.approx(50.0)
-    assert ratios["PSNR (nearest)"] == pytest.approx(10.0) and ratios["SSIM (nearest)"] == pytest.approx(10.0)
-    assert far["counts"]["far"] == 6 and far["verdict"].startswith("Every one of the 6 metrics puts the synthetic set far")
-    close = synthetic_verdict({"status": "not run"}, None, _sim((20.0, 0.19, 0.11), (20.2, 0.2, 0.1)))
-    assert close["counts"] == {"close": 3, "in between": 0, "far": 0, "undefined": 0}
-    assert "cannot tell them apart" in close["verdict"]
-    mixed = synthetic_verdict(None, {"synthetic_vs_real": {"frechet": 2.0, "kid_mean": 0.1},
-                                     "real_vs_real": {"frechet": 1.0, "kid_mean": -0.01}}, _sim((20.0, -0.1, 0.5), (20.0, 0.2, 0.1)))
-    by = {r["metric"]: r for r in mixed["rows"]}
-    assert by["domain KID"]["reading"] == "undefined" and by["SSIM (nearest)"]["ratio"] == math.inf
-    assert by["domain Fréchet"]["reading"] == "in between" and mixed["verdict"].startswith("Mixed: 1 of 4")
-    assert "1x to ∞ the real-vs-real" in mixed["verdict"] and "1 metric(s) without a usable baseline" in mixed["markdown"]
-    assert synthetic_verdict(None, None, None)["verdict"].startswith("No metric")
+    far = synthetic_verdict(_results({"synthetic_vs_real": {"frechet": 40.0}, "real_vs_real": {"frechet": 4.0}},
+                                     {"synthetic_vs_real": {"frechet": 2.0, "kid_mean": 0.5},
+                                      "real_vs_real": {"frechet": 0.1, "kid_mean": 0.01}},
+                                     _sim((10.0, 0.02, 0.4), (20.0, 0.2, 0.1)), lpips={"pretrained": True}))
+    ratios = {r["key"]: r["ratio"] for r in far["rows"]}
+    assert ratios["fid"] == pytest.approx(10.0) and ratios["domain_kid"] == pytest.approx(50.0)
+    assert ratios["psnr"] == pytest.approx(10.0) and ratios["ssim"] == pytest.approx(10.0)
+    assert far["counts"]["far"] == 6 and "6 of 6 far" in far["verdict"]
+    assert "not interchangeable with real ones" in far["verdict"]
+    close = synthetic_verdict(_results({"status": "not run"}, None, _sim((19.8, 0.19, 0.11), (20.0, 0.2, 0.1)),
+                                       lpips={"pretrained": True}))
+    assert close["counts"]["close"] == 3 and close["counts"]["closer than real pairs"] == 0
+    assert "cannot tell the synthetic images from real ones" in close["verdict"]
+    mixed = synthetic_verdict(_results(None, {"synthetic_vs_real": {"frechet": 2.0, "kid_mean": 0.1},
+                                              "real_vs_real": {"frechet": 1.0, "kid_mean": -0.01}},
+                                       _sim((20.0, -0.1, 0.5), (20.0, 0.2, 0.1)), lpips={"pretrained": True}))
+    by = {r["key"]: r for r in mixed["rows"]}
+    assert by["domain_kid"]["reading"] == "too small to compare" and by["ssim"]["ratio"] == math.inf
+    assert by["domain_frechet"]["reading"] == "in between" and "1 of 4 in between" in mixed["verdict"]
+    assert "Not counted: domain KID (segmentation bottleneck) (too small to compare)" in mixed["verdict"]
+    assert synthetic_verdict(_results())["verdict"].startswith("No metric")
+
+
+def test_verdict_leaves_out_random_lpips_and_untrained_features():
+    sim = _sim((10.0, 0.02, 0.05), (20.0, 0.2, 0.1))
+    domain = {"trained": False, "synthetic_vs_real": {"frechet": 2.0}, "real_vs_real": {"frechet": 1.0}}
+    v = synthetic_verdict(_results(None, domain, sim, lpips={"pretrained": False, "reason": "alexnet file missing"}))
+    by = {r["key"]: r for r in v["rows"]}
+    assert by["lpips"]["reading"] == "not a metric" and by["lpips"]["ratio"] is None
+    assert by["domain_frechet"]["reading"] == "not a metric"
+    assert v["counts"]["far"] == 2 and "2 of 2 far" in v["verdict"] and "LPIPS (nearest pairing) (not a metric)" in v["verdict"]
+
+
+def test_verdict_reads_ratios_below_one_on_nearest_pairing_as_averaging():
+    sim = _sim((21.0, 0.3, 0.08), (20.0, 0.2, 0.1))  # every nearest-pairing ratio below 1
+    smooth = {"real": {"contrast": 0.13, "sharpness": 0.06}, "synthetic": {"contrast": 0.10, "sharpness": 0.045}}
+    v = synthetic_verdict(_results(None, None, sim, lpips={"pretrained": True}, texture=smooth))
+    assert v["counts"]["close"] == 0 and v["counts"]["closer than real pairs"] == 3
+    assert "3 of 3 put each synthetic image closer to its nearest real image" in v["verdict"]
+    assert "contrast 0.77x and sharpness 0.75x" in v["verdict"] and "points to averaging" in v["verdict"]
+    sharp = {"real": {"contrast": 0.13, "sharpness": 0.06}, "synthetic": {"contrast": 0.13, "sharpness": 0.06}}
+    assert "near-copies" in synthetic_verdict(_results(None, None, sim, lpips={"pretrained": True},
+                                                       texture=sharp))["verdict"]
+
+
+def test_verdict_does_not_divide_by_a_near_zero_kid():
+    domain = {"synthetic_vs_real": {"frechet": 3.0, "kid_mean": 0.004, "kid_std": 0.001},
+              "real_vs_real": {"frechet": 1.0, "kid_mean": 2e-6, "kid_std": 9e-6}}
+    v = synthetic_verdict(_results(None, domain, None))
+    kid = next(r for r in v["rows"] if r["key"] == "domain_kid")
+    assert kid["reading"] == "too small to compare" and kid["ratio"] is None
+    assert "2e-06 ± 9e-06 is within its spread of 0" in kid["why"] and "0.004 ± 0.001, 4.0 spreads above 0" in kid["why"]
+    assert "too small to compare" in v["markdown"] and "2e+03" not in v["markdown"]
 
 
 # ---- notebook 06's MT readings -----------------------------------------------------------
@@ -146,7 +186,7 @@ def test_mt_readings_explain_higher_dice_worse_mt():
 def test_report_shows_readings_verdict_and_overlap(tmp_path):
     a, b = _pair()
     readings = [jsonable(r) for r in read_experiments({"Real": list(a), "Real+Gen": list(b)}, [("Real", "Real+Gen")])]
-    verdict = synthetic_verdict(None, None, _sim((10.0, 0.02, 0.4), (20.0, 0.2, 0.1)))
+    verdict = synthetic_verdict({"similarity": _sim((10.0, 0.02, 0.4), (20.0, 0.2, 0.1)), "lpips": {"pretrained": True}})
     save_results(tmp_path, "05_segmentation", {"experiments": {}, "readings": readings, "generator_test_overlap": 3})
     save_results(tmp_path, "06_muscle_thickness", {"unit": "px", "agreement": {}, "readings": readings})
     save_results(tmp_path, "07_evaluation", {"verdict": {k: verdict[k] for k in ("rows", "counts", "verdict")},
@@ -154,7 +194,7 @@ def test_report_shows_readings_verdict_and_overlap(tmp_path):
     page = write_report(tmp_path).read_text()
     assert page.count("95 % CI (paired bootstrap)") == 2 and "Real+Gen vs Real: Dice" in page
     assert "Test images the generator was trained on: <b>3</b>" in page and "provenance unknown" in page
-    assert "Every one of the 3 metrics puts the synthetic set far" in page and "10×" in page
+    assert "3 of 3 far" in page and "10×" in page
     assert read_comparison("Dice", "A", [1.0], "B", [2.0])["direction"] == "too few"
 
 

@@ -123,3 +123,28 @@ def pca_figure(real_feats: np.ndarray, synth_feats: np.ndarray | None, real_ids:
     fig.update_layout(title=title, xaxis_title=f"PC1 ({100 * ratio[0]:.1f} % var.)",
                       yaxis_title=f"PC2 ({100 * ratio[1]:.1f} % var.)", width=640, height=460)
     return fig
+
+
+def pca_static_figure(real_proj: np.ndarray, synth_proj: np.ndarray | None, explained: Sequence[float],
+                      title: str = "PCA of bottleneck features"):
+    """The static twin of :func:`pca_figure` (matplotlib): PC1 vs PC2 of real (N, >=2) and
+    synthetic (M, >=2) projections (:func:`pca_project`), each set's mean as a large marker
+    with a bar of one real SD per axis. Returns the figure."""
+    r = np.asarray(real_proj, dtype=np.float64).reshape(-1, 2) if len(real_proj) else np.zeros((0, 2))
+    s = np.asarray(synth_proj, dtype=np.float64).reshape(-1, 2) if synth_proj is not None and len(synth_proj) \
+        else np.zeros((0, 2))
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    sd = r.std(axis=0, ddof=1) if len(r) > 1 else np.zeros(2)
+    for pts, label, marker, colour in ((r, "real", "o", "tab:blue"), (s, "synthetic", "x", "tab:orange")):
+        if not len(pts):
+            continue
+        ax.scatter(pts[:, 0], pts[:, 1], marker=marker, s=18, alpha=0.6, color=colour, label=f"{label} (n={len(pts)})")
+        m = pts.mean(axis=0)
+        ax.errorbar([m[0]], [m[1]], xerr=[sd[0]], yerr=[sd[1]], fmt="s", ms=8, color=colour, mec="black", capsize=3)
+    ev = list(explained) + [float("nan")] * 2
+    ax.set_xlabel(f"PC1 ({100 * ev[0]:.1f} % var.)")
+    ax.set_ylabel(f"PC2 ({100 * ev[1]:.1f} % var.)")
+    ax.set_title(f"{title}\n(squares: set means, bars: ±1 real SD)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

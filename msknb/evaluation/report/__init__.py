@@ -9,7 +9,9 @@ PNGs (matplotlib) embedded as base64, so the page needs no network. Each of our 
 is annotated with the run's data set, split, resolution, epochs, seed and profile.
 
 Modules: ``page`` (read results, write the page), ``sections`` and ``evaluation_section``
-(one function per section), ``markup`` (formatting, tables), ``figures`` (the PNGs).
+(one function per section), ``markup`` (formatting, tables, one-line "what to run" notes),
+``figures`` (the PNGs), ``samples`` (the real-vs-synthetic grid), ``captions`` and ``dice_mt``
+(each figure's one-sentence reading; Dice CIs beside the stored reference experiment).
 Command line: ``python -m msknb report OUT_DIR`` (:mod:`msknb.cli.report`).
 """
 from msknb.evaluation.report.markup import ANNOTATION_KEYS, NOT_RUN, annotation, fmt, fmt_fixed

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from msknb.errors import MsknbError
+from msknb.evaluation.report.dice_mt import load_reference
 from msknb.evaluation.report.evaluation_section import section_evaluation
 from msknb.evaluation.report.figures import headless
 from msknb.evaluation.report.markup import CSS
@@ -30,11 +31,12 @@ def load_all_results(out_dir: str | Path) -> dict[str, dict[str, Any]]:
     return results
 
 
-def render_report(out_dir: str | Path) -> str:
+def render_report(out_dir: str | Path, reference_dir: str | Path | None = None) -> str:
     """The report page as an HTML string (see :func:`write_report`)."""
     headless()
     out = Path(out_dir)
     results = load_all_results(out)
+    reference = load_reference(reference_dir)
     present = ", ".join(n for n in NOTEBOOKS if n in results) or "none"
     body = [f"<h1>msknb report — {html.escape(str(out.resolve()))}</h1>",
             f"<p class='note'>written {time.strftime('%Y-%m-%d %H:%M:%S')}; results found: {html.escape(present)}. "
@@ -49,16 +51,17 @@ def render_report(out_dir: str | Path) -> str:
     for name in ("01_forward_diffusion", "02_reverse_diffusion"):
         body.append(section_generic(name, results.get(name), ()))
     body.append(section_ddpm(results))
-    body.append(section_evaluation(results.get("07_evaluation")))
-    body.append(section_segmentation(results.get("05_segmentation")))
-    body.append(section_thickness(results.get("06_muscle_thickness")))
+    body.append(section_evaluation(results.get("07_evaluation"), out))
+    body.append(section_segmentation(results.get("05_segmentation"), reference))
+    body.append(section_thickness(results.get("06_muscle_thickness"), reference))
     body.append(appendix(results))
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>msknb report</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n")
 
 
-def write_report(out_dir: str | Path) -> Path:
-    """Write ``<out_dir>/report.html`` (atomically) and return its path.
+def write_report(out_dir: str | Path, reference_dir: str | Path | None = None) -> Path:
+    """Write ``<out_dir>/report.html`` (atomically) and return its path; ``reference_dir``: the
+    stored reference experiment shown beside this run (default: the one in ``msknb/checkpoints``).
 
     Raises :class:`MsknbError` naming ``out_dir`` when it has no ``results/*.json``.
     """
@@ -67,4 +70,4 @@ def write_report(out_dir: str | Path) -> Path:
         raise MsknbError("output folder does not exist", out)
     if not any((out / "results").glob("*.json")):
         raise MsknbError("no results/*.json in this folder; run the notebooks first (python -m msknb run)", out)
-    return write_text_atomic(out / "report.html", render_report(out))
+    return write_text_atomic(out / "report.html", render_report(out, reference_dir))

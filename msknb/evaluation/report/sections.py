@@ -7,10 +7,14 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from msknb.evaluation.report.figures import dice_fig, img
+from msknb.evaluation.reference.figures import reference_figure
+from msknb.evaluation.report.dice_mt import (REFERENCE_COMMAND, bland_altman_reading, dice_reading, live_dice_rows,
+                                             mt_pairs, reference_dice_rows)
+from msknb.evaluation.report.figures import bland_altman_fig, dice_ci_fig, img, loa_fig
 from msknb.evaluation.report.readings_section import overlap_html, readings_html
-from msknb.evaluation.report.markup import (NOT_RUN, annotation, fmt, get_in, not_run, ours_block, pair,
-                                            paper_block, paper_rows, table)
+from msknb.evaluation.summary import one_line
+from msknb.evaluation.report.markup import (NOT_RUN, annotation, figure, fmt, get_in, missing, not_run, ours_block,
+                                            pair, paper_block, paper_rows, table)
 from msknb.paper import PAPER
 
 #: the notebooks of the series, in reading order, with a title for the report
@@ -63,13 +67,37 @@ def _seg_rows(exps: dict[str, Any], names: Sequence[str], cols: Sequence[str]) -
     return rows
 
 
-def section_segmentation(payload: dict[str, Any] | None) -> str:
+def dice_html(res05: dict[str, Any] | None, reference: dict[str, Any] | str) -> str:
+    """Dice per experiment with 95 % CIs (this run beside the stored reference experiment), the
+    reference experiment's own figure and readings; missing parts as one line each."""
+    live = live_dice_rows(res05)
+    ref = reference_dice_rows(reference["cells"]) if isinstance(reference, dict) else []
+    parts = []
+    if not live:
+        parts.append(missing("Dice of this run", "05_segmentation stored no per-image test Dice",
+                             "python -m msknb run --only 05"))
+    if isinstance(reference, str):
+        parts.append(missing("Reference experiment", reference, REFERENCE_COMMAND))
+    if live or ref:
+        reading = " ".join(dice_reading(rows, who) for rows, who in ((live, "This run"), (ref, "Reference experiment"))
+                           if rows)
+        parts.append(figure(img(dice_ci_fig(live, ref), "Dice per experiment with CIs"), reading))
+    if isinstance(reference, dict):
+        sentences = reference.get("readings") or []
+        parts.append(figure(img(reference_figure(reference["cells"]), "reference experiment"),
+                            sentences[0] if sentences else "Reference experiment: no comparison stored.")
+                     + "".join(f"<p class='note'>{html.escape(t)}</p>" for t in sentences[1:]))
+    return "<h3>Dice per experiment</h3>" + "".join(parts)
+
+
+def section_segmentation(payload: dict[str, Any] | None, reference: dict[str, Any] | str = "not read") -> str:
     head = "<h2>Aponeurosis segmentation (05) — paper Tables 4 and 6</h2>"
     t4, t6 = PAPER["table4"], PAPER["table6"]
     paper = (table(("experiment", "precision", "recall", "DSC", "IoU"), paper_rows(t4), t4["caption"])
              + table(("experiment", "DSC", "IoU"), paper_rows(t6), t6["caption"]))
     if payload is None:
-        return head + pair(paper_block("Tables 4 and 6", paper), ours_block("05_segmentation", None, ""))
+        return (head + pair(paper_block("Tables 4 and 6", paper), ours_block("05_segmentation", None, ""))
+                + dice_html(None, reference))
     res = payload.get("results") or {}
     exps = res.get("experiments") or {}
     names = list(t4["rows"]) + list(t6["rows"])
@@ -78,20 +106,46 @@ def section_segmentation(payload: dict[str, Any] | None) -> str:
                   _seg_rows(exps, names, ("precision", "recall", "dice", "iou")))
     n_test = next((e.get("n_test") for e in exps.values() if isinstance(e, dict) and e.get("n_test") is not None), None)
     ours += (f"<p class='note'>test images: {fmt(n_test)}; near-copies of test images in train: "
-             f"{fmt(res.get('near_copies_test_in_train'))}; synthetic masks: {fmt(res.get('synthetic_mask_source'))}</p>")
-    if exps:
-        ours += img(dice_fig(exps), "Dice ours vs paper")
+             f"{fmt(res.get('near_copies_test_in_train'))}; synthetic masks: "
+             f"{fmt(res.get('synthetic_mask_source_detail') or res.get('synthetic_mask_source'))}</p>")
     ours += (overlap_html(res, "05_segmentation")
              + readings_html(res.get("readings"), "Readings: paired differences between experiments", "05_segmentation"))
-    return head + pair(paper_block("Tables 4 and 6", paper), ours_block("segmentation", payload, ours))
+    return (head + pair(paper_block("Tables 4 and 6", paper), ours_block("segmentation", payload, ours))
+            + dice_html(res, reference))
 
 
-def section_thickness(payload: dict[str, Any] | None) -> str:
+def bland_altman_html(reference: dict[str, Any] | str) -> str:
+    """Bland–Altman of the reference experiment's Real models against the expert MT, or one line."""
+    if isinstance(reference, str):
+        return missing("Bland–Altman", reference, REFERENCE_COMMAND)
+    pairs = mt_pairs(reference["cells"], "Real")
+    if pairs is None:
+        return missing("Bland–Altman", "the reference experiment stores no Real model's muscle thickness",
+                       REFERENCE_COMMAND)
+    return figure(img(bland_altman_fig(pairs), "Bland-Altman"), bland_altman_reading(pairs))
+
+
+def _loa_html(agree: dict[str, Any], unit: str) -> str:
+    rows = {n: a for n, a in agree.items() if isinstance(a, dict) and isinstance(a.get("bias"), (int, float))
+            and isinstance(a.get("loa_low"), (int, float)) and a["loa_low"] == a["loa_low"]}
+    if not rows:
+        return missing("Limits of agreement of this run", "06_muscle_thickness found no segmentation of 05 to measure",
+                       "python -m msknb run --only 05 06")
+    widest = max(rows, key=lambda n: rows[n]["loa_high"] - rows[n]["loa_low"])
+    closest = min(rows, key=lambda n: abs(rows[n]["bias"]))
+    w = rows[widest]
+    reading = (f"Smallest bias: {closest} ({rows[closest]['bias']:+.2f} {unit}); widest limits: {widest} "
+               f"({w['loa_low']:+.2f} to {w['loa_high']:+.2f} {unit}, n = {w.get('n')}).")
+    return figure(img(loa_fig(rows, unit), "limits of agreement"), reading)
+
+
+def section_thickness(payload: dict[str, Any] | None, reference: dict[str, Any] | str = "not read") -> str:
     head = "<h2>Muscle thickness (06) — paper Table 5</h2>"
     t5 = PAPER["table5"]
     paper = table(("experiment", "manual (mm)", "automatic (mm)", "RMSE (mm)"), paper_rows(t5), t5["caption"])
+    ba = "<h3>Bland–Altman</h3>" + bland_altman_html(reference)
     if payload is None:
-        return head + pair(paper_block("Table 5", paper), ours_block("06_muscle_thickness", None, ""))
+        return head + pair(paper_block("Table 5", paper), ours_block("06_muscle_thickness", None, "")) + ba
     res = payload.get("results") or {}
     unit = res.get("unit", "?")
     agree = res.get("agreement") or {}
@@ -106,8 +160,9 @@ def section_thickness(payload: dict[str, Any] | None) -> str:
     ours = table(("experiment", "n", f"RMSE ({fmt(unit)})", "bias", "LoA low", "LoA high", "ICC", "CCC"), rows)
     if unit != "mm":
         ours += f"<p class='note warn'>unit {fmt(unit)}: not comparable with the paper's mm.</p>"
+    ours += _loa_html(agree, fmt(unit))
     ours += readings_html(res.get("readings"), "Readings: per-image MT error between experiments", "06_muscle_thickness")
-    return head + pair(paper_block("Table 5", paper), ours_block("muscle thickness agreement", payload, ours))
+    return head + pair(paper_block("Table 5", paper), ours_block("muscle thickness agreement", payload, ours)) + ba
 
 
 def _flatten(obj: Any, prefix: str = "", out: list | None = None, max_list: int = 8) -> list[tuple[str, Any]]:
@@ -130,7 +185,8 @@ def appendix(results: dict[str, dict[str, Any]]) -> str:
         if payload is None:
             parts.append(not_run(name))
             continue
-        rows = [[html.escape(k), fmt(v) if not isinstance(v, list) else html.escape(json.dumps(v))]
+        rows = [[html.escape(k), fmt(one_line(v)) if isinstance(v, str) else
+                 fmt(v) if not isinstance(v, list) else html.escape(json.dumps(v))]
                 for k, v in _flatten(payload.get("results") or {})]
         parts.append(annotation(payload) + table(("key", "value"), rows))
     return "".join(parts)
