@@ -182,3 +182,24 @@ def fold_figure(image: np.ndarray, fold: int = 4, show: int = 4):
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def cost_figure(table: dict, reference: str = "pixel 64 px, width 16"):
+    """Training cost of each generator architecture relative to ``reference`` (bars, log
+    scale) from :func:`msknb.ddpm.cost.read_cost_table`. Returns the figure."""
+    rows = table["rows"]
+    names = list(rows)
+    ref = rows[reference]["train_img_per_s"]
+    rel = [ref / rows[n]["train_img_per_s"] for n in names]
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(names) + 1.4))
+    ax.barh(range(len(names)), rel, color=["tab:grey" if "pixel 256" in n else "tab:blue" for n in names])
+    for k, v in enumerate(rel):
+        ax.annotate(f"{v:.1f}x ({rows[names[k]]['sample_s_per_image']:.1f} s / image)", (v, k),
+                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel(f"training time per image, relative to the {reference} U-Net (log scale)")
+    ax.set_title(f"What a generator costs on this CPU ({table.get('threads', 1)} thread, random weights)")
+    fig.tight_layout()
+    return fig
