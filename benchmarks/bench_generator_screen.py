@@ -17,7 +17,8 @@ ratio, memorisation, each beside its real baseline; sampling seconds per image.
 mask-conditioned ``BASE`` draws each image at its size (its stored guidance), the
 super-resolution ``STAGE`` draws it full size.
 
-Output: ``benchmarks/results/generator_screen.json`` (entries merged by name).
+Output: ``msknb/checkpoints/generator_screen.json`` (entries merged by name; notebook 07 reads it through
+``msknb.evaluation.generator_screen.read_generator_screen``).
 """
 from __future__ import annotations
 
@@ -34,14 +35,14 @@ from msknb.ddpm.cascade import sample_cascade
 from msknb.ddpm.checkpoints import guidance_for, load_checkpoint, load_model
 from msknb.ddpm.sample import sample_images
 from msknb.ddpm.training_data import split_indices
-from msknb.evaluation.generator_screen import resolution_gap, screen, segmenter_features
+from msknb.evaluation.generator_screen import SCREEN_FILE, resolution_gap, screen, segmenter_features
 from msknb.io import write_json_atomic
 from msknb.paths import CHECKPOINTS_DIR, REPO_ROOT, default_data_dir
 from msknb.segmentation.model import load_segmenter
 from msknb.segmentation.shipped import SHIPPED_SEGMENTER
 
 SPLIT = CHECKPOINTS_DIR / "dltrack_split.json"
-OUT = REPO_ROOT / "benchmarks" / "results" / "generator_screen.json"
+OUT = SCREEN_FILE
 
 
 def _parts(size: int, data) -> dict:

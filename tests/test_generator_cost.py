@@ -25,3 +25,31 @@ def test_the_table_is_read_drawn_and_read_out(tmp_path):
     table = read_cost_table(tmp_path / "cost.json")
     assert "2.0x per training image" in cost_reading(table)
     assert len(cost_figure(table).axes[0].patches) == 2
+
+
+def test_the_stored_generator_screen_is_read_ranked_and_read_out(tmp_path):
+    from msknb.evaluation.figures import generator_screen_figure
+    from msknb.evaluation.generator_screen import read_generator_screen, screen_readings, screen_rows
+
+    with pytest.raises(CheckpointError, match="bench_generator_screen"):
+        read_generator_screen(tmp_path / "absent.json")
+
+    def entry(ratio, align, **extra):
+        return {"step": 100, "train_seconds": 3600.0, "sampler": {"guidance": 1.0, "seconds_per_image": 2.0},
+                "domain": {"ratio": ratio}, "alignment": {"dice_mean": align}, "alignment_real": {"dice_mean": 0.8},
+                "intensity": {"mean_grey": 0.22, "real_mean_grey": 0.23, "hist_l1": 0.1,
+                              "skewness_inside_real_p5_p95": 0.9},
+                "memorisation": {"fraction_above": {"p95": 0.0}}, **extra}
+
+    stored = {"generators": {"fold": entry(3.0, 0.79), "cascade": entry(1.8, 0.82, base="b.pt", base_train_seconds=1800.0)},
+              "resolution_gap": {"by_size": {"64": {"ratio": 61.0}, "32": {"ratio": 160.0}}}}
+    (tmp_path / "screen.json").write_text(json.dumps(stored))
+    s = read_generator_screen(tmp_path / "screen.json")
+    rows = screen_rows(s)
+    assert [r["name"] for r in rows] == ["cascade", "fold"] and rows[0]["kind"] == "cascade"
+    assert rows[0]["train_hours"] == pytest.approx(1.5) and rows[0]["memorised"] == 0.0
+    text = screen_readings(s)
+    assert "32 px: 160, 64 px: 61" in text[0]
+    assert "domain ratio <= 2, alignment >= 0.80, mean grey within 0.02" in text[1]
+    fig = generator_screen_figure(rows, s["resolution_gap"]["by_size"])
+    assert len(fig.axes[0].patches) == 4

@@ -148,3 +148,34 @@ def pca_static_figure(real_proj: np.ndarray, synth_proj: np.ndarray | None, expl
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def generator_screen_figure(rows: list, gap: dict | None = None, target: float = 2.0):
+    """Left: domain Fréchet ratio at 256 px (log scale) of each screened generator (rows of
+    :func:`msknb.evaluation.generator_screen.screen_rows`; fold blue, cascade orange) and of
+    real images shrunk and blown up back (``gap``: ``resolution_gap["by_size"]``, grey), the
+    target as a dashed line. Right: alignment Dice with the real images' value. Returns the figure."""
+    names = [f"real, shrunk to {k} px" for k in sorted(gap or {}, key=int)] + [r["name"] for r in rows]
+    ratios = [gap[k]["ratio"] for k in sorted(gap or {}, key=int)] + [r["domain_ratio"] for r in rows]
+    colors = ["tab:grey"] * len(gap or {}) + ["tab:orange" if r["kind"] == "cascade" else "tab:blue" for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.45 * len(names) + 1.6), gridspec_kw={"width_ratios": [3, 2]})
+    y = np.arange(len(names))
+    a.barh(y, ratios, color=colors)
+    a.axvline(target, ls="--", color="black", lw=1, label=f"target {target:g}")
+    a.set_xscale("log")
+    a.set_yticks(y, names, fontsize=8)
+    a.invert_yaxis()
+    a.set_xlabel("domain Fréchet ratio at 256 px (1 = as close as real to real)")
+    a.legend(fontsize=8)
+    k0 = len(gap or {})
+    b.barh(y[k0:], [r["alignment"] for r in rows], color=colors[k0:])
+    real = next((r["alignment_real"] for r in rows if r.get("alignment_real") is not None), None)
+    if real is not None:
+        b.axvline(real, ls=":", color="black", lw=1, label=f"real images {real:.2f}")
+        b.legend(fontsize=8)
+    b.set_yticks(y, [""] * len(names))
+    b.invert_yaxis()
+    b.set_xlim(0, 1)
+    b.set_xlabel("alignment Dice (segmenter finds the mask)")
+    fig.tight_layout()
+    return fig

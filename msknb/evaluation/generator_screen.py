@@ -9,12 +9,17 @@ One function per number the generator issue is judged by, each beside its real b
   segmenter's bottleneck features, divided by that of the real val images (same n);
 - :func:`alignment_dice`: does the segmenter find the conditioning mask in the drawn image;
 - :func:`intensity_row`: mean grey, per-image skewness against the real p5-p95, histogram L1;
-- :func:`screen`: all of them for one set of drawn images, as one JSON-safe dict.
+- :func:`screen`: all of them for one set of drawn images, as one JSON-safe dict;
+- :func:`read_generator_screen` (the one reader of :data:`SCREEN_FILE`, which
+  ``benchmarks/bench_generator_screen.py`` writes), :func:`screen_rows` and
+  :func:`screen_readings`: the stored screen for notebook 07.
 
 The val ids pick and tune; the test ids are never read here.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -23,10 +28,17 @@ from scipy.stats import skew
 from msknb.ddpm.quality import image_stats, quality_proxy
 from msknb.evaluation.features import frechet_distance
 from msknb.evaluation.memorisation import memorisation_check
+from msknb.errors import CheckpointError
 from msknb.evaluation.stacks import resize_images
+from msknb.paths import CHECKPOINTS_DIR
 from msknb.segmentation.metrics import segmentation_metrics
 from msknb.segmentation.model import bottleneck_features
 from msknb.segmentation.predict import predict
+
+#: the stored screen of the kit's generators (written by benchmarks/bench_generator_screen.py)
+SCREEN_FILE = CHECKPOINTS_DIR / "generator_screen.json"
+#: the targets the generators are screened against (domain ratio at 256 px, alignment Dice)
+TARGETS = {"domain_ratio": 2.0, "alignment_dice": 0.80, "mean_grey_gap": 0.02}
 
 
 def degraded(images: np.ndarray, size: int) -> np.ndarray:
@@ -98,3 +110,66 @@ def screen(drawn: np.ndarray, masks: np.ndarray, real_val: np.ndarray, real_trai
             "alignment_real": alignment_dice(segmenter, real_val, masks),
             "domain": domain_ratio(feats, drawn, real_val, real_train),
             "memorisation": {k: mem[k] for k in ("fraction_above", "thresholds", "synthetic", "baseline")}}
+
+
+def read_generator_screen(path: str | Path = SCREEN_FILE) -> dict[str, Any]:
+    """The stored screen: ``{"generators": {name: screen(...) + sampler, step, seconds}, "resolution_gap"}``;
+    CheckpointError naming the file and the command that writes it when absent or unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError("no stored generator screen; run `python benchmarks/bench_generator_screen.py "
+                              "--diagnostic --checkpoint msknb/checkpoints/ddpm_cond_dltrack_256.pt`", p)
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read the generator screen ({e})", p) from e
+
+
+def _p95(fraction_above) -> float | None:
+    """The share above the real-vs-real p95 (stored as a number or as ``{"p95": ..}``)."""
+    return fraction_above.get("p95") if isinstance(fraction_above, dict) else fraction_above
+
+
+def screen_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per screened generator: ``name``, ``kind`` ("fold" | "cascade"), ``steps``,
+    ``train_hours`` (1 thread), ``guidance``, ``domain_ratio``, ``alignment`` (and the real
+    images' ``alignment_real``), ``mean_grey`` (and ``real_mean_grey``), ``hist_l1``,
+    ``skew_inside`` (share of images with skewness inside the real p5-p95), ``memorised``
+    (share above the real-vs-real p95), ``s_per_image``; sorted by domain ratio."""
+    rows = []
+    for name, g in screen_file.get("generators", {}).items():
+        seconds = g.get("train_seconds", 0.0) + g.get("base_train_seconds", 0.0)
+        rows.append({"name": name, "kind": "cascade" if "base" in g else "fold", "steps": g.get("step"),
+                     "train_hours": seconds / 3600.0, "guidance": g.get("sampler", {}).get("guidance"),
+                     "domain_ratio": g["domain"]["ratio"], "alignment": g["alignment"]["dice_mean"],
+                     "alignment_real": (g.get("alignment_real") or {}).get("dice_mean"),
+                     "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
+                     "hist_l1": g["intensity"]["hist_l1"],
+                     "skew_inside": g["intensity"]["skewness_inside_real_p5_p95"],
+                     "memorised": _p95((g.get("memorisation") or {}).get("fraction_above")),
+                     "s_per_image": g.get("sampler", {}).get("seconds_per_image")})
+    return sorted(rows, key=lambda r: r["domain_ratio"])
+
+
+def screen_readings(screen_file: dict[str, Any]) -> list[str]:
+    """Sentences read from the stored screen: what the resolution diagnostic says, and which
+    generator comes closest to the targets (:data:`TARGETS`)."""
+    out = []
+    gap = (screen_file.get("resolution_gap") or {}).get("by_size") or {}
+    if gap:
+        parts = ", ".join(f"{k} px: {v['ratio']:.0f}" for k, v in sorted(gap.items(), key=lambda kv: int(kv[0])))
+        out.append(f"Real val images shrunk and blown up back to 256 px score domain ratios of {parts} against real "
+                   "images: at 256 px the missing fine texture alone costs far more than any generator's gap, so "
+                   "a generator has to draw at 256 px to come near real images.")
+    rows = screen_rows(screen_file)
+    if rows:
+        best = rows[0]
+        meets = [k for k, ok in (("domain ratio <= 2", best["domain_ratio"] <= TARGETS["domain_ratio"]),
+                                 ("alignment >= 0.80", best["alignment"] >= TARGETS["alignment_dice"]),
+                                 ("mean grey within 0.02", abs(best["mean_grey"] - best["real_mean_grey"])
+                                  <= TARGETS["mean_grey_gap"])) if ok]
+        out.append(f"Closest to real in the domain features: {best['name']} ({best['kind']}, {best['steps']} steps, "
+                   f"{best['train_hours']:.1f} CPU-hours), ratio {best['domain_ratio']:.2f}, alignment Dice "
+                   f"{best['alignment']:.2f}, mean grey {best['mean_grey']:.3f} vs {best['real_mean_grey']:.3f}; "
+                   + (f"of the targets it meets {', '.join(meets)}." if meets else "it meets none of the targets."))
+    return out
