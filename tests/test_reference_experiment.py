@@ -134,3 +134,19 @@ def test_reference_mt_rows_pool_the_models_of_each_experiment(tiny, tmp_path):
         assert reference_mt_reading(rows).startswith("MT of the predicted test masks")
         reference_mt_figure(cells)
     assert reference_mt_reading([]) is None
+
+
+def test_comparisons_pair_the_same_draw_and_seed():
+    from msknb.evaluation.reference.summary import compare, matched
+
+    one = np.ones(3)
+    ten = {(0, 0): 0.5 * one, (1, 0): 0.6 * one, (0, 1): 0.7 * one}
+    pre = {(0, 0): 0.55 * one}
+    real = {(None, 0): 0.8 * one, (None, 1): 0.9 * one}
+    a, b = matched(ten, pre)
+    assert a.shape == b.shape == (1, 3) and a[0, 0] == 0.5          # only d0 s0 is shared
+    a, b = matched(ten, real)
+    assert len(a) == 3 and len(b) == 2                                # undrawn side: matched by seed
+    assert matched(pre, {(None, 5): one})[0].shape == (0, 0)
+    c = compare({"10%": ten, "10%+Gen (pretrain)": pre}, "10%", "10%+Gen (pretrain)")
+    assert c["mean"] == pytest.approx(0.05) and c["n_cells"] == [1, 1]

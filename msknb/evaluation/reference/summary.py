@@ -3,7 +3,8 @@ notebooks 05-07 and the report show.
 
 Per experiment the mean test Dice over seeds and subset draws; for a comparison (e.g.
 10 %+Gen vs 10 %) each test image's Dice is first averaged over the seeds and draws of each
-side, then the paired percentile bootstrap over test images gives the 95 % CI
+side (only the cells both sides share: the same subset draw and seed, or the same seed when one
+side has a single subset), then the paired percentile bootstrap over test images gives the 95 % CI
 (:func:`msknb.readings.paired_bootstrap`). The seeds' spread is reported beside it.
 """
 from __future__ import annotations
@@ -29,26 +30,58 @@ def experiment_label(cell: dict[str, Any]) -> str:
     return cell["experiment"]
 
 
-def per_image(cells: dict[str, dict[str, Any]], clean: bool = False) -> dict[str, np.ndarray]:
-    """experiment label -> (n_cells, n_test) Dice; ``clean`` drops test pairs label QA flags."""
-    rows: dict[str, list[np.ndarray]] = defaultdict(list)
+def per_image_keyed(cells: dict[str, dict[str, Any]], clean: bool = False
+                    ) -> dict[str, dict[tuple[int | None, int], np.ndarray]]:
+    """experiment label -> {(draw, seed): (n_test,) Dice}; ``draw`` is None for experiments
+    trained on all train ids or on synthetic images only (one subset). ``clean`` drops test
+    pairs label QA flags."""
+    rows: dict[str, dict[tuple[int | None, int], np.ndarray]] = defaultdict(dict)
     for c in cells.values():
         d = np.asarray(c["test"]["dice"], dtype=np.float64)
         if clean:
             d = d[~np.asarray(c["test"]["flagged"], dtype=bool)]
-        rows[experiment_label(c)].append(d)
-    return {k: np.stack(v) for k, v in rows.items()}
+        drawn = 0.0 < float(c.get("fraction", 1.0)) < 1.0
+        rows[experiment_label(c)][(int(c["draw"]) if drawn else None, int(c["seed"]))] = d
+    return dict(rows)
 
 
-def compare(dice: dict[str, np.ndarray], base: str, other: str) -> dict[str, Any] | None:
-    """``other`` minus ``base``: mean, 95 % CI over test images (per-image means over seeds
-    and draws), and the per-seed differences' range; None when either is missing."""
+def per_image(cells: dict[str, dict[str, Any]], clean: bool = False) -> dict[str, np.ndarray]:
+    """experiment label -> (n_cells, n_test) Dice; ``clean`` drops test pairs label QA flags."""
+    return {k: np.stack(list(v.values())) for k, v in per_image_keyed(cells, clean).items()}
+
+
+def matched(a: dict[tuple, np.ndarray], b: dict[tuple, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The cells of two experiments that a comparison pairs, as (n_a, n_test) and (n_b, n_test):
+    the same (draw, seed) when both were trained on drawn subsets, else the same seeds."""
+    if all(d is not None for d, _ in a) and all(d is not None for d, _ in b):
+        keys = sorted(set(a) & set(b))
+        return np.stack([a[k] for k in keys]) if keys else np.zeros((0, 0)), \
+            np.stack([b[k] for k in keys]) if keys else np.zeros((0, 0))
+    seeds = {s for _, s in a} & {s for _, s in b}
+    pick = lambda x: [v for (_, s), v in sorted(x.items(), key=lambda kv: (kv[0][1], kv[0][0] or 0))  # noqa: E731
+                      if s in seeds]
+    return (np.stack(pick(a)) if seeds else np.zeros((0, 0)), np.stack(pick(b)) if seeds else np.zeros((0, 0)))
+
+
+def compare(dice: dict[str, dict[tuple, np.ndarray]], base: str, other: str) -> dict[str, Any] | None:
+    """``other`` minus ``base`` over the cells they share (:func:`matched`): mean, 95 % CI over
+    test images of the per-image means; None when either is missing or they share no seed."""
     if base not in dice or other not in dice:
         return None
-    boot = paired_bootstrap(dice[base].mean(axis=0), dice[other].mean(axis=0))
+    a, b = matched(dice[base], dice[other])
+    if not len(a) or not len(b):
+        return None
+    boot = paired_bootstrap(a.mean(axis=0), b.mean(axis=0))
     return {"mean": boot["diff"], "ci_low": boot["ci_low"], "ci_high": boot["ci_high"],
-            "significant": boot["significant"], "n_test": boot["n"],
-            "n_cells": [int(dice[base].shape[0]), int(dice[other].shape[0])]}
+            "significant": boot["significant"], "n_test": boot["n"], "n_cells": [int(len(a)), int(len(b))]}
+
+
+def _ratio(keyed: dict[str, dict[tuple, np.ndarray]], top: str, bottom: str) -> float | None:
+    """Mean test Dice of ``top`` over that of ``bottom``, on the seeds both have (None if none)."""
+    if top not in keyed or bottom not in keyed:
+        return None
+    b, t = matched(keyed[bottom], keyed[top])
+    return _nan_none(float(t.mean() / b.mean())) if len(t) and len(b) else None
 
 
 def _nan_none(x: float | None) -> float | None:
@@ -75,9 +108,10 @@ def summarise_reference(folder: str | Path | None = None, clean: bool = False) -
     of :mod:`msknb.cli.experiment`)."""
     ref = read_reference(folder)
     meta, cells = ref["meta"], ref["cells"]
-    dice = per_image(cells, clean)
+    keyed = per_image_keyed(cells, clean)
+    dice = {k: np.stack(list(v.values())) for k, v in keyed.items()}
     means = {k: float(v.mean()) for k, v in dice.items()}
-    room = compare(dice, "10%", "Real")
+    room = compare(keyed, "10%", "Real")
     gen = {k: c["generator"].get("checkpoint") for k, c in cells.items() if isinstance(c.get("generator"), dict)}
     return strict_json({"resolution": meta.get("resolution"), "n_seeds": len({c["seed"] for c in cells.values()}),
             "cpu_hours": meta.get("cpu_hours"), "generator": sorted({str(g) for g in gen.values()}) or None,
@@ -85,14 +119,14 @@ def summarise_reference(folder: str | Path | None = None, clean: bool = False) -
                                             for k, v in dice.items()},
             "n_cells": {k: int(v.shape[0]) for k, v in dice.items()},
             "real_minus_10pct": room,
-            "gain_10pct": compare(dice, "10%", "10%+Gen"),
-            "gain_10pct_pretrain": compare(dice, "10%", "10%+Gen (pretrain)"),
-            "gain_10pct_vs_control": compare(dice, "10% twice", "10%+Gen (pretrain)"),
-            "gain_real": compare(dice, "Real", "Real+Gen"),
-            "gain_real_vs_control": compare(dice, "Real twice", "Real+Gen (pretrain)"),
+            "gain_10pct": compare(keyed, "10%", "10%+Gen"),
+            "gain_10pct_pretrain": compare(keyed, "10%", "10%+Gen (pretrain)"),
+            "gain_10pct_vs_control": compare(keyed, "10% twice", "10%+Gen (pretrain)"),
+            "gain_real": compare(keyed, "Real", "Real+Gen"),
+            "gain_real_vs_control": compare(keyed, "Real twice", "Real+Gen (pretrain)"),
             "generator_detail": next((c["generator"] for c in cells.values() if isinstance(c.get("generator"), dict)),
                                      None),
-            "gen_over_real": _nan_none(means["Gen"] / means["Real"]) if "Gen" in means and "Real" in means else None,
+            "gen_over_real": _ratio(keyed, "Gen", "Real"),
             "clean_test_only": clean, "command": meta.get("command"), "commit": meta.get("commit")})
 
 
