@@ -19,7 +19,8 @@ the checkpoint (the brightness fix of notebook 04); ``+w1.5`` / ``+w2``: classif
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_conditional.py       # CPU, ~5 min
 
-Output: ``benchmarks/results/conditional.json`` (or ``--out``).
+Output: ``benchmarks/results/conditional.json`` (or ``--out``). Images and masks are resized with
+``msknb.segmentation.experiments.resize_set`` and scored with ``msknb.segmentation.metrics``.
 """
 from __future__ import annotations
 
@@ -30,23 +31,22 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from scipy.stats import skew
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from msknb.data.loading import load_folder  # noqa: E402
-from msknb.ddpm.checkpoints import SHIPPED_COND_DDPM, checkpoint_extras, load_checkpoint, load_model, set_guidance  # noqa: E402
-from msknb.ddpm.quality import image_stats, quality_proxy  # noqa: E402
-from msknb.ddpm.sample import sample_images  # noqa: E402
-from msknb.ddpm.training_data import split_indices  # noqa: E402
-from msknb.io import sha256_file, write_json_atomic  # noqa: E402
-from msknb.paths import CHECKPOINTS_DIR, default_data_dir  # noqa: E402
-from msknb.segmentation.model import load_segmenter  # noqa: E402
-from msknb.segmentation.predict import predict  # noqa: E402
-from msknb.segmentation.shipped import SHIPPED_SEGMENTER  # noqa: E402
+from msknb.data.kit_split import KIT_SPLIT_FILE
+from msknb.data.loading import load_folder
+from msknb.ddpm.checkpoints import SHIPPED_COND_DDPM, checkpoint_extras, load_checkpoint, load_model, set_guidance
+from msknb.ddpm.quality import image_stats, quality_proxy
+from msknb.ddpm.sample import sample_images
+from msknb.ddpm.training_data import split_indices
+from msknb.io import sha256_file, write_json_atomic
+from msknb.paths import CHECKPOINTS_DIR, REPO_ROOT, default_data_dir
+from msknb.segmentation.experiments import resize_set
+from msknb.segmentation.metrics import segmentation_metrics
+from msknb.segmentation.model import load_segmenter
+from msknb.segmentation.predict import predict
+from msknb.segmentation.shipped import SHIPPED_SEGMENTER
 
 #: setting -> (sampler, start from the mean image, classifier-free guidance scale)
 SETTINGS = {"ddim50": ("ddim", False, 1.0), "ddim50+mean": ("ddim", True, 1.0), "ddim50+mean+w1.5": ("ddim", True, 1.5),
@@ -54,26 +54,13 @@ SETTINGS = {"ddim50": ("ddim", False, 1.0), "ddim50+mean": ("ddim", True, 1.0), 
             "ddpm": ("ddpm", False, 1.0), "ddpm+mean": ("ddpm", True, 1.0)}
 
 
-def resize(x: np.ndarray, size: int, mode: str) -> np.ndarray:
-    """(N, H, W) -> (N, size, size) float32 (``mode`` 'bilinear' or 'nearest')."""
-    t = torch.from_numpy(np.asarray(x, dtype=np.float32))[:, None]
-    kw = {"align_corners": False} if mode == "bilinear" else {}
-    return F.interpolate(t, size=(size, size), mode=mode, **kw)[:, 0].numpy()
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-image Dice of binary (N, H, W) masks (1 where both are empty)."""
-    a, b = a.reshape(len(a), -1) > 0.5, b.reshape(len(b), -1) > 0.5
-    inter, total = (a & b).sum(1), a.sum(1) + b.sum(1)
-    return np.where(total > 0, 2 * inter / np.maximum(total, 1), 1.0)
-
-
 def alignment(segmenter, images: np.ndarray, masks: np.ndarray) -> dict:
     """Dice of the segmenter's masks on ``images`` (N, h, h) vs ``masks`` (N, h, h), both resized to
     the segmenter's size (128 px)."""
     size = int(segmenter.msknb_config.get("image_size", 128))
-    _, pred = predict(segmenter, np.clip(resize(images, size, "bilinear"), 0, 1))
-    d = dice(pred, resize(masks, size, "nearest"))
+    x, m = resize_set(np.clip(np.asarray(images, np.float32), 0, 1), (np.asarray(masks) > 0.5).astype(np.uint8), size)
+    _, pred = predict(segmenter, x)
+    d = np.array([r["dice"] for r in segmentation_metrics(pred, m)])
     return {"dice_mean": float(d.mean()), "dice_median": float(np.median(d)), "dice_min": float(d.min())}
 
 
@@ -94,7 +81,7 @@ def parse_args(argv=None):
     ap.add_argument("--checkpoint", default=str(CHECKPOINTS_DIR / SHIPPED_COND_DDPM))
     ap.add_argument("--segmenter", default=str(SHIPPED_SEGMENTER))
     ap.add_argument("--data", default=None, help="DL_Track folder (default: the shared data)")
-    ap.add_argument("--split", default=str(CHECKPOINTS_DIR / "dltrack_split.json"))
+    ap.add_argument("--split", default=str(KIT_SPLIT_FILE))
     ap.add_argument("--n", type=int, default=32)
     ap.add_argument("--settings", nargs="+", default=["ddim50", "ddim50+mean"], choices=list(SETTINGS))
     ap.add_argument("--steps", type=int, default=50, help="DDIM steps")
@@ -103,7 +90,7 @@ def parse_args(argv=None):
     ap.add_argument("--store-guidance", default=None, metavar="SETTING",
                     help="after measuring, store this setting's guidance scale in the checkpoint as its default "
                          "(msknb.ddpm.checkpoints.set_guidance; choose on these val masks, never on test ids)")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "conditional.json"))
+    ap.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "conditional.json"))
     a = ap.parse_args(argv)
     if a.store_guidance is not None and a.store_guidance not in a.settings:
         ap.error(f"--store-guidance {a.store_guidance} must be one of the measured --settings {a.settings}")

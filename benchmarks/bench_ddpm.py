@@ -16,36 +16,21 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from msknb.ddpm import diffusion as D  # noqa: E402
-from msknb.io import write_json_atomic  # noqa: E402
-from msknb.ddpm.checkpoints import check_pretrained, load_model, pretrained_path  # noqa: E402
-from msknb.ddpm.config import TrainConfig, build_model  # noqa: E402
-from msknb.ddpm.quality import quality_proxy  # noqa: E402
-from msknb.ddpm.sample import sample_images  # noqa: E402
-from msknb.ddpm.unet import count_parameters  # noqa: E402
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f" ({torch.get_num_threads()} torch threads)"
-    except OSError:
-        pass
-    return (platform.processor() or platform.machine()) + f" ({torch.get_num_threads()} torch threads)"
+from msknb.ddpm import diffusion as D
+from msknb.io import write_json_atomic
+from msknb.ddpm.checkpoints import check_pretrained, load_model, pretrained_path
+from msknb.ddpm.config import TrainConfig, build_model
+from msknb.ddpm.quality import quality_proxy
+from msknb.ddpm.sample import sample_images
+from msknb.ddpm.unet import count_parameters
+from msknb.paths import REPO_ROOT
+from msknb.runner.machine import device_name
 
 
 def diffusers_unet(target_params: int, image_size: int, channels: int, levels: int):
@@ -71,15 +56,14 @@ def diffusers_unet(target_params: int, image_size: int, channels: int, levels: i
 
 
 def train_throughput(model, forward, x0: torch.Tensor, schedule: D.Schedule, steps: int, warmup: int = 1) -> float:
-    """Images per second of eps-prediction training steps (L1, Adam) on batch ``x0``."""
+    """Images per second of eps-prediction training steps (``msknb.ddpm.diffusion.diffusion_loss``:
+    L1, Adam) on batch ``x0``; ``forward(x_t, t)`` is the network's raw output."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
     model.train()
 
     def step():
-        t = torch.randint(0, schedule.timesteps, (x0.shape[0],), generator=gen).to(x0.device)
-        noise = torch.randn(x0.shape, generator=gen).to(x0.device)
-        loss = torch.nn.functional.l1_loss(forward(D.q_sample(schedule, x0, t, noise), t), noise)
+        loss = D.diffusion_loss(forward, schedule, x0, loss="l1", generator=gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -109,7 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n-samples", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ddpm.json"))
+    ap.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "ddpm.json"))
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -3,28 +3,28 @@ training images per second and seconds to draw one image with DDIM-25.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_generator_cost.py
 
-Writes ``msknb/checkpoints/generator_cost.json`` (read by notebook 04 through
-``msknb.ddpm.cost.read_cost_table``).
+Writes ``msknb/checkpoints/generator_cost.json`` with the command line and the machine (read by
+notebook 04 through ``msknb.ddpm.cost.read_cost_table``).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
+import sys
 import time
 
 import torch
 
-from msknb.ddpm.cost import ARCHITECTURES, COST_FILE, measure_cost
+from msknb.ddpm.cost import ARCHITECTURES, COST_TABLE, measure_cost
 from msknb.io import write_json_atomic
-from msknb.runner.series import cpu_model
+from msknb.runner.machine import command_line, machine_info
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=3)
-    ap.add_argument("--out", default=str(COST_FILE))
+    ap.add_argument("--out", default=str(COST_TABLE.path))
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     rows = {}
@@ -33,10 +33,8 @@ def main(argv=None) -> int:
         print(f"{name}: {rows[name]['train_img_per_s']:.2f} img/s training, "
               f"{rows[name]['sample_s_per_image']:.2f} s per image (DDIM-25)")
     write_json_atomic(a.out, {"rows": rows, "threads": a.threads, "batch_size": 8,
-                              "command": f"OMP_NUM_THREADS={a.threads} .venv/bin/python benchmarks/bench_generator_cost.py",
-                              "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
-                                          "load_before": os.getloadavg()[0], "python": platform.python_version(),
-                                          "torch": torch.__version__},
+                              "command": command_line(__file__, sys.argv[1:] if argv is None else argv),
+                              "machine": {**machine_info(), "load_before": os.getloadavg()[0]},
                               "date": time.strftime("%Y-%m-%d")})
     print("->", a.out)
     return 0

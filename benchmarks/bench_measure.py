@@ -28,7 +28,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -38,7 +37,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from msknb.runner.series import cpu_model as runner_cpu_model  # noqa: E402
 from msknb.cli import main as msknb_main
 from msknb.data import crop_fov, load_image, load_mask, resize_image, resize_mask
 from msknb.data.label_qa import check_pair
@@ -48,11 +46,13 @@ from msknb.segmentation.metrics import segmentation_metrics
 from msknb.segmentation.model import load_segmenter
 from msknb.segmentation.predict import model_threshold, predict, predict_full_size
 from msknb.data.kit_split import KIT_SPLIT_FILE
+from msknb.data.split_file import split_ids
+from msknb.paths import REPO_ROOT, shared_data_dir
+from msknb.runner.machine import machine_info
 from msknb.segmentation.shipped import DEFAULT_SEGMENTER
 from msknb.thickness.agreement import agreement
 from msknb.thickness.methods import measure_thickness
 
-REPO = Path(__file__).resolve().parent.parent
 TARGETS = {"dice": 0.85, "relative_rmse_pct": 3.0, "within_5pct_pct": 95.0, "outside_10pct_unflagged": 0}
 
 
@@ -157,20 +157,9 @@ def spread(values: list[float]) -> dict[str, float]:
             "n": int(v.size)}
 
 
-def cpu_model() -> str:
-    """The CPU model (see :func:`msknb.runner.cpu_model`)."""
-    return runner_cpu_model()
-
-
-def machine() -> dict[str, Any]:
-    """What ran the benchmark (CPU model and count, Python, torch)."""
-    return {"platform": platform.platform(), "processor": cpu_model(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "dltrack_apo"))
+    ap.add_argument("--data", default=str(shared_data_dir()))
     ap.add_argument("--model", default=str(DEFAULT_SEGMENTER))
     ap.add_argument("--split", default=str(KIT_SPLIT_FILE), help="JSON with a 'test' id list")
     ap.add_argument("--part", choices=["val", "test"], default="test",
@@ -178,7 +167,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--methods", nargs="+", default=["chords", "dltrack"])
     ap.add_argument("--n-timing", type=int, default=100, help="images for the `measure` timing (0: skip)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "measure.json"))
+    ap.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "measure.json"))
     return ap.parse_args(argv)
 
 
@@ -187,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     data, model_path = Path(a.data), Path(a.model)
     model = load_segmenter(model_path)
-    ids = [str(i) for i in json.loads(Path(a.split).read_text())[a.part]]
+    ids = split_ids(a.split, a.part)
     t0 = time.perf_counter()
     ev = evaluate_ids(model, data, ids, a.methods)
     rows = ev["rows"]
@@ -197,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
            "ids": f"the split's {a.part} ids: grouped by near-duplicate cluster, none has a near copy in training",
            "part": a.part, "n_test": len(ids), "threshold": ev["threshold"], "dice": dice,
            "mt": {m: mt_stats(rows, m) for m in a.methods}, "seconds_eval": round(time.perf_counter() - t0, 1),
-           "targets": TARGETS, "machine": machine(), "per_image": rows}
+           "targets": TARGETS, "machine": machine_info(), "per_image": rows}
     clean = [r for r in rows if not r["label_qa"]]
     out["without_flagged_labels"] = {
         "what": "the same test ids without the pairs msknb.data.label_qa flags (expert mask off the bands, "

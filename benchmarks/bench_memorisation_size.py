@@ -11,16 +11,13 @@ samples above the real p95 / p99 (about 5 % / 1 % expected when nothing is copie
 
     OMP_NUM_THREADS=1 nice .venv/bin/python benchmarks/bench_memorisation_size.py --threads 1   # ~11 CPU min
 
-Output: ``benchmarks/results/memorisation_size.json`` (or ``--out``), with the machine and
-the command; notebook 07 draws it (``msknb.ddpm.lesson_figures.memorisation_size_figure``).
+Output: ``msknb/checkpoints/memorisation_size.json`` (or ``--out``), with the machine and
+the command; notebook 07 reads it with ``msknb.ddpm.lessons.measures.read_memorisation_size``.
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -28,34 +25,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from msknb.data.kit_split import KIT_SPLIT_FILE
+from msknb.data.split_file import read_split_file
+from msknb.data.subset import load_ids
+from msknb.ddpm.lessons.measures import MEMORISATION_SIZE
+from msknb.ddpm.config import TrainConfig
+from msknb.ddpm.sample import sample_images
+from msknb.ddpm.train import train_ddpm
+from msknb.evaluation.memorisation import memorisation_check
+from msknb.io import write_json_atomic
+from msknb.paths import default_data_dir
+from msknb.runner.machine import command_line, cpu_model
 
-from msknb.runner.series import cpu_model as runner_cpu_model  # noqa: E402
-from msknb.data.subset import load_ids  # noqa: E402
-from msknb.ddpm.config import TrainConfig  # noqa: E402
-from msknb.ddpm.sample import sample_images  # noqa: E402
-from msknb.ddpm.train import train_ddpm  # noqa: E402
-from msknb.evaluation.memorisation import memorisation_check  # noqa: E402
-from msknb.io import write_json_atomic  # noqa: E402
-from msknb.paths import CHECKPOINTS_DIR, default_data_dir  # noqa: E402
-
-SPLIT_FILE = CHECKPOINTS_DIR / "dltrack_split.json"
 KEEP = ("n_synthetic", "n_baseline", "synthetic", "baseline", "thresholds", "fraction_above",
         "expected_fraction", "conclusion")
-
-
-def cpu_name() -> str:
-    """The CPU model (see :func:`msknb.runner.cpu_model`)."""
-    return runner_cpu_model()
-
-
-def command_line(argv: list[str]) -> str:
-    """The command that reproduces this run (thread variables and the interpreter included)."""
-    exe = Path(sys.executable)
-    python = str(exe.relative_to(REPO)) if exe.is_relative_to(REPO) else exe.name
-    env = [f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ]
-    return " ".join(shlex.quote(a) for a in [*env, python, "benchmarks/bench_memorisation_size.py", *argv])
 
 
 def nested_subsets(train_ids: list[str], fractions: list[float], seed: int) -> dict[float, list[str]]:
@@ -93,7 +76,7 @@ def run_fraction(fraction: float, ids: list[str], real, test_idx: np.ndarray, ar
 def parse(argv) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="real data folder (default: msknb.paths.default_data_dir())")
-    ap.add_argument("--split", default=str(SPLIT_FILE), help="split JSON with 'train' and 'test' id lists")
+    ap.add_argument("--split", default=str(KIT_SPLIT_FILE), help="split JSON with 'train' and 'test' id lists")
     ap.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.3, 1.0])
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--dim", type=int, default=16)
@@ -107,7 +90,7 @@ def parse(argv) -> argparse.Namespace:
     ap.add_argument("--ddim-steps", type=int, default=25)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "memorisation_size.json"))
+    ap.add_argument("--out", default=str(MEMORISATION_SIZE.path))
     args = ap.parse_args(argv)
     if args.steps < 1 or args.n_samples < 2 or not all(0 < f <= 1 for f in args.fractions):
         ap.error("need --steps >= 1, --n-samples >= 2 and fractions in (0, 1]")
@@ -118,13 +101,13 @@ def main(argv=None) -> int:
     args = parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    split = json.loads(Path(args.split).read_text())
+    split = read_split_file(args.split)
     data = Path(args.data) if args.data else default_data_dir()
-    subsets = nested_subsets([str(i) for i in split["train"]], sorted(args.fractions), args.seed)
-    real = load_ids(data, [str(i) for i in split["train"]] + [str(i) for i in split["test"]], args.image_size)
-    test_idx = np.flatnonzero(np.isin(real.ids, [str(i) for i in split["test"]]))
-    cmd = command_line(sys.argv[1:] if argv is None else argv)
-    report = {"what": __doc__.splitlines()[0], "command": cmd, "machine": f"{cpu_name()} ({platform.machine()})",
+    subsets = nested_subsets(split["train"], sorted(args.fractions), args.seed)
+    real = load_ids(data, split["train"] + split["test"], args.image_size)
+    test_idx = np.flatnonzero(np.isin(real.ids, split["test"]))
+    cmd = command_line(__file__, sys.argv[1:] if argv is None else argv)
+    report = {"what": __doc__.splitlines()[0], "command": cmd, "machine": f"{cpu_model()} ({platform.machine()})",
               "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "data": str(data),
               "split": str(args.split), "n_test": int(len(test_idx)), "metric": "ncc",
               "settings": {k: getattr(args, k) for k in ("image_size", "dim", "mults", "timesteps", "steps", "batch",

@@ -17,7 +17,8 @@ One short run each is a screening, not a verdict (seed noise is not measured): r
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_objectives.py --steps 800   # CPU, ~20 min per objective
 
-Output: ``benchmarks/results/objectives.json`` (or ``--out``); the runs and their
+Output: ``msknb/checkpoints/objectives.json`` (or ``--out``), with the command line; notebook 03
+reads it with ``msknb.ddpm.lessons.objectives.read_objective_screening``. The runs and their
 checkpoints go to ``--work`` (default ``outputs/bench_objectives``).
 """
 from __future__ import annotations
@@ -30,12 +31,12 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from msknb.io import write_json_atomic  # noqa: E402
-from msknb.paths import CHECKPOINTS_DIR, default_data_dir  # noqa: E402
-from msknb.segmentation.shipped import SHIPPED_SEGMENTER  # noqa: E402
+from msknb.data.kit_split import KIT_SPLIT_FILE
+from msknb.ddpm.lessons.objectives import OBJECTIVE_SCREENING
+from msknb.io import write_json_atomic
+from msknb.paths import REPO_ROOT, default_data_dir
+from msknb.runner.machine import command_line
+from msknb.segmentation.shipped import SHIPPED_SEGMENTER
 
 #: objective -> extra ``msknb train`` arguments
 OBJECTIVES = {"eps": [], "eps+minsnr5": ["--min-snr-gamma", "5"],
@@ -59,13 +60,13 @@ def run_objective(objective: str, a: argparse.Namespace) -> dict:
     row: dict = {"train_args": OBJECTIVES[objective]}
     if not (run / "ema.pt").is_file():
         t0 = time.perf_counter()
-        subprocess.run(train_command(objective, a, run), check=True, env=env, cwd=REPO)
+        subprocess.run(train_command(objective, a, run), check=True, env=env, cwd=REPO_ROOT)
         row["train_seconds"] = round(time.perf_counter() - t0, 1)
     scored = run / "conditional.json"
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_conditional.py"), "--checkpoint",
+    subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / "bench_conditional.py"), "--checkpoint",
                     str(run / "ema.pt"), "--segmenter", str(a.segmenter), "--data", str(a.data), "--split", str(a.split),
                     "--n", str(a.n), "--steps", str(a.ddim_steps), "--settings", "ddim50", "ddim50+mean",
-                    "--out", str(scored)], check=True, env=env, cwd=REPO)
+                    "--out", str(scored)], check=True, env=env, cwd=REPO_ROOT)
     r = json.loads(scored.read_text())
     row.update(step=r["step"], config=r["config"], samplers=r["samplers"], real_64=r["real_64"])
     return row
@@ -76,7 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--objectives", nargs="+", default=["eps", "eps+minsnr5", "v+zsnr"], choices=list(OBJECTIVES))
     ap.add_argument("--steps", type=int, default=1000, help="training steps per objective (same for all)")
     ap.add_argument("--data", default=None, help="DL_Track folder (default: the shared data)")
-    ap.add_argument("--split", default=str(CHECKPOINTS_DIR / "dltrack_split.json"))
+    ap.add_argument("--split", default=str(KIT_SPLIT_FILE))
     ap.add_argument("--segmenter", default=str(SHIPPED_SEGMENTER))
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--batch-size", type=int, default=8)
@@ -85,8 +86,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--ddim-steps", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--work", default=str(REPO / "outputs" / "bench_objectives"))
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "objectives.json"))
+    ap.add_argument("--work", default=str(REPO_ROOT / "outputs" / "bench_objectives"))
+    ap.add_argument("--out", default=str(OBJECTIVE_SCREENING.path))
     a = ap.parse_args(argv)
     a.data = Path(a.data) if a.data else default_data_dir()
     if a.steps < 1:
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     result = {"benchmark": "training objective screening (issue 13)", "steps": a.steps, "seed": a.seed,
               "threads": a.threads, "data": str(a.data), "masks_from": "kit split val ids", "n": a.n,
-              "objectives": {}}
+              "command": command_line(__file__, sys.argv[1:] if argv is None else argv), "objectives": {}}
     for objective in a.objectives:
         result["objectives"][objective] = row = run_objective(objective, a)
         for name, s in row["samplers"].items():

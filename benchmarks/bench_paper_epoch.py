@@ -22,27 +22,21 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from msknb.ddpm import diffusion as D  # noqa: E402
-from msknb.io import write_json_atomic  # noqa: E402
-from msknb.profiles import settings  # noqa: E402
-from msknb.ddpm.sample import time_samplers  # noqa: E402
-from msknb.ddpm.config import build_model, config_from_settings  # noqa: E402
-from msknb.ddpm.train import train_ddpm  # noqa: E402
-from msknb.ddpm.training_data import images_to_array  # noqa: E402
-from msknb.ddpm.unet import count_parameters  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ddpm import device_name  # noqa: E402
+from msknb.ddpm import diffusion as D
+from msknb.io import write_json_atomic
+from msknb.profiles import settings
+from msknb.ddpm.sample import time_samplers
+from msknb.ddpm.config import build_model, config_from_settings
+from msknb.ddpm.train import train_ddpm
+from msknb.ddpm.training_data import images_to_array
+from msknb.ddpm.unet import count_parameters
+from msknb.paths import REPO_ROOT
+from msknb.runner.machine import device_name
 
 
 def training_batch(data_dir: str | None, image_size: int, channels: int, n: int) -> tuple[np.ndarray, str]:
@@ -103,7 +97,7 @@ def main(argv=None) -> int:
     ap.add_argument("--mults", type=int, nargs="+", default=None, help="override dim_mults (tests)")
     ap.add_argument("--n-samples", type=int, default=4, help="batch for the sampling timing")
     ap.add_argument("--no-sampling", action="store_true")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "paper_epoch.json"))
+    ap.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "paper_epoch.json"))
     args = ap.parse_args(argv)
     if args.steps < 2 or args.warmup < 1:
         ap.error("--steps must be >= 2 and --warmup >= 1")

@@ -26,20 +26,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench_ddpm import device_name  # noqa: E402
-
-from msknb.data.loading import load_folder  # noqa: E402
-from msknb.errors import MsknbError  # noqa: E402
-from msknb.io import sha256_file, write_json_atomic  # noqa: E402
-from msknb.paths import default_data_dir  # noqa: E402
-from msknb.ddpm.export import save_grid_png, split_channels  # noqa: E402
-from msknb.ddpm.quality import quality_proxy  # noqa: E402
-from msknb.ddpm.sample import sample_images  # noqa: E402
-from msknb.thickness.batch import aponeurosis_pair_rate  # noqa: E402
-from msknb.ddpm.checkpoints import load_checkpoint, load_model, pretrained_path  # noqa: E402
+from msknb.data.loading import load_folder
+from msknb.errors import MsknbError
+from msknb.io import sha256_file, write_json_atomic
+from msknb.paths import REPO_ROOT, default_data_dir
+from msknb.runner.machine import device_name
+from msknb.ddpm.export import save_grid_png, split_channels
+from msknb.ddpm.quality import quality_proxy
+from msknb.ddpm.sample import sample_images
+from msknb.thickness.batch import aponeurosis_pair_rate
+from msknb.ddpm.checkpoints import load_checkpoint, load_model, pretrained_path
 
 PAIR_KEYS = ("n", "measured", "spanning", "spanning_rate", "min_span")
 
@@ -91,7 +87,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--grids", default=None, help="folder for one PNG mosaic per checkpoint and sampler")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "samplers.json"))
+    ap.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "samplers.json"))
     args = ap.parse_args(argv)
     if args.n < 1:
         ap.error("--n must be >= 1")

@@ -18,7 +18,8 @@ on; the test Dice is reported beside it, never used to choose.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_synthetic_use.py --seeds 0 1 2   # CPU, ~15 min
 
-Output: ``benchmarks/results/synthetic_use.json`` (or ``--out``).
+Output: ``msknb/checkpoints/synthetic_use.json`` (or ``--out``), with the command line; notebook 05
+reads it with ``msknb.segmentation.synthetic_use.read_synthetic_use`` (which needs ``--control``).
 """
 from __future__ import annotations
 
@@ -30,19 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from msknb import profiles  # noqa: E402
-from msknb.data import label_qa  # noqa: E402
-from msknb.data.folder import load_folder  # noqa: E402
-from msknb.data.experiment_split import experiment_split  # noqa: E402
-from msknb.ddpm.checkpoints import SHIPPED_COND_DDPM, pretrained_path  # noqa: E402
-from msknb.ddpm.export import split_channels  # noqa: E402
-from msknb.ddpm.synthetic_set import conditional_set  # noqa: E402
-from msknb.io import write_json_atomic  # noqa: E402
-from msknb.paths import default_data_dir  # noqa: E402
-from msknb.segmentation.experiments import fraction_subset, run_experiment_grid, without_ids  # noqa: E402
+from msknb import profiles
+from msknb.data import label_qa
+from msknb.data.folder import load_folder
+from msknb.data.experiment_split import experiment_split
+from msknb.ddpm.checkpoints import SHIPPED_COND_DDPM, pretrained_path
+from msknb.ddpm.export import split_channels
+from msknb.ddpm.synthetic_set import conditional_set
+from msknb.io import write_json_atomic
+from msknb.paths import default_data_dir
+from msknb.runner.machine import command_line
+from msknb.segmentation.experiments import fraction_subset, run_experiment_grid, without_ids
+from msknb.segmentation.synthetic_use import SYNTHETIC_USE
 
 
 @dataclasses.dataclass
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the profile's synthetic_steps)")
     p.add_argument("--guidance", type=float, default=None, help="default: the profile's synthetic_guidance")
     p.add_argument("--control", action="store_true", help="also the budget-matched control (real twice)")
-    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "synthetic_use.json")
+    p.add_argument("--out", type=Path, default=SYNTHETIC_USE.path)
     a = p.parse_args(argv)
     gen_cfg = profiles.settings("ddpm", a.profile)
     a.n_synthetic = a.n_synthetic or gen_cfg["n_samples"]
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> dict:
     syn, syn_seconds = synthetic_pairs(ds, split, a)
     out: dict = {"profile": a.profile, "data": str(data), "split": split["source"], "n_synthetic": len(syn),
                  "synthetic": f"shipped conditional, ddim-{a.steps}, guidance {a.guidance}, {syn_seconds:.0f} s",
-                 "seeds": a.seeds, "runs": {}, "mean": {}}
+                 "seeds": a.seeds, "runs": {}, "mean": {},
+                 "command": command_line(__file__, sys.argv[1:] if argv is None else argv)}
     names = [e.strip() for e in a.experiments.split(",")]
     for mode in a.modes:
         for seed in a.seeds:

@@ -21,21 +21,16 @@ run cut short keeps what it measured; the device is named in the file.
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 import time
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from msknb.ddpm import diffusion as D  # noqa: E402
-from msknb.ddpm.unet import DiffusionUNet, count_parameters  # noqa: E402
-from msknb.io import write_json_atomic  # noqa: E402
+from msknb.ddpm import diffusion as D
+from msknb.ddpm.unet import DiffusionUNet, count_parameters
+from msknb.io import write_json_atomic
+from msknb.paths import REPO_ROOT
+from msknb.runner.machine import device_name
 
 #: dense peak TFLOP/s by device-name fragment: (bf16, fp32) from the vendors' data sheets
 PEAK_TFLOPS = {"H200": (989.0, 67.0), "H100": (989.0, 67.0), "A100": (312.0, 19.5), "L40S": (362.0, 91.6),
@@ -52,7 +47,7 @@ def device_info(device: torch.device) -> dict:
     if device.type == "cuda":
         p = torch.cuda.get_device_properties(device)
         return {"name": p.name, "memory_gib": round(p.total_memory / 2 ** 30, 1), "cuda": torch.version.cuda}
-    return {"name": f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"}
+    return {"name": f"CPU ({device_name(device)})"}
 
 
 def peak_for(name: str, bf16: bool, override: float | None) -> float | None:
@@ -72,12 +67,11 @@ def make_model(args, device: torch.device, channels_last: bool) -> DiffusionUNet
 
 
 def train_step_fn(model, opt, schedule, dtype):
-    """One optimiser step of the paper's objective (L1 on eps), autocast to ``dtype``."""
+    """One optimiser step of the paper's objective (``msknb.ddpm.diffusion.diffusion_loss``:
+    L1 on eps), autocast to ``dtype``."""
     def step(x0: torch.Tensor) -> torch.Tensor:
-        t = torch.randint(0, schedule.timesteps, (x0.shape[0],), device=x0.device)
-        noise = torch.randn_like(x0)
         with torch.autocast(x0.device.type, dtype=dtype, enabled=dtype is not None):
-            loss = F.l1_loss(model(D.q_sample(schedule, x0, t, noise), t).float(), noise)
+            loss = D.diffusion_loss(lambda x, t: model(x, t).float(), schedule, x0, loss="l1")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -89,9 +83,8 @@ def flops_per_image(args, device: torch.device, schedule) -> float:
     """Forward + backward FLOPs of one training image (counted on a batch, divided)."""
     model = make_model(args, device, False)
     x0 = torch.randn(args.batch, 1, args.image_size, args.image_size, device=device)
-    t = torch.randint(0, schedule.timesteps, (args.batch,), device=device)
     with FlopCounterMode(display=False) as fc:
-        F.l1_loss(model(D.q_sample(schedule, x0, t, torch.randn_like(x0)), t), x0).backward()
+        D.diffusion_loss(model, schedule, x0, loss="l1").backward()
     return fc.get_total_flops() / args.batch
 
 
@@ -160,7 +153,7 @@ def parse(argv=None):
     ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     ap.add_argument("--peak-tflops", type=float, default=None, help="device peak (bf16 dense), TFLOP/s")
     ap.add_argument("--tiny", action="store_true", help="toy sizes for a CPU check")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "gpu_check.json"))
+    ap.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "gpu_check.json"))
     args = ap.parse_args(argv)
     if args.tiny:
         args.image_size, args.dim, args.mults, args.steps, args.warmup = 32, 8, [1, 2], 2, 1

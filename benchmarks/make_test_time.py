@@ -19,11 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from msknb.io import write_json_atomic
+from msknb.runner.machine import machine_info
 
-from msknb.io import write_json_atomic  # noqa: E402
-from msknb.runner.series import machine_info  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -29,7 +29,8 @@ import nbformat
 
 from msknb.io import write_json_atomic
 from msknb.paths import NOTEBOOKS_DIR, default_data_dir
-from msknb.runner.series import list_notebooks, machine_info
+from msknb.runner.machine import machine_info
+from msknb.runner.series import list_notebooks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -17,7 +17,6 @@ after every run, so an interrupted soak still leaves its numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import signal
@@ -25,9 +24,12 @@ import subprocess
 import time
 from pathlib import Path
 
+from msknb.artifacts import read_index
+from msknb.errors import RunIndexError
 from msknb.io import write_json_atomic
 from msknb.runner.kernel_timeouts import cell_timeout_s
-from msknb.runner.series import list_notebooks, machine_info
+from msknb.runner.machine import machine_info
+from msknb.runner.series import list_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 WAYS = ("make", "module", "nostdin", "nohup")
@@ -55,9 +57,10 @@ def watchdog_s(profile: str) -> float:
 
 
 def _index(out: Path) -> dict:
+    """The series' index.json (``{}`` when it wrote none or a killed run left it unreadable)."""
     try:
-        return json.loads((out / "index.json").read_text())
-    except (OSError, ValueError):
+        return read_index(out) or {}
+    except RunIndexError:
         return {}
 
 

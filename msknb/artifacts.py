@@ -12,6 +12,7 @@ notebook hands to a later one.
     segmentation/split.json                05 -> 06, 07  the grouped split (ids per side)
     segmentation/<experiment>/model.pt     05 -> 06, 07  one Attention-UNet per experiment
     segmentation/<experiment>/pred_masks/<id>.png  05 -> 06  predicted test masks
+    index.json                             runner -> report  what ran: status, seconds, peak MiB
 
 Paths are functions of ``out_dir`` so no notebook or module spells a file name twice.
 Readers return ``None`` where a file a later notebook can do without is absent (the
@@ -27,9 +28,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from msknb.data.loading import load_folder, load_mask
-from msknb.errors import MsknbError
+from msknb.data.split_file import read_split_file
+from msknb.errors import MsknbError, RunIndexError, SplitError
 from msknb.io import ensure_dir, ids_sha256, write_json_atomic, write_png
 
+INDEX_FILE = "index.json"
 DDPM_CHECKPOINT = "checkpoint.pt"
 SPLIT_FILE = "split.json"
 SEGMENTER_FILE = "model.pt"
@@ -92,46 +95,48 @@ def predictions_dir(out_dir: str | Path, experiment: str) -> Path:
     return experiment_dir(out_dir, experiment) / PREDICTIONS_DIR
 
 
+# ------------------------------------------------------------------ run index ----------
+def index_path(out_dir: str | Path) -> Path:
+    """``out_dir/index.json``: what ``msknb run`` ran into ``out_dir``."""
+    return Path(out_dir) / INDEX_FILE
+
+
+def write_index(out_dir: str | Path, index: dict[str, Any]) -> Path:
+    """Write the runner's ``index.json``: ``profile``, ``data_dir``, ``seed``, ``notebooks``
+    (each ``name``, ``status``, ``seconds``, ``peak_rss_mib``), ``wall_seconds``, ..."""
+    return write_json_atomic(index_path(out_dir), index)
+
+
+def read_index(out_dir: str | Path) -> dict[str, Any] | None:
+    """The runner's ``index.json`` of ``out_dir``, or ``None`` when no series ran into it;
+    unreadable or not a JSON object -> :class:`~msknb.errors.RunIndexError` naming the file."""
+    path = index_path(out_dir)
+    if not path.is_file():
+        return None
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise RunIndexError(f"cannot read the run index ({e})", path) from e
+    if not isinstance(index, dict):
+        raise RunIndexError("the run index must hold a JSON object", path)
+    return index
+
+
 # ------------------------------------------------------------------ split ----------
 def write_split(out_dir: str | Path, split: dict[str, Any]) -> Path:
     """Write ``segmentation/split.json``: at least ``{"train", "val", "test"}`` id lists
     (str), plus whatever else describes the split (seed, fractions, subsets, clusters)."""
     missing = [k for k in ("train", "test") if not isinstance(split.get(k), list)]
     if missing:
-        raise MsknbError(f"a split needs id lists under {missing}", split_path(out_dir))
+        raise SplitError(f"a split needs id lists under {missing}", split_path(out_dir))
     ensure_dir(segmentation_dir(out_dir))
     return write_json_atomic(split_path(out_dir), split)
 
 
-def read_split_file(path: str | Path) -> dict[str, Any]:
-    """A ``split.json`` as written by :func:`write_split`, its ``train``/``val``/``test``
-    (and ``subsets``) ids as lists of str. Older files that nest the lists under "ids",
-    "splits" or "split", or give test ids under "test_ids", are read too.
-    Missing or garbled -> MsknbError naming the file."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except (OSError, ValueError) as e:
-        raise MsknbError(f"cannot read split file ({e})", p) from e
-    if not isinstance(data, dict):
-        raise MsknbError("split file must hold a JSON object", p)
-    for key in ("ids", "splits", "split"):
-        if isinstance(data.get(key), dict) and isinstance(data[key].get("train"), list):
-            data = {**data, **data[key]}
-    if "test" not in data and isinstance(data.get("test_ids"), list):
-        data["test"] = data["test_ids"]
-    if not all(isinstance(data.get(k), list) for k in ("train", "test")):
-        raise MsknbError("split file needs id lists under 'train' and 'test'", p)
-    out = dict(data)
-    for k in ("train", "val", "test"):
-        if isinstance(data.get(k), list):
-            out[k] = [str(i) for i in data[k]]
-    return out
-
-
 def read_split(out_dir: str | Path) -> dict[str, Any] | None:
-    """Notebook 05's split of ``out_dir`` (see :func:`read_split_file`), or ``None`` when
-    05 has not run."""
+    """Notebook 05's split of ``out_dir`` (see :func:`msknb.data.split_file.read_split_file`:
+    ``train`` / ``val`` / ``test`` id lists and how the split was made), or ``None`` when 05
+    has not run; unreadable -> :class:`~msknb.errors.SplitError` naming the file."""
     p = split_path(out_dir)
     return read_split_file(p) if p.is_file() else None
 

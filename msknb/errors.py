@@ -43,3 +43,20 @@ class CheckpointError(MsknbError):
 
 class TrainingError(MsknbError):
     """Training cannot go on (e.g. the loss became NaN)."""
+
+
+class SplitError(DataError):
+    """A split file (``{"train", "val", "test"}`` id lists) is missing, unreadable or lacks a part."""
+
+
+class ResultsError(MsknbError):
+    """A notebook's ``results/<notebook>.json`` is unreadable."""
+
+
+class RunIndexError(MsknbError):
+    """The runner's ``index.json`` is unreadable."""
+
+
+class StoredResultError(CheckpointError):
+    """A benchmark's result stored under ``msknb/checkpoints/`` is missing or garbled; the
+    message names the command that writes it."""

@@ -102,21 +102,6 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n")
 
 
-def read_checked_json(path: str | Path, check: Callable[[Any], Any], what: str) -> Any | None:
-    """The JSON at ``path`` once ``check(report)`` has passed on it (it indexes the keys a
-    reader needs), or None when there is no such file. An unreadable or garbled file raises
-    :class:`MsknbError` naming it: "not <what> result (...)" (``what``: e.g. "a memorisation-size")."""
-    p = Path(path)
-    if not p.is_file():
-        return None
-    try:
-        report = json.loads(p.read_text())
-        check(report)
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
-        raise MsknbError(f"not {what} result ({type(e).__name__}: {e})", p) from e
-    return report
-
-
 def save_with(path: str | Path, writer: Callable[[Path], None]) -> Path:
     """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -51,7 +51,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # rescaling / no weighting (it is a reproduction). smoke and quick use the highest-scoring setting
     # screened that fits their eps model (quick continues the shipped eps checkpoint):
     # Min-SNR-5, which at the same 800 steps gave alignment Dice 0.763 vs eps 0.736 on the kit's
-    # val masks (benchmarks/results/objectives.json: one run per objective, one seed, no spread,
+    # val masks (msknb/checkpoints/objectives.json: one run per objective, one seed, no spread,
     # so not shown to be better; v + zero terminal SNR 0.762 needs a v-prediction model from scratch).
     # generator: what draws 04's synthetic set (the one 05 trains on): "conditional" = the shipped
     # mask-conditioned model (trained on the kit train ids only) drawing one image per training
@@ -104,7 +104,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # the time); the 50 % pair is left to the paper profile. gen_use: how "x+Gen" uses the synthetic
     # set: "mix" (paper: one training set) or "pretrain" (fine-tune the Gen model on the real part).
     # smoke/quick use pretrain, the better on the kit's val ids over 3 seeds, which is no better than
-    # training the real model twice as long (benchmarks/results/synthetic_use.json; notebook 05).
+    # training the real model twice as long (msknb/checkpoints/synthetic_use.json; notebook 05).
     "segment": {
         "smoke": {"image_size": 64, "channels": (4, 8, 16), "epochs": 1, "batch_size": 8, "lr": 3e-3,
                   "lr_step": None, "lr_gamma": 0.5, "loss": "generalized_dice_bce",

@@ -106,12 +106,18 @@ def _paper_sentence(r: Mapping[str, Any], paper_diff: float, decimals: int) -> s
 
 def read_comparison(metric: str, name_a: str, a: Sequence[float], name_b: str, b: Sequence[float],
                     higher_is_better: bool = True, paper_diff: float | None = None, seed: int = 0,
-                    n_boot: int = 2000, decimals: int = 3, unit: str = "") -> dict[str, Any]:
+                    n_boot: int = 2000, decimals: int = 3, unit: str = "",
+                    training_seeds: int | None = None) -> dict[str, Any]:
     """Read ``b`` against ``a`` on ``metric`` (per-image values of the same test images).
+
+    ``training_seeds``: how many training runs (seeds) stand behind each experiment's values.
+    The bootstrap CI covers only which test images were drawn, so with ``1`` a difference
+    beyond it is said to be one example (one training run), not a finding about the
+    experiments; None (unknown) keeps the plain wording.
 
     Returns the :func:`paired_bootstrap` numbers plus ``metric``, ``a``, ``b`` (names),
     ``higher_is_better``, ``direction`` ("better" / "worse" / "no effect" / "too few", said of ``b``),
-    ``paper_diff`` and ``text``, e.g. "Real+Gen vs Real: Dice +0.012 (95 % CI -0.020 to
+    ``paper_diff``, ``training_seeds`` and ``text``, e.g. "Real+Gen vs Real: Dice +0.012 (95 % CI -0.020 to
     +0.041, n = 47): within the uncertainty - no measurable effect. The paper reports
     +0.010, inside our CI (consistent)."
     """
@@ -129,6 +135,10 @@ def read_comparison(metric: str, name_a: str, a: Sequence[float], name_b: str, b
     else:
         if direction == "no effect":
             verdict = "within the uncertainty - no measurable effect."
+        elif training_seeds == 1:
+            lower = "higher" if r["diff"] > 0 else "lower"
+            verdict = (f"{lower} beyond the test-image uncertainty - {name_b} did {direction} than {name_a} in this "
+                       f"one training run (one seed: one example; the CI does not cover another training run).")
         else:
             lower = "higher" if r["diff"] > 0 else "lower"
             verdict = f"{lower} beyond the uncertainty - {name_b} is {direction} than {name_a} here."
@@ -137,7 +147,7 @@ def read_comparison(metric: str, name_a: str, a: Sequence[float], name_b: str, b
             text += " " + _paper_sentence(r, float(paper_diff), decimals)
     return {**r, "metric": metric, "a": name_a, "b": name_b, "higher_is_better": bool(higher_is_better),
             "direction": direction, "paper_diff": None if paper_diff is None else float(paper_diff),
-            "text": text}
+            "training_seeds": training_seeds, "text": text}
 
 
 def _aligned(values_a, values_b) -> tuple[list[float], list[float]]:
@@ -150,8 +160,10 @@ def _aligned(values_a, values_b) -> tuple[list[float], list[float]]:
 
 def read_experiments(per_image: Mapping[str, Any], pairs: Sequence[tuple[str, str]], metric: str = "Dice",
                      paper: Mapping[str, float] | None = None, higher_is_better: bool = True, seed: int = 0,
-                     n_boot: int = 2000, decimals: int = 3, unit: str = "") -> list[dict[str, Any]]:
+                     n_boot: int = 2000, decimals: int = 3, unit: str = "",
+                     training_seeds: int | None = None) -> list[dict[str, Any]]:
     """Read each ``(a, b)`` pair of experiments; pairs with a missing experiment are skipped.
+    ``training_seeds``: see :func:`read_comparison` (1 for one run of a grid).
 
     ``per_image``: {experiment: per-image values} -- lists in one shared image order, or
     {image id: value} mappings (aligned on the ids both have). ``paper``: {experiment: the
@@ -167,7 +179,7 @@ def read_experiments(per_image: Mapping[str, Any], pairs: Sequence[tuple[str, st
             paper_diff = float(paper[name_b]) - float(paper[name_a])
         readings.append(read_comparison(metric, name_a, a, name_b, b, higher_is_better=higher_is_better,
                                         paper_diff=paper_diff, seed=seed, n_boot=n_boot,
-                                        decimals=decimals, unit=unit))
+                                        decimals=decimals, unit=unit, training_seeds=training_seeds))
     return readings
 
 

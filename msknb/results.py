@@ -1,6 +1,7 @@
 """Each notebook writes its key results as JSON into ``<out_dir>/results/<name>.json``.
 
-The report and the tests read them back; nothing is typed in by hand.
+:func:`save_results` is the one writer and :func:`load_results` the one reader (the report,
+notebooks 06 and 07, the tests); nothing is typed in by hand.
 """
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from msknb.errors import ResultsError
 from msknb.io import write_json_atomic
+
+
+def results_dir(out_dir: str | Path) -> Path:
+    """``<out_dir>/results``: one JSON per notebook."""
+    return Path(out_dir) / "results"
 
 
 def results_path(out_dir: str | Path, name: str) -> Path:
     """Path of the results JSON of notebook ``name`` (e.g. ``"03_train_ddpm"``)."""
-    return Path(out_dir) / "results" / f"{name}.json"
+    return results_dir(out_dir) / f"{name}.json"
 
 
 def save_results(out_dir: str | Path, name: str, results: dict[str, Any], **context: Any) -> Path:
@@ -31,9 +38,21 @@ def save_results(out_dir: str | Path, name: str, results: dict[str, Any], **cont
     return write_json_atomic(results_path(out_dir, name), payload)
 
 
-def load_results(out_dir: str | Path, name: str | None = None) -> dict[str, Any]:
-    """Read one notebook's results payload, or all of them as ``{name: payload}``."""
-    folder = Path(out_dir) / "results"
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ResultsError(f"unreadable results file ({e})", path) from e
+    if not isinstance(payload, dict):
+        raise ResultsError("a results file must hold a JSON object", path)
+    return payload
+
+
+def load_results(out_dir: str | Path, name: str | None = None) -> dict[str, Any] | None:
+    """One notebook's payload ``{"notebook", "written", "python", "context", "results"}``
+    (None when that notebook wrote none), or, without ``name``, ``{name: payload}`` of every
+    ``<out_dir>/results/*.json``. An unreadable file raises :class:`ResultsError` naming it."""
     if name is not None:
-        return json.loads(results_path(out_dir, name).read_text())
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+        path = results_path(out_dir, name)
+        return _read(path) if path.is_file() else None
+    return {p.stem: _read(p) for p in sorted(results_dir(out_dir).glob("*.json"))}

@@ -1,5 +1,5 @@
 """docs/ARCHITECTURE.md stays true to the code: every subpackage is named in it, and every
-module file it names (``something.py``) exists in the package (or in tests/)."""
+module file it names (``something.py``) exists in the package (or in tests/ or benchmarks/)."""
 from __future__ import annotations
 
 import re
@@ -20,6 +20,6 @@ def test_every_subpackage_is_in_the_architecture_doc():
 
 def test_every_module_the_doc_names_exists():
     names = set(re.findall(r"`(?:[\w/]+/)?(\w+)\.py`", DOC)) | set(re.findall(r"(?<![\w/`])(\w+)\.py\b", DOC))
-    files = {p.stem for p in PACKAGE.rglob("*.py")} | {p.stem for p in (ROOT / "tests").glob("*.py")}
+    files = {p.stem for p in PACKAGE.rglob("*.py")} | {p.stem for d in ("tests", "benchmarks") for p in (ROOT / d).glob("*.py")}
     missing = sorted(n for n in names if n not in files)
     assert not missing, f"docs/ARCHITECTURE.md names modules that do not exist: {missing}"

@@ -10,6 +10,7 @@ import scipy.linalg
 import torch
 
 import msknb.exercises as ex
+from msknb.exercises.sampling import _ddim_loop
 from msknb.paths import NOTEBOOKS_DIR
 
 
@@ -66,6 +67,30 @@ def ddim_step(xt, t, t_prev, s, eps):
 
 def ddim_timesteps(T, steps):
     return [k * (T // steps) for k in range(steps - 1, -1, -1)]
+
+
+def overlap_metrics(prob, expert):
+    pred, true = prob > 0.5, expert > 0
+    tp, fp, fn = (pred & true).sum(), (pred & ~true).sum(), (~pred & true).sum()
+    return tp / (tp + fp), tp / (tp + fn), 2 * tp / (2 * tp + fp + fn), tp / (tp + fp + fn)
+
+
+def ddim_sample(eps_fn, x, sched, steps):
+    r = sched.timesteps // steps
+    for t in range(sched.timesteps - r, -1, -r):
+        eps = eps_fn(x, t)
+        abar = sched.alphas_cumprod[t]
+        abar_prev = sched.alphas_cumprod[t - r] if t > 0 else torch.tensor(1.0)
+        x = abar_prev.sqrt() * (x - (1 - abar).sqrt() * eps) / abar.sqrt() + (1 - abar_prev).sqrt() * eps
+    return x
+
+
+def choose_metric():
+    return "dice"
+
+
+def typical_error():
+    return "cannot tell"
 
 
 def leak_count(labels, train_idx, test_idx):
@@ -234,6 +259,24 @@ WRONG = [
     ("ddim_timesteps", lambda T, k: list(range(T - 1, -1, -(T // k))), "off by one"),
     ("ddim_timesteps", lambda T, k: ddim_timesteps(T, k)[::-1], "wrong order"),
     ("ddim_timesteps", lambda T, k: [int(round(v)) for v in torch.linspace(T - 1, 0, k).tolist()], "'leading' spacing"),
+    ("overlap_metrics", lambda p, e: (lambda m: (m[1], m[0], m[2], m[3]))(overlap_metrics(p, e)),
+     "precision and recall are swapped"),
+    ("overlap_metrics", lambda p, e: (lambda m: (m[0], m[1], m[3], m[2]))(overlap_metrics(p, e)), "Dice and IoU are swapped"),
+    ("overlap_metrics", lambda p, e: ((p * e).sum() / p.sum(), (p * e).sum() / e.sum(),
+                                      2 * (p * e).sum() / (p.sum() + e.sum()),
+                                      (p * e).sum() / (p.sum() + e.sum() - (p * e).sum())), "threshold first"),
+    ("overlap_metrics", lambda p, e: (lambda m: (m[0], m[1], m[2] / 2, m[3]))(overlap_metrics(p, e)), "factor 2"),
+    ("overlap_metrics", lambda p, e: (lambda m: (m[0], m[1], m[2], m[2] / 2))(overlap_metrics(p, e)), "the UNION"),
+    ("overlap_metrics", lambda p, e: (lambda m: (m[0], m[1], float(((p > 0.5) == (e > 0)).mean()), m[3]))(
+        overlap_metrics(p, e)), "pixel accuracy"),
+    ("ddim_sample", lambda e, x, s, k: _ddim_loop(e, x, s, k, "t-1"), "the bug is still there"),
+    ("ddim_sample", lambda e, x, s, k: _ddim_loop(e, x, s, k, "negative"), "Python's element from the END"),
+    ("ddim_sample", lambda e, x, s, k: _ddim_loop(e, x, s, k, "eps_at_prev"), "asked at the timestep of the x it sees"),
+    ("choose_metric", lambda: "pixel accuracy", "cannot tell a good segmenter from one that finds nothing"),
+    ("choose_metric", lambda: "IoU", "answer one of"),
+    ("typical_error", lambda: "A", "a lower RMSE does not promise a smaller typical error"),
+    ("typical_error", lambda: "B", "the RMSE alone does not tell"),
+    ("typical_error", lambda: "depends", "answer one of"),
     ("leak_count", lambda l, tr, te: len(set(l[tr].tolist()) & set(l[te].tolist())), "counted the shared clusters"),
     ("leak_count", lambda l, tr, te: sum(int(l[i]) in set(l[te].tolist()) for i in tr), "the train images"),
     ("leak_count", lambda l, tr, te: sum(int(np.sum(l[tr] == l[i])) for i in te), "(test, train) pairs"),
@@ -302,6 +345,28 @@ def test_the_predict_then_run_and_choose_exercises_print_the_measured_numbers(ca
     assert "n = 2000: Fréchet" in capsys.readouterr().out
 
 
+def test_the_overlap_check_shows_what_a_one_pixel_shift_does(capsys):
+    from msknb.exercises.segmentation import fixed_masks, reference
+    from msknb.segmentation.metrics import segmentation_metrics
+
+    prob, expert = fixed_masks()
+    assert 0.3 < reference(prob, expert)[2] < 0.9 and len(segmentation_metrics(prob > 0.5, expert)) == 1
+    assert ex.check_overlap_metrics(overlap_metrics).ok
+    assert "A one-pixel shift leaves a 3 px-thick band a Dice of 0.67 and a 30 px-thick region 0.97" in capsys.readouterr().out
+    assert not ex.check_overlap_metrics(lambda p, e: overlap_metrics(p, e)[::-1]).ok
+    assert "one-pixel shift" not in capsys.readouterr().out
+
+
+def test_the_choose_and_predict_checks_of_05_and_06_show_their_numbers(capsys):
+    assert ex.check_choose_metric(lambda: "Dice").ok
+    out = capsys.readouterr().out
+    assert "a prediction with NO aponeurosis scores pixel accuracy 0.96 and Dice 0.00" in out
+    assert ex.check_typical_error(lambda: "Cannot  tell").ok
+    out = capsys.readouterr().out
+    assert "A has RMSE 5.0 px and B 10.1 px, yet B's median |error| is 1.0 px against A's 5.0" in out
+    assert "99 % of B's squared error is its one gross failure" in out
+
+
 def test_every_exercise_has_two_typical_mistakes_tested():
     counts = {name: sum(w[0] == name for w in WRONG) for name in ex.EXERCISES}
     assert all(n >= 2 for n in counts.values()), counts
@@ -347,3 +412,18 @@ def test_notebook_says_what_you_learn_need_and_how_long_it_runs(path):
     assert cell["cell_type"] == "markdown" and text.startswith("## Before you start"), "cell 1: 'Before you start'"
     for needed in ("You will learn", "You need first", "How long it runs", "| smoke | quick | paper |"):
         assert needed in text
+
+
+def test_the_notebooks_readme_counts_the_exercises_there_are():
+    import collections
+    import re
+
+    counts = collections.Counter(ex.EXERCISES.values())
+    text = (NOTEBOOKS_DIR / "README.md").read_text()
+    for nb in (f"{k:02d}" for k in range(8)):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {nb} | `{nb}_"))
+        assert re.split(r"(?<!\\)\|", row)[5].strip() == (str(counts[nb]) if counts[nb] else "–"), row
+        if counts[nb]:
+            listed = next(line for line in text.splitlines() if re.match(rf"\| {nb} \| `(?!{nb}_)", line))
+            assert sorted(re.findall(r"`(\w+)`", listed)) == sorted(n for n, v in ex.EXERCISES.items() if v == nb)
+    assert f"{len(ex.EXERCISES)} in all (" + ", ".join(f"{nb}: {n}" for nb, n in sorted(counts.items())) + ")" in text

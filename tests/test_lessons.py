@@ -42,17 +42,61 @@ def test_sharpness_rejects_other_shapes(shape):
         L.sharpness(np.zeros(shape))
 
 
-def test_ddim_blur_conclusion_is_computed_from_the_numbers():
+def _blur(x):
+    return (x + np.roll(x, 1, -1) + np.roll(x, 1, -2) + np.roll(x, (1, 1), (-1, -2))) / 4
+
+
+def test_contrast_free_sharpness_ignores_contrast_and_a_flat_image_is_nan():
+    rng = np.random.default_rng(0)
+    x = 0.3 + 0.1 * rng.random((3, 16, 16))
+    stretched = 0.3 + 2 * (x - 0.3)                        # the same texture at twice the contrast
+    assert L.sharpness(stretched) == pytest.approx(2 * L.sharpness(x))
+    assert L.contrast_free_sharpness(stretched) == pytest.approx(L.contrast_free_sharpness(x))
+    assert np.isnan(L.contrast_free_sharpness(np.full((1, 8, 8), 0.5))[0])
+
+
+def test_ddim_blur_reading_pairs_images_by_noise_and_reads_the_ci():
     rng = np.random.default_rng(1)
-    real = rng.random((4, 16, 16))
-    samples = {"ddpm_100": real[:2], "ddim_5": np.full((2, 16, 16), 0.5) + 0.01 * real[:2], "ddim_10": 0.5 * real[:2]}
+    real = rng.random((6, 16, 16))
+    sharp = rng.random((8, 16, 16))
+    samples = {"ddim_5": _blur(_blur(sharp)), "ddim_10": _blur(sharp), "ddim_25": sharp, "ddpm_100": sharp[:1]}
     table = L.sharpness_by_sampler(samples, real)
-    assert table["samplers"]["ddim_5"]["ratio_to_real"] < table["samplers"]["ddim_10"]["ratio_to_real"] < 1.5
+    assert table["real_n"] == 6 and len(table["samplers"]["ddim_5"]["ratios"]) == 8
+    cmp = L.ddim_steps_comparison(table)
+    assert (cmp["fewest"], cmp["most"], cmp["n"], cmp["sharper"], cmp["rising_every_step"]) == ("ddim_5", "ddim_25", 8, 8, 8)
+    assert cmp["significant"] and cmp["ci_low"] > 0
     text = L.ddim_blur_conclusion(table)
     assert text.index("DDIM-5") < text.index("DDIM-10") < text.index("DDPM-100")
-    assert "rises with every added DDIM step" in text
-    assert f"{100 * table['samplers']['ddim_5']['ratio_to_real']:.0f} %" in text
+    assert f"DDPM-100 {100 * table['samplers']['ddpm_100']['ratio_to_real']:.0f} % (one image: one example)" in text
+    assert f"DDIM-5 {100 * table['samplers']['ddim_5']['ratio_to_real']:.0f} ±" in text
+    assert "rising with every added DDIM step in 8 of 8" in text and "DDIM-5 is measurably blurrier than DDIM-25" in text
+    assert "rises with every added DDIM step --" not in text
     LF.sampler_sharpness_figure(samples, table, n=2)
+
+
+def test_ddim_blur_reading_says_no_measurable_difference_and_one_example():
+    rng = np.random.default_rng(2)
+    real = rng.random((6, 16, 16))
+    a, b = rng.random((8, 16, 16)), rng.random((8, 16, 16))
+    text = L.ddim_blur_conclusion(L.sharpness_by_sampler({"ddim_5": a, "ddim_25": b}, real))
+    assert "The CI contains 0: no measurable difference" in text and "rising with every" not in text
+    one = L.ddim_blur_conclusion(L.sharpness_by_sampler({"ddim_5": a[:1], "ddim_25": b[:1]}, real))
+    assert "on one image: one example, not a trend" in one and "CI" not in one
+
+
+def test_ddim_blur_reading_explains_extra_sharpness_by_contrast():
+    rng = np.random.default_rng(3)
+    texture = rng.random((8, 16, 16))
+    real = 0.2 + 0.1 * texture
+    bright = 0.4 + 0.3 * texture[::-1]                     # same kind of texture, three times the contrast
+    table = L.sharpness_by_sampler({"ddim_5": bright, "ddim_10": bright}, real)
+    text = L.ddim_blur_conclusion(table)
+    assert "more than one real SD above the real mean" in text
+    assert "inside the real spread. So the extra sharpness in grey levels comes with the samples' higher contrast" in text
+    noisy = L.ddim_blur_conclusion(L.sharpness_by_sampler({"ddim_5": 0.2 + 0.1 * rng.random((8, 16, 16)) + 0.0 * texture,
+                                                          "ddim_10": 0.2 + 0.1 * rng.random((8, 16, 16))},
+                                                         0.2 + 0.1 * _blur(_blur(texture))))
+    assert "above the real spread even without contrast" in noisy
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +126,10 @@ def test_raw_and_ema_weights_of_a_training_checkpoint(tiny_checkpoint, tmp_path)
 
 
 def test_read_memorisation_size_missing_and_garbled(tmp_path):
-    assert L.read_memorisation_size(tmp_path / "none.json") is None
+    from msknb.errors import StoredResultError
+
+    with pytest.raises(StoredResultError, match="none.json.*bench_memorisation_size.py"):
+        L.read_memorisation_size(tmp_path / "none.json")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"runs": [{"fraction": 0.1}]}))
     with pytest.raises(MsknbError, match="bad.json"):
@@ -120,12 +167,13 @@ def _screening(dice: dict[str, float]) -> dict:
 
 def test_read_objective_screening_missing_garbled_and_its_conclusion(tmp_path):
     from msknb.ddpm.lessons import objectives as O
-    from msknb.errors import MsknbError
+    from msknb.errors import StoredResultError
 
-    assert O.read_objective_screening(tmp_path / "none.json") is None
+    with pytest.raises(StoredResultError, match="bench_objectives.py"):
+        O.read_objective_screening(tmp_path / "none.json")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"steps": 800, "objectives": {"eps": {"samplers": {}}}}))
-    with pytest.raises(MsknbError, match="not an objective screening") as e:
+    with pytest.raises(StoredResultError, match="unreadable objective screening") as e:
         O.read_objective_screening(bad)
     assert str(bad) in str(e.value)
     good = tmp_path / "good.json"

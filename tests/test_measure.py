@@ -233,6 +233,9 @@ def test_shipped_reading_compares_the_limits_with_the_human_reference():
              "relative_loa_halfwidth_pct": 3.5, "relative_rmse_pct": 1.8, "within_5pct_pct": 97.0}]
     text = shipped_reading(rows, 12.7)
     assert "±26.7 %" in text and "wider than the 12.7 %" in text and "34 readings flagged ok" in text
+    assert "±3.5 %" in text and "inside the human 12.7 %" in text and "doubtful" not in text  # no 'all' row here
+    with_all = shipped_reading([{**rows[0], "subset": "all"}] + rows, 12.7)
+    assert "come from the 6 reading(s) flagged doubtful" in with_all
     rows[0]["relative_loa_halfwidth_pct"] = 10.0
     assert "inside the 12.7 %" in shipped_reading(rows, 12.7)
     assert shipped_reading([{**rows[0], "n": 2}], 12.7) is None

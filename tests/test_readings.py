@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from msknb.errors import ConfigError
-from msknb.evaluation.mt_readings import dice_by_id, measurability, mt_abs_errors, read_mt
+from msknb.evaluation.mt_readings import (dice_by_id, error_decomposition, explain_rmse_vs_mean_error,
+                                         measurability, mt_abs_errors, read_mt)
 from msknb.readings import jsonable, paired_bootstrap, read_comparison, read_experiments
 from msknb.evaluation.report import write_report
 from msknb.evaluation.verdict import synthetic_verdict
@@ -63,6 +64,15 @@ def test_read_comparison_directions():
     none = read_comparison("Dice", "Real", a, "Real+Gen", b)
     assert none["direction"] == "no effect" and "no measurable effect" in none["text"]
     assert none["text"].startswith("Real+Gen vs Real: Dice ") and f"n = {none['n']}" in none["text"]
+
+
+def test_one_training_seed_reads_a_difference_as_one_example():
+    a, b = _pair(shift=0.05)
+    one = read_comparison("Dice", "Real", a, "Real+Gen", b, training_seeds=1)
+    assert one["direction"] == "better" and one["training_seeds"] == 1
+    assert "is better than" not in one["text"] and "in this one training run (one seed: one example" in one["text"]
+    a, b = _pair(shift=0.0, sd=0.2)
+    assert "no measurable effect" in read_comparison("Dice", "Real", a, "Real+Gen", b, training_seeds=1)["text"]
 
 
 def test_read_comparison_with_paper_value():
@@ -181,6 +191,48 @@ def test_mt_readings_explain_higher_dice_worse_mt():
     agree = read_mt(cmp, [("Real", "Real+Gen")], dice=dice_by_id(r05))["readings"][0]
     assert agree["explanation"] is None  # lower Dice and a larger error: nothing to explain
     assert dice_by_id(None) == {} and dice_by_id({"test_ids": ["a"], "experiments": {"X": {"test_dice_per_image": [1, 2]}}}) == {}
+
+
+def test_error_decomposition_rmse_squared_is_bias_squared_plus_sd_squared():
+    rng = np.random.default_rng(0)
+    e = 100 + rng.normal(0, 10, 40)
+    p = e + 3 + rng.normal(0, 5, 40)
+    p[0] = np.nan
+    d = error_decomposition(e, p)
+    assert d["n"] == 39 and d["rmse"] ** 2 == pytest.approx(d["bias"] ** 2 + d["sd"] ** 2)
+    assert d["top_k"] == 3 and 0 < d["top_share"] < 1
+    assert math.isnan(error_decomposition([1.0], [np.nan])["rmse"])
+
+
+def test_mt_reading_reconciles_a_lower_rmse_with_a_larger_mean_error():
+    ids = [f"i{k}" for k in range(10)]
+    expert = np.full(10, 100.0)
+    real = expert + np.array([1, -1, 1, -1, 1, -1, 1, -1, 1, 40.0])   # small errors and one gross failure
+    gen = expert + np.array([5, -5, 5, -5, 5, -5, 5, -5, 5, -5.0])     # every image a moderate error
+    cmp = {"unit": "px", "ids": ids, "expert": expert, "predicted": {"Real": real, "Gen": gen},
+           "flags": {"Real": ["ok"] * 10, "Gen": ["ok"] * 10}}
+    (r,) = read_mt(cmp, [("Real", "Gen")], n_boot=200)["readings"]
+    assert r["diff"] > 0                                                # Gen's mean |error| is larger
+    text = r["explanation"]
+    assert "The RMSE table ranks Gen first (Real 12.68 px over 10 images, Gen 5.00 px over 10)" in text
+    assert "On the 10 images both were measured on, Gen still has the lower RMSE" in text
+    assert "RMSE² = bias² + SD²" in text and "Gen 5.0² = +0.0² + 5.0²" in text
+    assert "Real's 1 largest carry 99 %" in text and "Real has the smaller typical error" in text
+    assert explain_rmse_vs_mean_error({"a": "Real", "b": "Gen"}, {**cmp, "predicted": {"Real": real, "Gen": real + 1}}) is None
+
+
+def test_mt_reading_finds_a_lower_rmse_that_comes_from_an_image_only_one_was_measured_on():
+    ids = [f"i{k}" for k in range(11)]
+    expert = np.full(11, 100.0)
+    real = expert + np.array([1, -1, 1, -1, 1, -1, 1, -1, 1, -1, -90.0])   # a gross failure on i10
+    gen = expert + np.array([2, -2, 2, -2, 2, -2, 2, -2, 2, -2, np.nan])   # Gen's mask of i10 was not measured
+    cmp = {"unit": "px", "ids": ids, "expert": expert, "predicted": {"Real": real, "Gen": gen},
+           "flags": {"Real": ["ok"] * 11, "Gen": ["ok"] * 10 + [None]}}
+    text = explain_rmse_vs_mean_error({"a": "Real", "b": "Gen"}, cmp)
+    assert "ranks Gen first" in text and "on one of them, i10, Real is off by -90.0 px" in text
+    assert "alone carries 100 % of Real's squared error" in text
+    assert "On the 10 images both were measured on the RMSE agrees with the mean |error| (Real 1.00, Gen 2.00 px" in text
+    assert "comes from which images are counted" in text
 
 
 def test_report_shows_readings_verdict_and_overlap(tmp_path):

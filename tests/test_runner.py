@@ -75,7 +75,8 @@ def test_extra_parameters_routed_and_typos_rejected(series_dir, tmp_path):
 
 
 def test_times_summary_and_times_file(series_dir, tmp_path, capsys):
-    from msknb.runner.series import machine_info, times_summary, write_times
+    from msknb.runner.machine import machine_info
+    from msknb.runner.series import times_summary, write_times
 
     series = run_series("smoke", data_dir=tmp_path, out_dir=tmp_path / "out", notebooks_dir=series_dir,
                         only=["00"], report=False)

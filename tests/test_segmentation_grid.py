@@ -144,11 +144,12 @@ def test_synthetic_use_is_read_and_concluded_from_its_numbers(tmp_path):
 
     import pytest
 
-    from msknb.errors import MsknbError
+    from msknb.errors import StoredResultError
     from msknb.segmentation.figures import synthetic_use_figure
     from msknb.segmentation.synthetic_use import read_synthetic_use, synthetic_use_conclusion, synthetic_use_rows
 
-    assert read_synthetic_use(tmp_path / "none.json") is None
+    with pytest.raises(StoredResultError, match="bench_synthetic_use.py --control"):
+        read_synthetic_use(tmp_path / "none.json")
     path = tmp_path / "s.json"
     path.write_text(json.dumps(_synthetic_use_report()))
     report = read_synthetic_use(path)
@@ -161,7 +162,7 @@ def test_synthetic_use_is_read_and_concluded_from_its_numbers(tmp_path):
     bad = _synthetic_use_report()
     del bad["runs"]["control/seed1"]
     path.write_text(json.dumps(bad))
-    with pytest.raises(MsknbError, match="s.json"):
+    with pytest.raises(StoredResultError, match="s.json"):
         read_synthetic_use(path)
 
 
@@ -207,6 +208,21 @@ def test_takeaway_counts_what_the_readings_say():
     assert "64 px" in text and "helps" not in text
     flipped = [dict(r, direction="worse") if r["b"] == "10%+Gen" else r for r in readings]
     assert "worse beyond the uncertainty in 1 (10%+Gen)" in takeaway_markdown(res, flipped)
+
+
+def test_takeaway_says_the_live_run_cannot_answer_the_question_and_one_seed_is_one_example():
+    res = {"near_copies_test_in_train": 0, "config": {"image_size": 64, "epochs": 6, "samples_per_epoch": 256}}
+    readings = [_reading("Real", "Real+Gen", "better", 0.014, ci=(0.0004, 0.028), training_seeds=1),
+                _reading("Real", "Gen", "worse", -0.05, ci=(-0.08, -0.03), ratio=0.93, paper_ratio=0.94,
+                         training_seeds=1)]
+    text = takeaway_markdown(res, readings)
+    first = text.splitlines()[0]
+    assert "cannot answer the paper's question" in first and "same short budget (6 epochs of 256 samples at 64 px)" in first
+    assert "one training seed" in first and "Reference results (precomputed)" in first
+    assert "the 2 difference(s) beyond their CI below are each one example" in first
+    assert "better beyond the uncertainty in 1 (Real+Gen) (one seed: one example each)" in text
+    assert "lower than Real's beyond the uncertainty in this one training run (one seed: one example)" in text
+    assert "a fixed budget of 300 epoch(s)" in takeaway_markdown({"config": {"image_size": 256, "epochs": 300}}, [])
 
 
 def test_takeaway_names_leaks_refusals_and_flagged_pairs():

@@ -1,8 +1,7 @@
 """``msknb run``: execute the notebook series headless with papermill (:mod:`msknb.runner.series`)."""
 from __future__ import annotations
 
-from pathlib import Path
-
+from msknb.artifacts import index_path
 from msknb.runner.series import parse_param, run_series, write_times
 
 
@@ -10,7 +9,7 @@ def _cli_run(args) -> int:
     series = run_series(profile=args.profile, data_dir=args.data, out_dir=args.out, seed=args.seed,
                         only=args.only, report=not args.no_report,
                         params=dict(parse_param(p) for p in args.param or []), cell_timeout=args.cell_timeout)
-    print(f"index: {Path(series.out_dir) / 'index.json'}")
+    print(f"index: {index_path(series.out_dir)}")
     if args.times:
         print(f"times: {write_times(series, args.times)}")
     return 0 if series.ok else 1

@@ -5,7 +5,8 @@ Modules: :mod:`~msknb.data.readers` (one file), :mod:`~msknb.data.fov` (field-of
 :mod:`~msknb.data.resize`, :mod:`~msknb.data.dataset` (``UltrasoundSet``),
 :mod:`~msknb.data.folder` (``load_folder``), :mod:`~msknb.data.manifest`,
 :mod:`~msknb.data.spacing` (the one spacing reader), :mod:`~msknb.data.cache`,
-:mod:`~msknb.data.dicom`, :mod:`~msknb.data.splits`, :mod:`~msknb.data.download`,
+:mod:`~msknb.data.dicom`, :mod:`~msknb.data.splits`, :mod:`~msknb.data.split_file` (the one split-JSON parser),
+:mod:`~msknb.data.kit_split`, :mod:`~msknb.data.download`,
 :mod:`~msknb.data.phantom`.
 """
 from msknb.data.dataset import UltrasoundSet

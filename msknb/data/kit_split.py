@@ -8,9 +8,9 @@ can use the split without importing the segmentation stage.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from msknb.data.split_file import read_split_file
 from msknb.data.splits import SPLIT_NAMES, split_dataset
 from msknb.io import write_json_atomic
 from msknb.paths import CHECKPOINTS_DIR
@@ -28,12 +28,13 @@ def kit_split(ds, seed: int = 0) -> dict[str, list[str]]:
 
 def load_kit_split(path: str | Path | None = None) -> dict[str, list[str]] | None:
     """The stored kit split (``path``, default ``KIT_SPLIT_FILE``): ``{"train", "val",
-    "test"}`` id lists, or None when the file is absent."""
+    "test"}`` id lists (str), or None when the file is absent; unreadable or lacking a part
+    -> :class:`~msknb.errors.SplitError` naming the file."""
     path = Path(path) if path is not None else KIT_SPLIT_FILE
     if not path.is_file():
         return None
-    data = json.loads(path.read_text())
-    return {k: [str(i) for i in data.get(k, [])] for k in SPLIT_NAMES}
+    data = read_split_file(path, required=SPLIT_NAMES)
+    return {k: data[k] for k in SPLIT_NAMES}
 
 
 def write_kit_split(split: dict[str, list[str]], seed: int, path: str | Path | None = None) -> Path:

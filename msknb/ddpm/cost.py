@@ -3,12 +3,11 @@ measured with random weights for the architectures the kit compares (pixel U-Net
 256 px, folded 256 px, the cascade's two stages).
 
 :func:`measure_cost` times one architecture; ``benchmarks/bench_generator_cost.py`` runs them
-all and writes :data:`COST_FILE` (one writer); :func:`read_cost_table` is its one reader
+all and writes :data:`COST_TABLE` (one writer); :func:`read_cost_table` is its one reader
 (notebook 04).
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,9 @@ import torch
 
 from msknb.ddpm import diffusion as D
 from msknb.ddpm.config import TrainConfig, build_model, schedule_of
-from msknb.errors import CheckpointError
-from msknb.paths import CHECKPOINTS_DIR
+from msknb.stored_results import StoredResult, read_stored_result
 
-COST_FILE = CHECKPOINTS_DIR / "generator_cost.json"
+COST_TABLE = StoredResult("generator_cost.json", "benchmarks/bench_generator_cost.py", "generator cost table")
 #: name -> TrainConfig fields of each architecture in the table
 ARCHITECTURES: dict[str, dict[str, Any]] = {
     "pixel 64 px, width 16": {"image_size": 64, "dim": 16, "condition": "mask"},
@@ -74,16 +72,11 @@ def measure_cost(fields: dict[str, Any], batch_size: int = 8, steps: int = 3, sa
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def read_cost_table(path: str | Path = COST_FILE) -> dict[str, Any]:
+def read_cost_table(path: str | Path | None = None) -> dict[str, Any]:
     """The stored table ``{"rows": {name: measure_cost(...) + "fields"}, "threads", "command",
-    ...}``; CheckpointError naming the file (and the command that writes it) when absent."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError("no generator cost table; run `python benchmarks/bench_generator_cost.py`", p)
-    try:
-        return json.loads(p.read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"cannot read the generator cost table ({e})", p) from e
+    ...}`` (``path``, default ``COST_TABLE.path``); StoredResultError (a CheckpointError)
+    naming the file and the command that writes it when absent or garbled."""
+    return read_stored_result(COST_TABLE, lambda r: r["rows"], path)
 
 
 def cost_reading(table: dict[str, Any], reference: str = "pixel 64 px, width 16") -> str:

@@ -18,13 +18,13 @@ leaving the weights untouched (checked); from the shell::
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
 from msknb.data.loading import load_folder
+from msknb.data.split_file import split_ids
 from msknb.errors import CheckpointError
 from msknb.io import atomic_path, ids_sha256
 
@@ -116,16 +116,6 @@ def stamp_training_ids(path: str | Path, ids: Iterable[str] | None, out_path: st
     return dst
 
 
-def ids_of_split(split_file: str | Path, part: str = "train") -> list[str]:
-    """The ``part`` ids (str) of a split JSON such as ``msknb/checkpoints/dltrack_split.json``."""
-    path = Path(split_file)
-    try:
-        return [str(i) for i in json.loads(path.read_text())[part]]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"cannot read the {part!r} ids of this split file ({type(e).__name__}: {e})",
-                              path) from e
-
-
 def ids_of_folder(data_dir: str | Path) -> list[str]:
     """The ids of every image of a data folder, as ``msknb.data.load_folder`` names them."""
     return [str(i) for i in load_folder(data_dir, image_size=64).ids]
@@ -141,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     src.add_argument("--data", help="data folder; every image in it was a training image")
     ap.add_argument("--part", default="train")
     args = ap.parse_args(argv)
-    ids = ids_of_split(args.split, args.part) if args.split else ids_of_folder(args.data)
+    ids = split_ids(args.split, args.part) if args.split else ids_of_folder(args.data)
     stamp_training_ids(args.checkpoint, ids)
     print(f"{args.checkpoint}: training_ids = {len(ids)} ids, sha256 {ids_sha256(ids)[:12]} (weights unchanged)")
     return 0

@@ -1,13 +1,13 @@
 """The array a DDPM trains on: images (and, in joint mode, aponeurosis masks) as (N, C, H, W)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from msknb.data.split_file import split_ids
 from msknb.ddpm.config import TrainConfig
 from msknb.errors import ConfigError, DataError
 from msknb.io import to_model
@@ -51,13 +51,10 @@ def check_training_data(data, config: TrainConfig) -> torch.Tensor:
 def split_indices(split_file: str | Path, ids: Sequence[str], part: str = "train") -> list[int]:
     """Indices into ``ids`` of the ``part`` ('train' | 'val' | 'test') ids of a split JSON
     (``msknb/checkpoints/dltrack_split.json``: ``{"train": [id, ...], "val": ..., "test": ...}``).
-    DataError naming the file when it is unreadable, lacks ``part``, or none of its ids is in ``ids``."""
+    SplitError (a DataError) naming the file when it is unreadable or lacks ``part``; DataError
+    when none of its ids is in ``ids``."""
     path = Path(split_file)
-    try:
-        split = json.loads(path.read_text())
-        wanted = set(split[part])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"cannot read the {part!r} ids of this split file ({type(e).__name__}: {e})", path) from e
+    wanted = set(split_ids(path, part))
     idx = [i for i, x in enumerate(ids) if x in wanted]
     if not idx:
         raise DataError(f"none of the {len(wanted)} {part!r} ids is in the data set", path)

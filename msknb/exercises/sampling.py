@@ -5,6 +5,7 @@ exercise            the student writes                                          
 ==================  ===============================================================  ======================
 ddim_step           x_{t'} = √ᾱ_{t'} x̂_0 + √(1−ᾱ_{t'}) ε_θ  (η = 0, ᾱ_{−1} = 1)       ``D.ddim_step``
 ddim_timesteps      the k timesteps DDIM visits, high to low, ending at 0             ``D.ddim_timesteps``
+ddim_sample         find the bug: a DDIM loop that uses ᾱ_{t−1} for the target step   ``_ddim_loop``
 ==================  ===============================================================  ======================
 """
 from __future__ import annotations
@@ -80,3 +81,51 @@ def check_ddim_timesteps(student_fn: Callable) -> CheckResult:
     ]
     return show(run_check("ddim_timesteps", student_fn, (T, k), D.ddim_timesteps(T, k), mistakes,
                           hint="r = T // steps; the list is (steps − 1)·r, (steps − 2)·r, …, r, 0."))
+
+
+def toy_eps(x: torch.Tensor, t: int) -> torch.Tensor:
+    """A fixed stand-in for a trained noise predictor (deterministic, depends on x and t)."""
+    return 0.3 * x + 0.01 * (t % 7) - 0.02
+
+
+def _ddim_loop(eps_fn: Callable, x: torch.Tensor, sched: D.Schedule, steps: int, prev: str = "right") -> torch.Tensor:
+    """DDIM (η = 0, leading spacing) written out as in notebook 04's find-the-bug exercise.
+    ``prev``: "right" (ᾱ of the previous VISITED step t − r, 1 after t = 0), "t-1" (the bug:
+    the DDPM step's t − 1), "negative" (t − r without the t = 0 case: Python's negative index),
+    "eps_at_prev" (the network asked at t − r as well)."""
+    r = sched.timesteps // steps
+    for t in range(sched.timesteps - r, -1, -r):
+        eps = eps_fn(x, t - r if prev == "eps_at_prev" and t > 0 else t)
+        abar = sched.alphas_cumprod[t]
+        if prev == "t-1":
+            abar_prev = sched.alphas_cumprod[t - 1] if t > 0 else torch.tensor(1.0)
+        elif prev == "negative":
+            abar_prev = sched.alphas_cumprod[t - r]
+        else:
+            abar_prev = sched.alphas_cumprod[t - r] if t > 0 else torch.tensor(1.0)
+        x0 = (x - (1 - abar).sqrt() * eps) / abar.sqrt()
+        x = abar_prev.sqrt() * x0 + (1 - abar_prev).sqrt() * eps
+    return x
+
+
+def check_ddim_sample(student_fn: Callable) -> CheckResult:
+    """``ddim_sample(eps_fn, x_T, sched, steps) -> x_0``: the notebook's DDIM loop with its bug
+    fixed (ᾱ of the previous visited step, t − r, not t − 1). Checked with :func:`toy_eps`, the
+    kit's assumed schedule (T = 300) and 10 steps, against :func:`_ddim_loop`."""
+    case = fixed_case()
+    s, steps = case.sched, 10
+    args = (toy_eps, case.noise.clone(), s, steps)
+    want = _ddim_loop(toy_eps, case.noise.clone(), s, steps)
+    mistakes = [
+        Mistake(_ddim_loop(toy_eps, case.noise.clone(), s, steps, "t-1"), "the bug is still there: ᾱ_{t−1} "
+                "is the DDPM step's previous timestep, but DDIM jumps r = T // steps timesteps at once, so the "
+                "step lands on t − r and needs ᾱ_{t−r}. With t − 1 each step removes almost no noise."),
+        Mistake(_ddim_loop(toy_eps, case.noise.clone(), s, steps, "negative"), "almost: at t = 0 your t − r is "
+                "negative, and alphas_cumprod[t − r] is then Python's element from the END (ᾱ near 0, pure "
+                "noise). After the last step ᾱ is 1: keep the `if t > 0 else torch.tensor(1.0)`."),
+        Mistake(_ddim_loop(toy_eps, case.noise.clone(), s, steps, "eps_at_prev"), "the network must be asked at "
+                "the timestep of the x it sees, t; only ᾱ of the target step uses t − r."),
+    ]
+    return show(run_check("ddim_sample", student_fn, args, want, mistakes,
+                          hint="the previous visited timestep is t − r (r = T // steps); ᾱ of that step, and 1 "
+                               "after the step at t = 0."))

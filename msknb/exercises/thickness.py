@@ -5,6 +5,7 @@ exercise             the student writes                                         
 ===================  =================================================================  ==========================
 limits_of_agreement  Bland–Altman bias = mean(p − e) and limits bias ∓ 1.96 SD(p − e)     ``agreement`` (loa_low/high)
 ccc                  Lin's CCC = 2 s_ep / (s_e² + s_p² + (ē − p̄)²), 1/n moments              ``lin_ccc``
+typical_error        predict, then run: does the lower RMSE have the smaller typical error?  ``rmse_example``
 ===================  =================================================================  ==========================
 
 Fixed inputs: :func:`fixed_pairs`, 12 expert thicknesses (mm) and predictions with a bias of
@@ -16,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from msknb.exercises.check import CheckResult, Mistake, Part, run_check, show
+from msknb.exercises.check import CheckResult, Mistake, Part, _verdict, ask_choice, run_check, show
 from msknb.thickness.agreement import agreement, lin_ccc
 
 
@@ -87,3 +88,48 @@ def check_ccc(student_fn: Callable) -> CheckResult:
     return show(run_check("ccc", student_fn, (e.copy(), p.copy()), lin_ccc(e, p), mistakes,
                           hint="s_ep = np.mean((e − ē)(p − p̄)); s_e² = e.var(); s_p² = p.var(); "
                                "CCC = 2 s_ep / (s_e² + s_p² + (ē − p̄)²)."))
+
+
+#: the answers ``typical_error`` may return
+TYPICAL_CHOICES = ("A", "B", "cannot tell")
+
+
+def rmse_example() -> dict[str, dict[str, float]]:
+    """Two made-up models' MT errors (px) on the same 20 images: A off by about 5 px on every
+    image, B off by about 1 px except one gross failure (a band missed, 45 px). Per model:
+    ``rmse``, ``bias``, ``sd`` (1/n, so RMSE² = bias² + SD²), ``median_abs``, ``mean_abs``,
+    ``largest_share`` (of the summed squared error, the largest error's)."""
+    signs = np.where(np.arange(20) % 2 == 0, 1.0, -1.0)
+    errors = {"A": signs * np.linspace(4.0, 6.0, 20), "B": signs * np.linspace(0.5, 1.5, 20)}
+    errors["B"][-1] = -45.0
+    return {k: {"rmse": float(np.sqrt(np.mean(d ** 2))), "bias": float(d.mean()), "sd": float(d.std()),
+                "median_abs": float(np.median(np.abs(d))), "mean_abs": float(np.abs(d).mean()),
+                "largest_share": float(np.max(d ** 2) / np.sum(d ** 2))}
+            for k, d in errors.items()}
+
+
+def check_typical_error(student_fn: Callable) -> CheckResult:
+    """``typical_error() -> "A" | "B" | "cannot tell"``: model A's MT RMSE is lower than model
+    B's on the same images; which has the smaller typical (median) error? Predicted first; the
+    verdict then shows :func:`rmse_example`, where the lower RMSE has the larger typical error."""
+    got, shown = ask_choice("typical_error", student_fn, "return 'A', 'B' or 'cannot tell'.")
+    if shown is not None:
+        return shown
+    answer = " ".join(str(got).strip().lower().replace("'", "").split())
+    r = rmse_example()
+    a, b = r["A"], r["B"]
+    numbers = (f"In this example A has RMSE {a['rmse']:.1f} px and B {b['rmse']:.1f} px, yet B's median |error| is "
+               f"{b['median_abs']:.1f} px against A's {a['median_abs']:.1f}: RMSE² = bias² + SD², A {a['rmse']:.1f}² = "
+               f"{a['bias']:+.1f}² + {a['sd']:.1f}², B {b['rmse']:.1f}² = {b['bias']:+.1f}² + {b['sd']:.1f}², and "
+               f"{100 * b['largest_share']:.0f} % of B's squared error is its one gross failure. Squaring lets a few "
+               f"large errors dominate the RMSE.")
+    if answer in ("cannot tell", "cant tell", "can not tell"):
+        return show(_verdict("typical_error", True, f"correct! {numbers} Read RMSE beside the median (or mean) "
+                             "|error| and the Bland–Altman plot before you call one model better."))
+    if answer in ("a", "b"):
+        wrong = ("a lower RMSE does not promise a smaller typical error." if answer == "a" else
+                 "nothing here says B is better either: the RMSE alone does not tell.")
+        return show(_verdict("typical_error", False, f"{wrong} {numbers} Hint: what else could make B's RMSE larger "
+                             "than A's, besides larger errors on most images?"))
+    return show(_verdict("typical_error", False, f"answer one of {TYPICAL_CHOICES}, got {got!r}. "
+                         "Hint: return exactly one of those strings."))

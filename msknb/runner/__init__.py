@@ -6,5 +6,6 @@
 :mod:`~msknb.runner.warm_kernel` (the next notebook's kernel started early),
 :mod:`~msknb.runner.cell_progress` (cell k of n in the terminal),
 :mod:`~msknb.runner.cpu_estimate` (what a paper-profile run on a CPU will take),
-:mod:`~msknb.runner.times_table` (the README's measured times).
+:mod:`~msknb.runner.times_table` (the README's measured times),
+:mod:`~msknb.runner.machine` (the machine and command line a measurement records).
 """

@@ -9,7 +9,7 @@ cell). While a notebook runs, the terminal shows which cell of how many is runni
 (:mod:`msknb.runner.cell_progress`). It stops at the first failing notebook
 and prints the failing cell and its error; at the end it prints one line with each
 notebook's time and the total (:func:`times_summary`). :func:`write_times` records the
-times with the machine (CPU model and count) for ``benchmarks/results``. A ``paper`` run on
+times with the machine (:mod:`msknb.runner.machine`) for ``benchmarks/results``. A ``paper`` run on
 a machine without a GPU first says so, with a rough time and the memory it needs
 (:mod:`msknb.runner.cpu_estimate`).
 Kernels run on the guarded papermill engine (:mod:`msknb.runner.notebook_client`: no endless
@@ -22,7 +22,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
-import platform
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,10 +35,12 @@ from nbclient.exceptions import DeadKernelError
 
 from msknb.runner.cell_progress import CellProgress
 from msknb.runner.cpu_estimate import paper_cpu_notice
+from msknb.artifacts import write_index
 from msknb.errors import ConfigError, DataError
 from msknb.evaluation.report import write_report
 from msknb.io import ensure_dir, write_json_atomic
 from msknb.runner.kernel_timeouts import cell_timeout_s, timeout_reason
+from msknb.runner.machine import machine_info
 from msknb.runner.notebook_client import ENGINE_NAME, CellHangError, LostReplyError, kernel_log_path
 from msknb.paths import NOTEBOOKS_DIR, default_data_dir, default_output_dir
 from msknb.profiles import check_profile
@@ -296,7 +297,7 @@ def _run_all(series: SeriesRun, paths: list[Path], out: Path, extra: dict[Path, 
             current, warm = warm, (_warm(paths[i + 1], out) if i + 1 < len(paths) else None)
         series.notebooks[i] = result = run_notebook(path, out, {**params, **extra[path]}, cell_timeout_s=limit,
                                                     verbose=verbose, warm=current, show_cells=verbose)
-        write_json_atomic(out / "index.json", asdict(series))
+        write_index(out, asdict(series))
         if verbose:
             print(f"    {result.status} in {result.seconds:.1f} s, peak {result.peak_rss_mib:.0f} MiB"
                   + (f", after {result.retries} retry" if result.retries else ""), flush=True)
@@ -339,7 +340,7 @@ def run_series(profile: str = "quick", data_dir: str | Path | None = None, out_d
         if verbose:
             print(f"report: {page}")
     series.wall_seconds = round(time.perf_counter() - start, 2)
-    write_json_atomic(out / "index.json", asdict(series))
+    write_index(out, asdict(series))
     if verbose:
         print(times_summary(series), flush=True)
     return series
@@ -358,27 +359,6 @@ def times_summary(series: SeriesRun) -> str:
     total = sum(nb.seconds or 0.0 for nb in series.notebooks)
     wall = [] if series.wall_seconds is None else [f"runner start to end {series.wall_seconds:.1f} s"]
     return f"times ({series.profile}): " + " · ".join(parts + [f"total {total:.1f} s"] + wall)
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info() -> dict[str, Any]:
-    """The machine a time was measured on: CPU model (``/proc/cpuinfo``), logical CPUs
-    (``os.cpu_count``) and those this process may use, memory (GiB), Python, platform."""
-    model = cpu_model()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu_model": model, "cpu_count": os.cpu_count(), "cpus_usable": usable,
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "platform": platform.platform()}
 
 
 def write_times(series: SeriesRun, path: str | Path) -> Path:

@@ -51,15 +51,18 @@ def _ratio_sentence(reading: dict[str, Any], paper: Mapping[str, float]) -> dict
 
 
 def grid_readings(results: Mapping[str, Any], exclude: Iterable[str] = (), seed: int = 0,
-                  n_boot: int = 2000) -> list[dict[str, Any]]:
+                  n_boot: int = 2000, training_seeds: int = 1) -> list[dict[str, Any]]:
     """Readings (:func:`msknb.readings.read_comparison` dicts, JSON-safe) of
     :func:`comparison_pairs` on the per-image test Dice, leaving out the test ids in
     ``exclude``; each with the paper's difference where the paper has both experiments,
-    and for Real vs Gen the ratio Gen / Real (``ratio``, ``paper_ratio``)."""
+    and for Real vs Gen the ratio Gen / Real (``ratio``, ``paper_ratio``). One run of the
+    grid is one training seed (``training_seeds`` = 1): a difference beyond its CI is read
+    as one example, not a trend."""
     paper = paper_dice()
     per = per_image_dice(results, exclude)
     out = []
-    for r in read_experiments(per, comparison_pairs(per), metric="Dice", paper=paper, seed=seed, n_boot=n_boot):
+    for r in read_experiments(per, comparison_pairs(per), metric="Dice", paper=paper, seed=seed, n_boot=n_boot,
+                              training_seeds=training_seeds):
         if (r["a"], r["b"]) == ("Real", "Gen"):
             r = _ratio_sentence(r, paper)
         out.append(jsonable(r))

@@ -1,11 +1,12 @@
-"""How should a segmenter use synthetic pairs? The comparison of
-``benchmarks/bench_synthetic_use.py`` read back for notebook 05 (issue 13): "mix" (the paper:
+"""How should a segmenter use synthetic pairs? The stored comparison of
+``benchmarks/bench_synthetic_use.py`` (``msknb/checkpoints/synthetic_use.json``), read for
+notebook 05: "mix" (the paper:
 synthetic pairs join the real ones), "pretrain" (train on synthetic pairs, fine-tune on the
 real ones: ``gen_use`` of :func:`msknb.segmentation.experiments.run_experiment_grid`) and the
 budget-matched control (the real model fine-tuned once more on its own images), over seeds,
 chosen on the kit's val ids.
 
-* :func:`read_synthetic_use` -- the JSON, or None before anyone has run it;
+* :func:`read_synthetic_use` -- the stored JSON (StoredResultError when absent);
 * :func:`synthetic_use_rows` -- per real base ("Real", "10%"): the val / test Dice of each way;
 * :func:`synthetic_use_conclusion` -- sentences computed from its numbers.
 """
@@ -16,12 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from msknb.io import read_checked_json
-from msknb.paths import REPO_ROOT
+from msknb.stored_results import StoredResult, read_stored_result
 
-#: where ``benchmarks/bench_synthetic_use.py`` writes its result, and the command that does
-SYNTHETIC_USE_JSON = REPO_ROOT / "benchmarks" / "results" / "synthetic_use.json"
-SYNTHETIC_USE_COMMAND = "OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_synthetic_use.py --seeds 0 1 2 --control"
+SYNTHETIC_USE = StoredResult("synthetic_use.json", "benchmarks/bench_synthetic_use.py --control",
+                             "synthetic-use comparison")
 #: the ways compared, in the order the figure shows them: label -> (run prefix, experiment suffix)
 WAYS = {"real only": ("mix", ""), "+ Gen, mix": ("mix", "+Gen"), "+ Gen, pretrain": ("pretrain", "+Gen"),
         "real twice (control)": ("control", " twice")}
@@ -36,10 +35,11 @@ def _check(report: dict[str, Any]) -> None:
                     row["val_dice"], row["test_dice"]
 
 
-def read_synthetic_use(path: str | Path = SYNTHETIC_USE_JSON) -> dict[str, Any] | None:
-    """The JSON of ``benchmarks/bench_synthetic_use.py`` (run with both modes and ``--control``),
-    or None when it does not exist. A garbled file raises :class:`MsknbError` naming it."""
-    return read_checked_json(path, _check, "a synthetic-use comparison")
+def read_synthetic_use(path: str | Path | None = None) -> dict[str, Any]:
+    """The stored comparison (``path``, default ``SYNTHETIC_USE.path``; both modes and the
+    control): ``{"seeds", "n_synthetic", "synthetic", "runs", "mean", "command"}``. Missing or
+    garbled: :class:`~msknb.errors.StoredResultError` naming the file and the command."""
+    return read_stored_result(SYNTHETIC_USE, _check, path)
 
 
 def synthetic_use_rows(report: dict[str, Any], bases=("Real", "10%")) -> dict[str, dict[str, dict[str, Any]]]:

@@ -1,5 +1,6 @@
-"""Notebook 05's "What to take away", written from this run's numbers: the split's leak
-count, the generator's overlap with the test split, the readings of the comparisons
+"""Notebook 05's "What to take away", written from this run's numbers: first what the live
+run can and cannot answer (:func:`question_sentence`: one seed, one fixed training budget),
+then the split's leak count, the generator's overlap with the test split, the readings of the comparisons
 (:func:`msknb.segmentation.grid_readings.grid_readings`) with and without the test pairs
 label QA flagged, and the caveats that hold whatever the numbers. Nothing in it is fixed
 prose about the outcome: every claim about synthetic images is counted from the readings.
@@ -16,6 +17,32 @@ DIRECTIONS = ("better", "worse", "no effect", "too few")
 
 def _fmt_names(names: Sequence[str]) -> str:
     return ", ".join(names) if names else "none"
+
+
+def question_sentence(results: Mapping[str, Any], readings: Sequence[Mapping[str, Any]] = ()) -> str:
+    """Why this live run cannot answer the paper's question (do synthetic images help, most
+    when real images are few?), from its config: one training seed, and one fixed budget
+    (``epochs`` x ``samples_per_epoch`` samples, or epochs over each training set) instead of
+    training each model until its val Dice stops improving; points to the precomputed
+    reference results of the same notebook."""
+    cfg = results.get("config") or {}
+    epochs, spe, size = cfg.get("epochs"), cfg.get("samples_per_epoch"), cfg.get("image_size")
+    short = "short " if epochs is not None and int(epochs) < 100 else ""
+    if spe:
+        budget = (f"every training run gets the same {short}budget ({epochs} epochs of {spe} samples at {size} px), "
+                  f"so no model is trained until its val Dice stops improving, and a small training set simply "
+                  f"sees its images more often")
+    else:
+        budget = (f"every training run gets a fixed {short}budget of {epochs} epoch(s) at {size} px rather than "
+                  f"training until its val Dice stops improving")
+    beyond = sum(r.get("direction") in ("better", "worse") for r in readings)
+    ex = (f"; the {beyond} difference(s) beyond their CI below are each one example of one training run"
+          if beyond else "")
+    return (f"**This live run cannot answer the paper's question** (do synthetic images help, and most when real "
+            f"images are few?): {budget}; and it is one training seed, while its CIs cover only which test images "
+            f"were drawn, not another training run{ex}. The section **Reference results (precomputed)** of this "
+            f"notebook answers it: models trained until their val Dice stopped improving, with several seeds and "
+            f"subset draws.")
 
 
 def split_sentence(results: Mapping[str, Any]) -> str:
@@ -48,7 +75,9 @@ def synthetic_sentence(readings: Sequence[Mapping[str, Any]]) -> str:
     if not plus:
         return "No comparison with and without the synthetic set ran, so this run says nothing about it."
     by = {d: [r["b"] for r in plus if r["direction"] == d] for d in DIRECTIONS}
-    parts = [f"{d} beyond the uncertainty in {len(by[d])} ({_fmt_names(by[d])})" for d in ("better", "worse")]
+    one = " (one seed: one example each)" if any(r.get("training_seeds") == 1 for r in plus) else ""
+    parts = [f"{d} beyond the uncertainty in {len(by[d])} ({_fmt_names(by[d])}){one if by[d] else ''}"
+             for d in ("better", "worse")]
     parts.append(f"no measurable effect in {len(by['no effect'])} ({_fmt_names(by['no effect'])})")
     if by["too few"]:
         parts.append(f"too few test images to read in {len(by['too few'])}")
@@ -64,8 +93,11 @@ def gen_only_sentence(readings: Sequence[Mapping[str, Any]]) -> str | None:
     r = next((r for r in readings if (r["a"], r["b"]) == ("Real", "Gen")), None)
     if r is None or r.get("ratio") is None:
         return None
-    how = {"better": "higher than Real's beyond the uncertainty", "worse": "lower than Real's beyond the uncertainty",
-           "no effect": "within the uncertainty of Real's"}.get(r["direction"], "not readable (too few images)")
+    one = " in this one training run (one seed: one example)" if r.get("training_seeds") == 1 else ""
+    how = {"better": f"higher than Real's beyond the uncertainty{one}",
+           "worse": f"lower than Real's beyond the uncertainty{one}",
+           "no effect": "within the uncertainty of Real's: no measurable effect"}.get(
+        r["direction"], "not readable (too few images)")
     return (f"Trained on synthetic images only, the segmenter reached {100 * r['ratio']:.0f} % of Real's Dice "
             f"(paper: {100 * r['paper_ratio']:.0f} %): Dice {r['diff']:+.3f}, {how}.")
 
@@ -111,21 +143,18 @@ def caveats(results: Mapping[str, Any]) -> list[str]:
     size = results.get("config", {}).get("image_size")
     out.append(f"This run segments at {size} px with a short training budget; the paper used 256 px and 300 "
                f"epochs on private data of four muscles: compare the pattern, not the absolute Dice.")
-    out.append("One run is one seed with the same number of updates for every experiment, so a small training "
-               "set sees its images many more times: it cannot answer whether synthetic images help scarce "
-               "data. The reference results above (models trained until their val Dice stopped improving, "
-               "several seeds and subset draws) are the kit's answer to that question.")
     return out
 
 
 def takeaway_markdown(results: Mapping[str, Any], readings: Sequence[Mapping[str, Any]],
                       generator: Mapping[str, Any] | None = None, flags: Mapping[str, Any] | None = None,
                       readings_clean: Sequence[Mapping[str, Any]] = ()) -> str:
-    """A Markdown bullet list: :func:`split_sentence`, :func:`generator_sentence`,
+    """A Markdown bullet list: :func:`question_sentence`, :func:`split_sentence`, :func:`generator_sentence`,
     :func:`synthetic_sentence`, :func:`gen_only_sentence`, :func:`flagged_sentence` and the
     :func:`caveats`, from the grid ``results``, its ``readings`` (all test pairs),
     ``readings_clean`` (without the flagged ones), the ``generator`` check and ``flags``
     (:func:`~msknb.segmentation.grid_readings.dice_with_and_without`)."""
-    lines = [split_sentence(results), generator_sentence(generator), synthetic_sentence(readings),
+    lines = [question_sentence(results, readings), split_sentence(results), generator_sentence(generator),
+             synthetic_sentence(readings),
              gen_only_sentence(readings), flagged_sentence(flags, readings, readings_clean), *caveats(results)]
     return "\n".join(f"* {s}" for s in lines if s)

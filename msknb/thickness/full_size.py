@@ -118,10 +118,17 @@ def shipped_reading(rows: list[dict[str, Any]], human_rel_pct: float, method: st
         return None
     half = unseen["relative_loa_halfwidth_pct"]
     verdict = ("inside" if half <= human_rel_pct else "wider than")
-    text = (f"On {unseen['n']} images it did not train on, the segmenter's MT ({method}) agrees with the expert's "
-            f"within ±{half:.1f} % of MT (95 % limits of agreement, bias {unseen['bias']:+.2f} {unseen['unit']}): "
-            f"{verdict} the {human_rel_pct:.1f} % two human raters may differ by.")
-    if ok is not None and ok["n"] >= 3:
-        text += (f" Its {ok['n']} readings flagged ok agree within ±{ok['relative_loa_halfwidth_pct']:.1f} % "
-                 f"(relative RMSE {ok['relative_rmse_pct']:.1f} %, {ok['within_5pct_pct']:.0f} % within 5 %).")
+    text = (f"On {unseen['n']} images it did not train on, the 95 % limits of agreement of the segmenter's MT "
+            f"({method}) with the expert's lie ±{half:.1f} % of MT around a bias of {unseen['bias']:+.2f} "
+            f"{unseen['unit']}: {verdict} the {human_rel_pct:.1f} % two human raters may differ by.")
+    if ok is not None and ok["n"] >= 3 and np.isfinite(ok["relative_loa_halfwidth_pct"]):
+        ok_half = ok["relative_loa_halfwidth_pct"]
+        text += (f" Its {ok['n']} readings flagged ok have limits of ±{ok_half:.1f} % "
+                 f"(relative RMSE {ok['relative_rmse_pct']:.1f} %, {ok['within_5pct_pct']:.0f} % within 5 %), "
+                 f"{'inside' if ok_half <= human_rel_pct else 'also wider than'} the human {human_rel_pct:.1f} %")
+        all_row = by.get("all")
+        doubtful = None if all_row is None else all_row["n"] - ok["n"]
+        if half > human_rel_pct >= ok_half and doubtful:
+            text += f": the wide limits come from the {doubtful} reading(s) flagged doubtful"
+        text += "."
     return text

@@ -33,24 +33,42 @@ def _show(ax, img: np.ndarray, title: str | None = None) -> None:
 
 def sampler_sharpness_figure(samples: Mapping[str, np.ndarray], table: dict[str, Any], n: int = 2):
     """Top rows: the first ``n`` samples of each sampler (columns, fewest network calls
-    first; ``samples`` {name: (N, C, H, W) or (N, H, W)}); bottom: sharpness per sampler
-    (``msknb.ddpm.lessons.measures.sharpness_by_sampler``) with the real images' as a line."""
+    first; ``samples`` {name: (N, C, H, W) or (N, H, W)}); bottom left: sharpness per sampler
+    (grey levels/px; bar = mean, dots = images, whisker = SD) against the real images' mean
+    and SD (line and band); bottom right: the same with each image's contrast divided out
+    (``msknb.ddpm.lessons.measures.sharpness_by_sampler``)."""
     names = sorted(samples, key=network_calls)
     rows = max(1, min(n, min(len(samples[k]) for k in names)))
-    fig = plt.figure(figsize=(2.0 * len(names), 2.0 * rows + 2.4))
-    grid = fig.add_gridspec(rows + 1, len(names), height_ratios=[1] * rows + [1.2])
+    fig = plt.figure(figsize=(max(8.0, 2.0 * len(names)), 2.0 * rows + 2.6))
+    grid = fig.add_gridspec(rows + 1, len(names), height_ratios=[1] * rows + [1.3])
     for j, name in enumerate(names):
         imgs = split_channels(samples[name])[0]
         for i in range(rows):
             _show(fig.add_subplot(grid[i, j]), imgs[i], name.replace("_", "-").upper() if i == 0 else None)
-    ax = fig.add_subplot(grid[rows, :])
-    values = [table["samplers"][k]["mean"] for k in names]
-    ax.bar(range(len(names)), values, color="tab:blue")
-    ax.axhline(table["real"], color="k", ls="--", label="real images")
-    ax.set_xticks(range(len(names)), [k.replace("_", "-").upper() for k in names])
-    ax.set_ylabel("mean |gradient| (grey levels/px)")
-    ax.legend(fontsize=8)
-    fig.suptitle("Same model, same starting noise: DDIM with k steps and ancestral DDPM", fontsize=10)
+    labels = [k.replace("_", "-").upper() for k in names]
+    bottom = grid[rows, :].subgridspec(1, 2, wspace=0.35)
+    rows_of = [table["samplers"][k] for k in names]
+    free = table.get("real_free") or {"mean": np.nan, "sd": np.nan}
+    panels = [(bottom[0, 0], "mean |gradient| (grey levels/px)", table["real"], table.get("real_sd", np.nan),
+               [r["mean"] for r in rows_of], [r.get("sd", np.nan) for r in rows_of],
+               [np.asarray(r.get("ratios", [])) * table["real"] for r in rows_of]),
+              (bottom[0, 1], "|gradient| / image SD (1/px)", free["mean"], free["sd"],
+               [r.get("free", {}).get("mean", np.nan) for r in rows_of],
+               [r.get("free", {}).get("sd", np.nan) for r in rows_of], [[]] * len(names))]
+    for spec, ylabel, ref, ref_sd, means, sds, dots in panels:
+        ax = fig.add_subplot(spec)
+        ax.bar(range(len(names)), means, color="tab:blue", alpha=0.6,
+               yerr=[v if np.isfinite(v) else 0.0 for v in sds], capsize=3)
+        for j, d in enumerate(dots):
+            if len(d) > 1:
+                ax.plot(j + np.linspace(-0.15, 0.15, len(d)), d, "k.", ms=3)
+        ax.axhline(ref, color="k", ls="--", label="real images (mean, ± SD band)")
+        if np.isfinite(ref_sd):
+            ax.axhspan(ref - ref_sd, ref + ref_sd, color="0.85", zorder=0)
+        ax.set_xticks(range(len(names)), labels, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("Same model, same starting noise per image: DDIM with k steps and ancestral DDPM", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -1,9 +1,9 @@
-"""Which training objective? The screening of ``benchmarks/bench_objectives.py`` read back
-for notebook 03 (issue 13, items 1-2): ε-prediction (the paper), Min-SNR-γ loss weights
+"""Which training objective? The stored screening of ``benchmarks/bench_objectives.py``
+(``msknb/checkpoints/objectives.json``), read for notebook 03: ε-prediction (the paper), Min-SNR-γ loss weights
 (Hang et al. 2023) and v-prediction with zero terminal SNR (Lin et al. 2024), each trained
 for the same steps from the same seed and scored on the kit's val masks.
 
-* :func:`read_objective_screening` -- the JSON, or None before anyone has run it;
+* :func:`read_objective_screening` -- the stored JSON (StoredResultError when absent);
 * :func:`objective_screening_conclusion` -- one sentence computed from its numbers.
 """
 from __future__ import annotations
@@ -11,12 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from msknb.io import read_checked_json
-from msknb.paths import REPO_ROOT
+from msknb.stored_results import StoredResult, read_stored_result
 
-#: where ``benchmarks/bench_objectives.py`` writes its result, and the command that does
-OBJECTIVES_JSON = REPO_ROOT / "benchmarks" / "results" / "objectives.json"
-OBJECTIVES_COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_objectives.py --steps 800"
+OBJECTIVE_SCREENING = StoredResult("objectives.json", "benchmarks/bench_objectives.py", "objective screening")
 #: the sampler setting each objective is judged by: DDIM-50 from the forward marginal of the
 #: training mean image (for zero terminal SNR that marginal is N(0, I) itself)
 JUDGED_SETTING = "ddim50+mean"
@@ -29,10 +26,11 @@ def _check(report: dict[str, Any]) -> None:
         s["mean_grey"], s["hist_l1"], s["skewness"], s["alignment"]["dice_mean"]
 
 
-def read_objective_screening(path: str | Path = OBJECTIVES_JSON) -> dict[str, Any] | None:
-    """The JSON of ``benchmarks/bench_objectives.py``, or None when it does not exist.
-    A garbled file raises :class:`MsknbError` naming it."""
-    return read_checked_json(path, _check, "an objective screening")
+def read_objective_screening(path: str | Path | None = None) -> dict[str, Any]:
+    """The stored screening (``path``, default ``OBJECTIVE_SCREENING.path``): ``{"steps", "n",
+    "command", "objectives": {name: {"samplers": {setting: {...}}}}}``. Missing or garbled:
+    :class:`~msknb.errors.StoredResultError` naming the file and the benchmark that writes it."""
+    return read_stored_result(OBJECTIVE_SCREENING, _check, path)
 
 
 def objective_screening_conclusion(report: dict[str, Any]) -> str:

@@ -8,15 +8,15 @@ with its citation). Results that are missing are shown as "not run". Figures are
 PNGs (matplotlib) embedded as base64, so the page needs no network. Each of our tables
 is annotated with the run's data set, split, resolution, epochs, seed and profile.
 
-Modules: ``page`` (read results, write the page), ``sections`` and ``evaluation_section``
+Modules: ``page`` (results through :func:`msknb.results.load_results`, write the page), ``sections`` and ``evaluation_section``
 (one function per section), ``markup`` (formatting, tables, one-line "what to run" notes),
 ``figures`` (the PNGs), ``samples`` (the real-vs-synthetic grid), ``captions`` and ``dice_mt``
 (each figure's one-sentence reading; Dice CIs beside the stored reference experiment).
 Command line: ``python -m msknb report OUT_DIR`` (:mod:`msknb.cli.report`).
 """
 from msknb.evaluation.report.markup import ANNOTATION_KEYS, NOT_RUN, annotation, fmt, fmt_fixed
-from msknb.evaluation.report.page import load_all_results, render_report, write_report
+from msknb.evaluation.report.page import render_report, write_report
 from msknb.evaluation.report.sections import NOTEBOOKS
 
-__all__ = ["ANNOTATION_KEYS", "NOTEBOOKS", "NOT_RUN", "annotation", "fmt", "fmt_fixed", "load_all_results",
-           "render_report", "write_report"]
+__all__ = ["ANNOTATION_KEYS", "NOTEBOOKS", "NOT_RUN", "annotation", "fmt", "fmt_fixed", "render_report",
+           "write_report"]

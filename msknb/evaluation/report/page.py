@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import html
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 from msknb.errors import MsknbError
 from msknb.evaluation.report.dice_mt import load_reference
@@ -16,26 +14,14 @@ from msknb.evaluation.report.sections import (NOTEBOOKS, appendix, index_table, 
                                               section_segmentation, section_thickness)
 from msknb.io import write_text_atomic
 from msknb.paper import CITATION
-
-
-def load_all_results(out_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """``{name: payload}`` for every readable ``<out_dir>/results/*.json``; an unreadable
-    file raises :class:`MsknbError` naming it."""
-    folder = Path(out_dir) / "results"
-    results = {}
-    for p in sorted(folder.glob("*.json")):
-        try:
-            results[p.stem] = json.loads(p.read_text())
-        except (OSError, ValueError) as e:
-            raise MsknbError(f"unreadable results file ({e})", p) from e
-    return results
+from msknb.results import load_results, results_dir
 
 
 def render_report(out_dir: str | Path, reference_dir: str | Path | None = None) -> str:
     """The report page as an HTML string (see :func:`write_report`)."""
     headless()
     out = Path(out_dir)
-    results = load_all_results(out)
+    results = load_results(out)
     reference = load_reference(reference_dir)
     present = ", ".join(n for n in NOTEBOOKS if n in results) or "none"
     body = [f"<h1>msknb report — {html.escape(str(out.resolve()))}</h1>",
@@ -68,6 +54,6 @@ def write_report(out_dir: str | Path, reference_dir: str | Path | None = None) -
     out = Path(out_dir)
     if not out.is_dir():
         raise MsknbError("output folder does not exist", out)
-    if not any((out / "results").glob("*.json")):
+    if not any(results_dir(out).glob("*.json")):
         raise MsknbError("no results/*.json in this folder; run the notebooks first (python -m msknb run)", out)
     return write_text_atomic(out / "report.html", render_report(out, reference_dir))

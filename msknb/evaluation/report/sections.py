@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+from msknb.artifacts import read_index
+from msknb.errors import RunIndexError
 from msknb.evaluation.reference.figures import reference_figure
 from msknb.evaluation.report.dice_mt import (REFERENCE_COMMAND, bland_altman_reading, dice_reading, live_dice_rows,
                                              mt_pairs, reference_dice_rows)
@@ -193,13 +195,12 @@ def appendix(results: dict[str, dict[str, Any]]) -> str:
 
 
 def index_table(out: Path) -> str:
-    path = out / "index.json"
-    if not path.is_file():
-        return ""
     try:
-        index = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return "<p class='warn'>index.json unreadable</p>"
+        index = read_index(out)
+    except RunIndexError as e:
+        return f"<p class='warn'>{html.escape(str(e))}</p>"
+    if index is None:
+        return ""
     rows = [[html.escape(str(nb.get("name"))), html.escape(str(nb.get("status"))), fmt(nb.get("seconds")),
              fmt(nb.get("peak_rss_mib"))] for nb in index.get("notebooks", [])]
     return ("<h2>Run</h2>" + f"<p class='ctx'>profile {fmt(index.get('profile'))} · data {fmt(index.get('data_dir'))} · "
