@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from msknb.runner.series import run_series, write_times
+from msknb.runner.header_times import update_headers
 from msknb.runner.times_table import update_readme
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -27,12 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-dir", default=None, help="run folder (default: a fresh temporary folder, so nothing is cached)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="JSON path (default: benchmarks/results/notebook_times_<profile>.json)")
-    ap.add_argument("--readme", action="store_true", help="then rewrite the README's table of times from the files")
-    ap.add_argument("--readme-only", action="store_true", help="only rewrite the README's table (no run)")
+    ap.add_argument("--readme", action="store_true",
+                    help="then rewrite the README's table of times and the notebooks' header rows from the files")
+    ap.add_argument("--readme-only", action="store_true", help="only rewrite the README's table and the headers (no run)")
     args = ap.parse_args(argv)
     readme = RESULTS.parents[1] / "README.md"
     if args.readme_only:
-        print(update_readme(readme, RESULTS))
+        print(update_readme(readme, RESULTS), *update_headers(readme.parent / "notebooks", RESULTS))
         return 0
     out = Path(args.out) if args.out else RESULTS / f"notebook_times_{args.profile}.json"
     with tempfile.TemporaryDirectory(prefix="msknb-times-") as tmp:
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                             only=args.only, report=False)
         print(write_times(series, out))
     if args.readme and out.parent == RESULTS and series.ok and not args.only:
-        print(update_readme(readme, RESULTS))
+        print(update_readme(readme, RESULTS), *update_headers(readme.parent / "notebooks", RESULTS))
     return 0 if series.ok else 1
 
 

@@ -50,3 +50,22 @@ def test_readme_quotes_the_measured_files():
     """The table in README.md is exactly the one rendered from benchmarks/results."""
     text = (ROOT / "README.md").read_text()
     assert readme_block(text) == times_table(read_times(ROOT / "benchmarks" / "results"))
+
+
+def test_notebook_headers_quote_the_measured_times(tmp_path):
+    """Every header's smoke and quick cells equal the measured files (one source of times)."""
+    from msknb.runner.header_times import HEADER_ROW, header_text, update_headers
+
+    text = f"**How long**\n\n{HEADER_ROW}| 6 s | 39 s | hours on a GPU |\n\nmeasured by the runner (`python -m msknb run`) on 1 Dec 2026; x"
+    new = header_text(text, 7.4, 41.0, "4 Dec 2026")
+    assert "| 7 s | 41 s | hours on a GPU |" in new and "on 4 Dec 2026; x" in new
+    times = read_times(ROOT / "benchmarks" / "results")
+    import nbformat
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        header = next(c.source for c in nbformat.read(path, as_version=4).cells if HEADER_ROW in c.source)
+        for p in ("smoke", "quick"):
+            secs = {nb["name"]: nb["seconds"] for nb in times[p]["notebooks"]}
+            if path.stem in secs:
+                row = header.split(HEADER_ROW, 1)[1].splitlines()[0]
+                assert f"{secs[path.stem]:.0f} s" in row, (path.name, p, row)
+    assert update_headers(tmp_path, ROOT / "benchmarks" / "results") == []
