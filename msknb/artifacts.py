@@ -30,7 +30,7 @@ import numpy as np
 from msknb.data.loading import load_folder, load_mask
 from msknb.data.split_file import read_split_file
 from msknb.errors import MsknbError, RunIndexError, SplitError
-from msknb.io import ensure_dir, ids_sha256, write_json_atomic, write_png
+from msknb.io import ensure_dir, ids_sha256, read_json_object, write_json_atomic, write_png
 
 INDEX_FILE = "index.json"
 DDPM_CHECKPOINT = "checkpoint.pt"
@@ -113,13 +113,7 @@ def read_index(out_dir: str | Path) -> dict[str, Any] | None:
     path = index_path(out_dir)
     if not path.is_file():
         return None
-    try:
-        index = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise RunIndexError(f"cannot read the run index ({e})", path) from e
-    if not isinstance(index, dict):
-        raise RunIndexError("the run index must hold a JSON object", path)
-    return index
+    return read_json_object(path, RunIndexError, "the run index")
 
 
 # ------------------------------------------------------------------ split ----------

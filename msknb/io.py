@@ -97,6 +97,20 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def read_json_object(path: str | Path, error: type[MsknbError], what: str) -> dict[str, Any]:
+    """The JSON object stored at ``path``; ``error`` (an :class:`MsknbError` class) naming the
+    file when it cannot be read ("cannot read <what> (...)") or holds no object ("<what> must
+    hold a JSON object")."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise error(f"cannot read {what} ({e})", p) from e
+    if not isinstance(data, dict):
+        raise error(f"{what} must hold a JSON object", p)
+    return data
+
+
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` as indented JSON (numpy scalars/arrays and Paths converted)."""
     return write_text_atomic(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n")

@@ -5,14 +5,13 @@ notebooks 06 and 07, the tests); nothing is typed in by hand.
 """
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
 from msknb.errors import ResultsError
-from msknb.io import write_json_atomic
+from msknb.io import read_json_object, write_json_atomic
 
 
 def results_dir(out_dir: str | Path) -> Path:
@@ -39,13 +38,7 @@ def save_results(out_dir: str | Path, name: str, results: dict[str, Any], **cont
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        payload = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ResultsError(f"unreadable results file ({e})", path) from e
-    if not isinstance(payload, dict):
-        raise ResultsError("a results file must hold a JSON object", path)
-    return payload
+    return read_json_object(path, ResultsError, "the results file")
 
 
 def load_results(out_dir: str | Path, name: str | None = None) -> dict[str, Any] | None:

@@ -74,7 +74,7 @@ def test_split_files_have_one_parser_with_one_error(tmp_path):
     p.write_text("[1, 2]")
     with pytest.raises(SplitError, match="JSON object"):
         read_split_file(p)
-    with pytest.raises(DataError, match="absent.json: cannot read split file"):  # a SplitError is a DataError
+    with pytest.raises(DataError, match="absent.json: cannot read the split file"):  # a SplitError is a DataError
         read_split_file(tmp_path / "absent.json")
 
 
@@ -99,7 +99,7 @@ def test_notebook_results_have_one_reader(tmp_path):
     assert load_results(tmp_path, "03_train_ddpm")["context"]["epochs"] == 1
     assert list(load_results(tmp_path)) == ["03_train_ddpm"]
     (tmp_path / "results" / "05_segmentation.json").write_text("{")
-    with pytest.raises(ResultsError, match="05_segmentation.json: unreadable results file"):
+    with pytest.raises(ResultsError, match="05_segmentation.json: cannot read the results file"):
         load_results(tmp_path)
 
 

@@ -5,11 +5,11 @@ user's ``--split FILE``). :func:`read_split_file` is the one parser; its errors 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from msknb.errors import SplitError
+from msknb.io import read_json_object
 
 #: keys older split files nest the id lists under
 _NESTED = ("ids", "splits", "split")
@@ -21,12 +21,7 @@ def read_split_file(path: str | Path, required: tuple[str, ...] = ("train", "tes
     "test_ids", are read too. Every part in ``required`` must be a list. Missing, garbled or
     lacking a required part -> :class:`SplitError` naming the file."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except (OSError, ValueError) as e:
-        raise SplitError(f"cannot read split file ({e})", p) from e
-    if not isinstance(data, dict):
-        raise SplitError("split file must hold a JSON object", p)
+    data = read_json_object(p, SplitError, "the split file")
     for key in _NESTED:
         if isinstance(data.get(key), dict) and isinstance(data[key].get("train"), list):
             data = {**data, **data[key]}
