@@ -150,3 +150,46 @@ def test_comparisons_pair_the_same_draw_and_seed():
     assert matched(pre, {(None, 5): one})[0].shape == (0, 0)
     c = compare({"10%": ten, "10%+Gen (pretrain)": pre}, "10%", "10%+Gen (pretrain)")
     assert c["mean"] == pytest.approx(0.05) and c["n_cells"] == [1, 1]
+
+
+def test_scarce_label_cells_use_their_own_set_and_are_summarised(tiny, tmp_path, monkeypatch):
+    seen = []
+
+    def fake_set(data_dir, data, folder, progress, cell=None, max_seconds=None):
+        seen.append((cell.labels, cell.draw))
+        rec = {"checkpoint": "generator_d0.pt", "training_ids": ["p0"], "sampler": "ddim-25", "n": 16,
+               "condition_masks": "copies of the subset's masks", "setting": "scarce labels",
+               "fine_tuned_from": "shipped.pt", "condition_mask_ids": ["p0"]}
+        return {"images": tiny.images[:16], "masks": tiny.masks[:16], "record": rec}
+
+    monkeypatch.setattr(R, "_synthetic_for", fake_set)
+    cells = P.scarce_cells((0,), (0,))
+    assert [c.name for c in cells] == ["10pct+scarcegen-mix-d0-s0", "scarcegen-d0-s0", "10pct+scarcegen-pretrain-d0-s0"]
+    assert P.starts_from(cells[2]) == cells[1] and P.needs_synthetic(cells[1])
+    R.run_cells("unused", [P.Cell("10%", 0.1, 0, 0), *cells, P.Cell("10%+Gen", 0.1, 0, 0, "control")],
+                folder=tmp_path, state_dir=tmp_path / "state", progress=False)
+    assert seen == [("subset", 0)]                     # one set for the draw, shared by its cells
+    mix = json.loads((tmp_path / "cells" / "10pct+scarcegen-mix-d0-s0.json").read_text())
+    assert mix["labels"] == "subset" and mix["generator"]["setting"] == "scarce labels"
+    assert mix["generator"]["fine_tuned_from"] == "shipped.pt"
+    s = summarise_reference(tmp_path)
+    assert s["gain_10pct_scarce"] is not None and s["gain_10pct_scarce_vs_control"] is not None
+    assert s["gain_10pct"] is None and s["generator_detail"] is None   # the paper's setting is not run here
+    assert "10%+Gen, 10 % labels (pretrain)" in s["dice"]
+
+
+def test_scarce_generator_fine_tune_resumes_and_exports(tmp_path, monkeypatch):
+    from PIL import Image
+    from msknb.evaluation.reference import scarce as S
+    (tmp_path / "d" / "images").mkdir(parents=True)
+    (tmp_path / "d" / "masks").mkdir()
+    for k in range(3):
+        p = make_phantom("TA", size=64, seed=k)
+        Image.fromarray((p.image * 255).astype(np.uint8)).save(tmp_path / "d" / "images" / f"im{k}.png")
+        Image.fromarray((p.mask > 0).astype(np.uint8) * 255).save(tmp_path / "d" / "masks" / f"im{k}.png")
+    monkeypatch.setitem(S.FINETUNE, "max_steps", 2)
+    monkeypatch.setitem(S.FINETUNE, "checkpoint_every", 1)
+    out = S.finetune_generator(tmp_path / "d", ["im0", "im1"], 0, folder=tmp_path / "s", progress=False)
+    rec = S.fine_tune_record(out)
+    assert out.name == "generator_d0.pt" and rec["step"] == 2 and rec["finetuned_ids"] == ["im0", "im1"]
+    assert S.finetune_generator(tmp_path / "d", ["im0", "im1"], 0, folder=tmp_path / "s") == out   # done: skipped

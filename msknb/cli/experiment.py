@@ -12,14 +12,19 @@ import json
 import shlex
 import sys
 
-from msknb.evaluation.reference.plan import SEEDS, all_cells, gen_cells, real_cells
+from msknb.evaluation.reference.plan import SEEDS, all_cells, gen_cells, real_cells, scarce_cells
 from msknb.evaluation.reference.run import run_cells
 from msknb.evaluation.reference.store import REFERENCE_DIR
 from msknb.evaluation.reference.summary import summarise_reference
 
 
 def _run(args) -> int:
-    cells = {"all": all_cells, "real": real_cells, "gen": gen_cells}[args.part](seeds=args.seeds)
+    if args.part == "scarce":
+        cells = scarce_cells(seeds=args.seeds, draws=args.draws)
+    else:
+        cells = {"all": all_cells, "real": real_cells, "gen": gen_cells}[args.part](seeds=args.seeds)
+    if args.fractions:
+        cells = [c for c in cells if c.fraction in args.fractions or (c.fraction == 0.0 and min(args.fractions) < 1)]
     command = "python -m msknb " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     run_cells(args.data, cells, folder=args.folder, state_dir=args.state_dir, max_seconds=args.max_seconds,
               threads=args.threads, progress=not args.quiet, command=command)
@@ -46,8 +51,12 @@ def register(subparsers) -> None:
     r.add_argument("--max-seconds", type=float, default=None, help="no new cell after this much time")
     r.add_argument("--threads", type=int, default=None)
     r.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    r.add_argument("--part", choices=("all", "real", "gen"), default="all",
-                   help="which cells: all (default), the real-data ones, or those using the synthetic set")
+    r.add_argument("--fractions", type=float, nargs="+", default=None,
+                   help="only these training fractions, e.g. 0.1 (the Gen cells the 10 %% pretrain starts from come along)")
+    r.add_argument("--part", choices=("all", "real", "gen", "scarce"), default="all",
+                   help="which cells: all (default), the real-data ones, those using the synthetic set, or the "
+                        "scarce-label setting (a generator fine-tuned on the 10 %% subset's pairs only)")
+    r.add_argument("--draws", type=int, nargs="+", default=[0], help="10 %% subset draws of --part scarce")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=_run)
     s = sub.add_parser("summary", help="the stored results: mean Dice per experiment and the paired CIs")

@@ -65,7 +65,7 @@ def load_real(data_dir: str | Path, size: int) -> RealData:
 def cell_train_index(data: RealData, cell: Cell) -> np.ndarray:
     """The real training images of ``cell``: a nested cluster-grouped fraction of train
     (draw ``cell.draw``), all of train for 1.0, none for "Gen"."""
-    if cell.experiment == "Gen":
+    if cell.synthetic_only:
         return np.array([], dtype=np.int64)
     return fraction_subset(data.train, data.clusters, cell.fraction, seed=cell.draw)
 
@@ -81,7 +81,7 @@ def train_cell(data: RealData, cell: Cell, state_path: Path, synthetic: tuple[np
         raise DataError(f"cell {cell.name} would train on {len(leaked)} test image(s); the test ids are only scored",
                         "msknb/checkpoints/dltrack_split.json")
     x, m = data.images[idx], data.masks[idx]
-    if cell.experiment == "Gen" or cell.gen_use == "mix":
+    if cell.synthetic_only or cell.gen_use == "mix":
         if synthetic is None:
             raise ConfigError(f"cell {cell.name} needs a synthetic set", "synthetic")
         x, m = np.concatenate([x, synthetic[0]]), np.concatenate([m, synthetic[1]])

@@ -31,22 +31,31 @@ TRAINING_RULE: dict[str, Any] = {
 class Cell:
     """One trained model: ``experiment`` as in the paper ("Real", "10%", "10%+Gen", ...),
     ``fraction`` of the kit train ids (0..1), ``draw`` (which subset of that fraction),
-    ``seed`` (training seed), ``gen_use`` (None, "mix", "pretrain" or "control")."""
+    ``seed`` (training seed), ``gen_use`` (None, "mix", "pretrain" or "control"), ``labels``:
+    what the synthetic set's generator learned from, "all" train pairs (the paper's setting)
+    or only the "subset" the cell trains on (the scarce-label setting, :mod:`.scarce`)."""
     experiment: str
     fraction: float
     draw: int
     seed: int
     gen_use: str | None = None
+    labels: str = "all"
 
     @property
     def name(self) -> str:
         """File-safe and unique: ``10pct-d0-s1`` or ``10pct+gen-mix-d0-s1``."""
         base = "real" if self.fraction >= 1.0 else f"{round(self.fraction * 100)}pct"
-        if self.experiment == "Gen":
-            base = "gen"
+        gen = "gen" if self.labels == "all" else "scarcegen"
+        if self.synthetic_only:
+            base = gen
         elif self.gen_use:
-            base += f"+gen-{self.gen_use}"
+            base += f"+{gen}-{self.gen_use}"
         return f"{base}-d{self.draw}-s{self.seed}"
+
+    @property
+    def synthetic_only(self) -> bool:
+        """Trained on synthetic images alone ("Gen")."""
+        return self.experiment.startswith("Gen")
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "name": self.name}
@@ -85,6 +94,22 @@ def gen_cells(seeds=SEEDS, fractions=(0.1, 1.0)) -> list[Cell]:
     return cells
 
 
+#: the paper's names of the scarce-label experiments
+SCARCE_NAMES = {"Gen": "Gen, 10 % labels", "10%+Gen": "10%+Gen, 10 % labels"}
+
+
+def scarce_cells(seeds=(0,), draws=(0,)) -> list[Cell]:
+    """The scarce-label setting for the 10 % subsets ``draws``: per seed and draw the mix
+    cell, the Gen model of that subset's synthetic set, and the pretrain cell from it."""
+    out = []
+    for seed in seeds:
+        for d in draws:
+            out += [Cell(SCARCE_NAMES["10%+Gen"], 0.1, d, seed, "mix", "subset"),
+                    Cell(SCARCE_NAMES["Gen"], 0.0, d, seed, None, "subset"),
+                    Cell(SCARCE_NAMES["10%+Gen"], 0.1, d, seed, "pretrain", "subset")]
+    return out
+
+
 def all_cells(seeds=SEEDS) -> list[Cell]:
     """Every cell: per seed the real 10 % and 100 % cells, then that seed's synthetic-data
     cells; the 30 % and 50 % cells last."""
@@ -97,6 +122,8 @@ def all_cells(seeds=SEEDS) -> list[Cell]:
 def starts_from(cell: Cell) -> Cell | None:
     """The cell whose model ``cell`` continues from: the seed's "Gen" model for pretrain,
     the real model of the same subset and seed for the control; None otherwise."""
+    if cell.gen_use == "pretrain" and cell.labels == "subset":
+        return Cell(SCARCE_NAMES["Gen"], 0.0, cell.draw, cell.seed, None, "subset")
     if cell.gen_use == "pretrain":
         return Cell("Gen", 0.0, 0, cell.seed)
     if cell.gen_use == "control":
@@ -106,4 +133,4 @@ def starts_from(cell: Cell) -> Cell | None:
 
 def needs_synthetic(cell: Cell) -> bool:
     """Whether the cell trains on the synthetic set itself ("Gen" and mix cells)."""
-    return cell.experiment == "Gen" or cell.gen_use == "mix"
+    return cell.synthetic_only or cell.gen_use == "mix"

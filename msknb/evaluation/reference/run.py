@@ -18,7 +18,9 @@ import torch
 from msknb.evaluation.reference import store
 from msknb.evaluation.reference.cell import RealData, cell_train_index, load_real, score_cell, train_cell
 from msknb.evaluation.reference.plan import (RESOLUTION, TRAINING_RULE, Cell, all_cells, gen_cells, needs_synthetic,
+                                             scarce_cells,
                                              starts_from)
+from msknb.evaluation.reference.scarce import SCARCE_DIR, draw_scarce_set, finetune_generator
 from msknb.evaluation.reference.synthetic import SYNTHETIC_DIR, draw_reference_set
 from msknb.paths import REPO_ROOT
 from msknb.segmentation.model import build_segmenter, load_segmenter
@@ -48,9 +50,12 @@ def _generator_summary(record: dict[str, Any]) -> dict[str, Any]:
     """What a cell file says about the synthetic set: the generator, what it saw, how it was drawn."""
     keep = ("checkpoint", "training_ids_sha256", "sampler", "guidance", "n", "drawn_at_px", "resized_to_px", "seed")
     ids = record.get("training_ids")
-    return {**{k: record.get(k) for k in keep}, "n_training_ids": None if ids is None else len(ids),
-            "condition_masks": "the real masks of the kit train ids (the paper's setting: the generator saw "
-                               "every train pair)"}
+    paper = "the real masks of the kit train ids (the paper's setting: the generator saw every train pair)"
+    out = {**{k: record.get(k) for k in keep}, "n_training_ids": None if ids is None else len(ids),
+           "condition_masks": record.get("condition_masks", paper), "setting": record.get("setting", "paper")}
+    if record.get("fine_tuned_from"):
+        out.update(fine_tuned_from=record["fine_tuned_from"], fine_tuned_on=record.get("condition_mask_ids"))
+    return out
 
 
 def cell_model(folder: str | Path, state_dir: str | Path, name: str):
@@ -70,11 +75,24 @@ def cell_model(folder: str | Path, state_dir: str | Path, name: str):
     return model
 
 
-def _synthetic_for(data_dir, data: RealData, folder: Path, progress: bool) -> dict[str, Any]:
-    """The synthetic set for the real train masks, drawn (or continued) at the generator's size."""
+def _synthetic_for(data_dir, data: RealData, folder: Path, progress: bool, cell: Cell | None = None,
+                   max_seconds: float | None = None) -> dict[str, Any] | None:
+    """The synthetic set ``cell`` trains on, drawn (or continued) at the generator's size: one
+    image per real train mask (the paper's setting), or for a scarce-label cell as many from
+    the generator fine-tuned on its 10 % subset (None when ``max_seconds`` ran out first)."""
     hi = load_real(data_dir, 256)
-    masks = hi.masks[[hi.ids.index(data.ids[i]) for i in data.train]]
-    return draw_reference_set(masks, [data.ids[i] for i in data.train], RESOLUTION, folder=folder, progress=progress)
+    if cell is None or cell.labels == "all":
+        masks = hi.masks[[hi.ids.index(data.ids[i]) for i in data.train]]
+        return draw_reference_set(masks, [data.ids[i] for i in data.train], RESOLUTION, folder=folder,
+                                  progress=progress)
+    ids = [data.ids[i] for i in cell_train_index(data, Cell("10%", 0.1, cell.draw, cell.seed))]
+    generator = finetune_generator(data_dir, ids, cell.draw, folder=SCARCE_DIR, max_seconds=max_seconds,
+                                   progress=progress)
+    if generator is None:
+        return None
+    masks = hi.masks[[hi.ids.index(i) for i in ids]]
+    return draw_scarce_set(masks, ids, len(data.train), RESOLUTION, generator, cell.draw, folder=SCARCE_DIR,
+                           progress=progress)
 
 
 def run_cells(data_dir: str | Path, cells: Sequence[Cell] | None = None, folder: str | Path = store.REFERENCE_DIR,
@@ -93,7 +111,7 @@ def run_cells(data_dir: str | Path, cells: Sequence[Cell] | None = None, folder:
     if not todo:
         return []
     data = load_real(data_dir, RESOLUTION)
-    t0, done, synthetic = time.perf_counter(), [], None
+    t0, done, sets = time.perf_counter(), [], {}
     for cell in todo:
         left = None if max_seconds is None else max_seconds - (time.perf_counter() - t0)
         if left is not None and left <= 0:
@@ -103,8 +121,14 @@ def run_cells(data_dir: str | Path, cells: Sequence[Cell] | None = None, folder:
         if before is not None and (init is None or not store.is_done(folder, before.name)):
             print(f"{cell.name}: waits for {before.name}, which is not finished yet")
             continue
-        if needs_synthetic(cell) and synthetic is None:
-            synthetic = _synthetic_for(data_dir, data, Path(synthetic_dir), progress)
+        key = ("all", 0) if cell.labels == "all" else ("subset", cell.draw)
+        if needs_synthetic(cell) and key not in sets:
+            made = _synthetic_for(data_dir, data, Path(synthetic_dir), progress, cell, left)
+            if made is None:
+                print(f"{cell.name}: time budget spent fine-tuning its generator; re-run to continue")
+                break
+            sets[key] = made
+        synthetic = sets.get(key)
         syn = (synthetic["images"], synthetic["masks"]) if needs_synthetic(cell) else None
         res = train_cell(data, cell, Path(state_dir) / f"{cell.name}.state.pt", synthetic=syn, init_from=init,
                          max_seconds=left, progress=progress)
@@ -116,7 +140,8 @@ def run_cells(data_dir: str | Path, cells: Sequence[Cell] | None = None, folder:
         if cell.gen_use == "pretrain":
             gen_rec = store.read_cells(folder)[before.name].get("generator")
         rec = _record(cell, data, res, score_cell(res.model, data), threads or torch.get_num_threads(), gen_rec)
-        if cell.seed == 0 or any(starts_from(c) == cell for c in gen_cells((cell.seed,))):
+        if cell.seed == 0 or any(starts_from(c) == cell for c in [*gen_cells((cell.seed,)),
+                                                                  *scarce_cells((cell.seed,), (cell.draw,))]):
             store.write_weights(folder, cell.name, res.model, res.config, {"cell": cell.name})
         store.write_cell(folder, cell.name, rec)
         _update_meta(folder, command, threads)  # after every cell: a killed run keeps a readable folder

@@ -40,7 +40,7 @@ def per_image_keyed(cells: dict[str, dict[str, Any]], clean: bool = False
         d = np.asarray(c["test"]["dice"], dtype=np.float64)
         if clean:
             d = d[~np.asarray(c["test"]["flagged"], dtype=bool)]
-        drawn = 0.0 < float(c.get("fraction", 1.0)) < 1.0
+        drawn = 0.0 < float(c.get("fraction", 1.0)) < 1.0 or c.get("labels") == "subset"
         rows[experiment_label(c)][(int(c["draw"]) if drawn else None, int(c["seed"]))] = d
     return dict(rows)
 
@@ -122,10 +122,13 @@ def summarise_reference(folder: str | Path | None = None, clean: bool = False) -
             "gain_10pct": compare(keyed, "10%", "10%+Gen"),
             "gain_10pct_pretrain": compare(keyed, "10%", "10%+Gen (pretrain)"),
             "gain_10pct_vs_control": compare(keyed, "10% twice", "10%+Gen (pretrain)"),
+            "gain_10pct_scarce": compare(keyed, "10%", "10%+Gen, 10 % labels"),
+            "gain_10pct_scarce_pretrain": compare(keyed, "10%", "10%+Gen, 10 % labels (pretrain)"),
+            "gain_10pct_scarce_vs_control": compare(keyed, "10% twice", "10%+Gen, 10 % labels (pretrain)"),
             "gain_real": compare(keyed, "Real", "Real+Gen"),
             "gain_real_vs_control": compare(keyed, "Real twice", "Real+Gen (pretrain)"),
-            "generator_detail": next((c["generator"] for c in cells.values() if isinstance(c.get("generator"), dict)),
-                                     None),
+            "generator_detail": next((c["generator"] for c in cells.values() if isinstance(c.get("generator"), dict)
+                                      and c.get("labels", "all") == "all"), None),
             "gen_over_real": _ratio(keyed, "Gen", "Real"),
             "clean_test_only": clean, "command": meta.get("command"), "commit": meta.get("commit")})
 
@@ -150,7 +153,10 @@ def reference_readings(summary: dict[str, Any]) -> list[str]:
              ("10 %+Gen minus 10 % (pretrain on synthetic, then fine-tune)", "gain_10pct_pretrain"),
              ("10 %+Gen (pretrain) minus 10 % trained twice as long (its budget-matched control)",
               "gain_10pct_vs_control"),
-             ("Real+Gen minus Real (mix)", "gain_real")]
+             ("Real+Gen minus Real (mix)", "gain_real"),
+             ("Scarce labels: 10 %+Gen minus 10 % (mix), the generator fine-tuned on the 10 % pairs only",
+              "gain_10pct_scarce"),
+             ("Scarce labels: 10 %+Gen (pretrain) minus 10 % trained twice as long", "gain_10pct_scarce_vs_control")]
     out = []
     for what, key in pairs:
         text = _read_gain(what, summary.get(key))
