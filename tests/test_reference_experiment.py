@@ -176,6 +176,12 @@ def test_scarce_label_cells_use_their_own_set_and_are_summarised(tiny, tmp_path,
     assert s["gain_10pct_scarce"] is not None and s["gain_10pct_scarce_vs_control"] is not None
     assert s["gain_10pct"] is None and s["generator_detail"] is None   # the paper's setting is not run here
     assert "10%+Gen, 10 % labels (pretrain)" in s["dice"]
+    from msknb.evaluation.reference.summary import reference_readings
+    assert any(r.startswith("Scarce-label rows: `shipped.pt` fine-tuned on the 1 pairs") for r in reference_readings(s))
+    from msknb.evaluation.reference.figures import reference_figure
+    from msknb.evaluation.reference.store import read_reference
+    legend = reference_figure(read_reference(tmp_path)["cells"]).axes[0].get_legend().get_texts()
+    assert "10 % labels" in " ".join(t.get_text() for t in legend)
 
 
 def test_scarce_generator_fine_tune_resumes_and_exports(tmp_path, monkeypatch):

@@ -31,7 +31,7 @@ def reference_figure(cells: dict[str, dict[str, Any]], title: str = "Reference e
     dice = per_image(cells)
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     series = {"real only": "", "+ synthetic (mix)": "+Gen", "+ synthetic (pretrain)": "+Gen (pretrain)",
-              "trained twice (control)": " twice"}
+              "trained twice (control)": " twice", "+ synthetic, generator saw 10 % labels (mix)": "+Gen, 10 % labels"}
     for k, (label, suffix) in enumerate(series.items()):
         xs, ms, lo, hi = [], [], [], []
         for base, pct in _PERCENT.items():
@@ -39,7 +39,7 @@ def reference_figure(cells: dict[str, dict[str, Any]], title: str = "Reference e
             if name not in dice:
                 continue
             m, a, b = _ci(dice[name])
-            x = pct + (k - 1.5) * 1.6
+            x = pct + (k - 2) * 1.4
             xs.append(x), ms.append(m), lo.append(m - a), hi.append(b - m)
             ax.scatter(np.full(len(dice[name]), x), dice[name].mean(axis=1), s=8, color=f"C{k}", alpha=0.5)
         if xs:
@@ -48,9 +48,10 @@ def reference_figure(cells: dict[str, dict[str, Any]], title: str = "Reference e
         base = name.replace("+Gen", "")
         ax.scatter([_PERCENT[base]], [row["dice"]], marker="x", color="C1" if "+Gen" in name else "C0", s=40,
                    label="paper, Table 6 (val Dice)" if name == "10%" else None)
-    if "Gen" in dice:
-        m, a, b = _ci(dice["Gen"])
-        ax.axhline(m, color="grey", ls=":", label=f"synthetic only: {m:.3f}")
+    for name, style in (("Gen", ":"), ("Gen, 10 % labels", "-.")):
+        if name in dice:
+            m, a, b = _ci(dice[name])
+            ax.axhline(m, color="grey", ls=style, label=f"synthetic only{name[3:]}: {m:.3f}")
     ax.set_xlabel("share of the kit's train images (%)")
     ax.set_ylabel("test Dice")
     ax.set_xticks([10, 30, 50, 100])
