@@ -254,3 +254,20 @@ def test_stored_guidance_is_the_default_of_draw_conditional(tmp_path, cond_run):
     joint.write_bytes((CHECKPOINTS_DIR / "ddpm_dltrack_64.pt").read_bytes())
     with pytest.raises(CheckpointError, match="not a mask-conditioned model"):
         set_guidance(joint, 2.0, "no")
+
+
+def test_reference_set_is_drawn_in_timed_chunks_and_resumed(cond_run, tmp_path):
+    from msknb.ddpm.checkpoints import export_ema
+    from msknb.evaluation.reference import synthetic as RS
+    ckpt = export_ema(cond_run[0].checkpoint_path, tmp_path / "gen.pt")
+    masks = cond_data(3)[:, 1]
+    first = RS.draw_reference_set(masks, ["a", "b", "c"], 16, folder=tmp_path / "set", checkpoint=ckpt, steps=3,
+                                  guidance=1.0, progress=False)
+    assert first["images"].shape == (3, 16, 16) and first["record"]["draw_chunks_timed"] == "1 of 1"
+    assert first["record"]["draw_cpu_seconds"] > 0
+    again = RS.draw_reference_set(masks, ["a", "b", "c"], 16, folder=tmp_path / "set", checkpoint=ckpt, steps=3,
+                                  guidance=1.0, progress=False)
+    assert np.array_equal(first["images"], again["images"])             # read back, not drawn again
+    RS.draw_reference_set(masks, ["a", "b", "c"], 16, folder=tmp_path / "set", checkpoint=ckpt, steps=4,
+                          guidance=1.0, progress=False)
+    assert len(list(tmp_path.glob("set*"))) == 2                          # the other settings' set moved aside

@@ -158,6 +158,7 @@ def test_scarce_label_cells_use_their_own_set_and_are_summarised(tiny, tmp_path,
     def fake_set(data_dir, data, folder, progress, cell=None, max_seconds=None):
         seen.append((cell.labels, cell.draw))
         rec = {"checkpoint": "generator_d0.pt", "training_ids": ["p0"], "sampler": "ddim-25", "n": 16,
+               "draw_cpu_seconds": 1800.0, "draw_chunks_timed": "1 of 1", "finetune_cpu_seconds": 1800.0,
                "condition_masks": "copies of the subset's masks", "setting": "scarce labels",
                "fine_tuned_from": "shipped.pt", "condition_mask_ids": ["p0"]}
         return {"images": tiny.images[:16], "masks": tiny.masks[:16], "record": rec}
@@ -175,6 +176,7 @@ def test_scarce_label_cells_use_their_own_set_and_are_summarised(tiny, tmp_path,
     s = summarise_reference(tmp_path)
     assert s["gain_10pct_scarce"] is not None and s["gain_10pct_scarce_vs_control"] is not None
     assert s["gain_10pct"] is None and s["generator_detail"] is None   # the paper's setting is not run here
+    assert s["cpu_hours_synthetic_sets"] == 1.0 and s["synthetic_sets_not_timed"] == []
     assert "10%+Gen, 10 % labels (pretrain)" in s["dice"]
     from msknb.evaluation.reference.summary import reference_readings
     assert any(r.startswith("Scarce-label rows: `shipped.pt` fine-tuned on the 1 pairs") for r in reference_readings(s))

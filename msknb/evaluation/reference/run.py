@@ -48,7 +48,8 @@ def _record(cell: Cell, data: RealData, res, scores: dict[str, Any], threads: in
 
 def _generator_summary(record: dict[str, Any]) -> dict[str, Any]:
     """What a cell file says about the synthetic set: the generator, what it saw, how it was drawn."""
-    keep = ("checkpoint", "training_ids_sha256", "sampler", "guidance", "n", "drawn_at_px", "resized_to_px", "seed")
+    keep = ("checkpoint", "training_ids_sha256", "sampler", "guidance", "n", "drawn_at_px", "resized_to_px", "seed",
+            "draw_cpu_seconds", "draw_chunks_timed", "finetune_cpu_seconds")
     ids = record.get("training_ids")
     paper = "the real masks of the kit train ids (the paper's setting: the generator saw every train pair)"
     out = {**{k: record.get(k) for k in keep}, "n_training_ids": None if ids is None else len(ids),

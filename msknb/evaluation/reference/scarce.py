@@ -80,14 +80,15 @@ def draw_scarce_set(masks_hi: np.ndarray, mask_ids: list[str], n: int, size: int
     out["record"].update(condition_masks=f"{n} rotated / zoomed / flipped copies of the {len(mask_ids)} masks of "
                                          f"the 10 % subset (draw {draw}) the generator was fine-tuned on",
                          condition_mask_ids=sorted(mask_ids), fine_tuned_from=SHIPPED_SAMPLE_DDPM,
-                         setting="scarce labels")
+                         setting="scarce labels", finetune_cpu_seconds=fine_tune_record(generator)["cpu_seconds"])
     return out
 
 
 def fine_tune_record(generator: Path) -> dict[str, Any]:
-    """What the fine-tuned file says about itself: its settings and the ids it was tuned on."""
+    """What the fine-tuned file says about itself: its settings, the ids it was tuned on, its
+    steps and training seconds (wall time on one thread, the CPU time it took)."""
     import torch
     state = torch.load(generator, map_location="cpu", weights_only=False)
     return {"finetune": state.get("finetune"), "finetuned_ids": state.get("finetuned_ids"),
-            "step": state.get("step")}
+            "step": state.get("step"), "cpu_seconds": state.get("seconds")}
 

@@ -9,6 +9,7 @@ side has a single subset), then the paired percentile bootstrap over test images
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -103,6 +104,20 @@ def strict_json(obj: Any) -> Any:
     return obj
 
 
+def synthetic_cpu_hours(cells: dict[str, dict[str, Any]]) -> tuple[float, list[str]]:
+    """CPU-hours spent making the synthetic sets the cells used (each set once: its drawing
+    and, for a fine-tuned generator, the fine-tune), and the sets whose drawing was not timed."""
+    sets = {json.dumps(c["generator"], sort_keys=True): c["generator"] for c in cells.values()
+            if isinstance(c.get("generator"), dict)}
+    seconds, untimed = 0.0, []
+    for g in sets.values():
+        seconds += float(g.get("draw_cpu_seconds") or 0.0) + float(g.get("finetune_cpu_seconds") or 0.0)
+        timed, _, of = str(g.get("draw_chunks_timed", "")).partition(" of ")
+        if not of or timed != of:
+            untimed.append(str(g.get("checkpoint")))
+    return seconds / 3600.0, sorted(set(untimed))
+
+
 def summarise_reference(folder: str | Path | None = None, clean: bool = False) -> dict[str, Any]:
     """The stored reference results as one JSON-safe dict (keys named in the module docstring
     of :mod:`msknb.cli.experiment`)."""
@@ -112,9 +127,11 @@ def summarise_reference(folder: str | Path | None = None, clean: bool = False) -
     dice = {k: np.stack(list(v.values())) for k, v in keyed.items()}
     means = {k: float(v.mean()) for k, v in dice.items()}
     room = compare(keyed, "10%", "Real")
+    syn_h, untimed = synthetic_cpu_hours(cells)
     gen = {k: c["generator"].get("checkpoint") for k, c in cells.items() if isinstance(c.get("generator"), dict)}
     return strict_json({"resolution": meta.get("resolution"), "n_seeds": len({c["seed"] for c in cells.values()}),
-            "cpu_hours": meta.get("cpu_hours"), "generator": sorted({str(g) for g in gen.values()}) or None,
+            "cpu_hours": meta.get("cpu_hours"), "cpu_hours_synthetic_sets": syn_h,
+            "synthetic_sets_not_timed": untimed, "generator": sorted({str(g) for g in gen.values()}) or None,
             "dice": means, "dice_seed_sd": {k: float(v.mean(axis=1).std(ddof=1)) if len(v) > 1 else None
                                             for k, v in dice.items()},
             "n_cells": {k: int(v.shape[0]) for k, v in dice.items()},

@@ -14,6 +14,7 @@ a folder drawn with other settings is moved aside, never mixed.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +72,22 @@ def draw_reference_set(masks_hi: np.ndarray, mask_ids: list[str], size: int, fol
         path = folder / f"chunk_{k // CHUNK:03d}.npz"
         if path.is_file():
             continue
+        t0 = time.process_time()
         x, _ = draw_conditional(ckpt, m_gen[k:k + CHUNK], steps=steps, seed=seed + k // CHUNK, progress=False,
                                 batch_size=CHUNK, guidance=w)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, images=(x[:, 0] * 65535).round().astype(np.uint16))
+        np.savez_compressed(tmp, images=(x[:, 0] * 65535).round().astype(np.uint16),
+                            cpu_seconds=np.float64(time.process_time() - t0))
         tmp.replace(path)
-    hi = np.concatenate([np.load(folder / f"chunk_{k // CHUNK:03d}.npz")["images"] for k in starts])
+    chunks = [np.load(folder / f"chunk_{k // CHUNK:03d}.npz") for k in starts]
+    hi = np.concatenate([c["images"] for c in chunks])
+    timed = [float(c["cpu_seconds"]) for c in chunks if "cpu_seconds" in c.files]
     images = np.stack([resize_image(x.astype(np.float32) / 65535.0, size) for x in hi])
     masks = np.stack([resize_mask(m, size) for m in masks_hi]).astype(np.float32)
     record = generator_record(ckpt, "mask", sampler_name("ddim", steps, 0), len(images), guidance=w,
                               condition_mask_ids=list(mask_ids), drawn_at_px=int(gen_size), resized_to_px=int(size),
-                              seed=int(seed))
+                              seed=int(seed), draw_cpu_seconds=float(sum(timed)),
+                              draw_chunks_timed=f"{len(timed)} of {len(chunks)}")
     write_json_atomic(folder / "set.json", {"settings": _settings(ckpt, list(mask_ids), seed, steps, w),
                                             "complete": True, "record": record})
     return {"images": images, "masks": masks, "record": record}
