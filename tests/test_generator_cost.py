@@ -1,12 +1,14 @@
-"""The generator cost table (msknb.ddpm.cost): one architecture timed, the stored table read."""
+"""The generator cost table (msknb.ddpm.cost): one architecture timed, the stored table read; the
+figure of the folded generator's images beside their real pairs (notebook 04)."""
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from msknb.ddpm.cost import cost_reading, measure_cost, read_cost_table
-from msknb.ddpm.figures import cost_figure
+from msknb.ddpm.figures import cost_figure, real_mask_generated_figure
 from msknb.errors import CheckpointError
 
 
@@ -25,6 +27,18 @@ def test_the_table_is_read_drawn_and_read_out(tmp_path):
     table = read_cost_table(tmp_path / "cost.json")
     assert "2.0x per training image" in cost_reading(table)
     assert len(cost_figure(table).axes[0].patches) == 2
+
+
+def test_real_mask_generated_figure_has_one_titled_row_per_pair():
+    real = np.full((2, 16, 16), 0.25, dtype=np.float32)
+    masks = np.zeros((2, 16, 16), dtype=np.uint8)
+    masks[:, 4:6] = 1
+    drawn = np.stack([np.full((2, 16, 16), 0.5, dtype=np.float32), np.concatenate([real[:1], masks[:1]])])
+    axes = real_mask_generated_figure(real, masks, drawn).axes
+    assert len(axes) == 6
+    titles = [ax.get_title() for ax in axes]
+    assert titles[:3] == ["real image (mean grey 0.250)", "its mask: the condition", "generated (mean grey 0.500)"]
+    assert titles[5] == "generated (mean grey 0.250)"
 
 
 def test_the_stored_generator_screen_is_read_ranked_and_read_out(tmp_path):

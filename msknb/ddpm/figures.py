@@ -6,7 +6,8 @@
 * :func:`schedules_static_figure` (01): abar_t and SNR(t) per schedule, the static twin of the
   interactive :func:`msknb.ddpm.widgets.schedules_figure` (shows without a live kernel).
 * :func:`sampler_comparison_figure`, :func:`real_vs_synthetic_figure`,
-  :func:`intensity_histograms_figure`, :func:`conditional_samples_figure` (04).
+  :func:`intensity_histograms_figure`, :func:`conditional_samples_figure`,
+  :func:`real_mask_generated_figure`, :func:`fold_figure`, :func:`cost_figure` (04).
 The figures of the diffusion maths (forward, posterior, trajectories) are in
 :mod:`msknb.ddpm.widgets`, beside their interactive twins.
 """
@@ -161,6 +162,27 @@ def conditional_samples_figure(masks: np.ndarray, images: np.ndarray, joint: np.
     axes[1, 0].set_title("drawn for the mask above", fontsize=9, loc="left")
     if joint is not None:
         axes[2, 0].set_title("joint mode (image + mask drawn)", fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def real_mask_generated_figure(real_images: np.ndarray, masks: np.ndarray, generated: np.ndarray,
+                               label: str = "generated"):
+    """One row per pair: a real image (H, W) in [0, 1], its mask (H, W) {0, 1}, and the image a
+    mask-conditioned generator drew for that mask (``generated`` (n, C, H, W) or (n, H, W) in
+    [0, 1]); the images' titles give their mean grey level, ``label`` names the third column."""
+    gen = split_channels(generated)[0]
+    n = min(len(real_images), len(masks), len(gen))
+    fig, axes = plt.subplots(max(n, 1), 3, figsize=(7.8, 2.7 * max(n, 1)), squeeze=False)
+    for r in range(n):
+        axes[r, 0].imshow(real_images[r], cmap="gray", vmin=0, vmax=1)
+        axes[r, 0].set_title(f"real image (mean grey {float(np.mean(real_images[r])):.3f})", fontsize=9)
+        axes[r, 1].imshow(masks[r], cmap="gray", vmin=0, vmax=1)
+        axes[r, 1].set_title("its mask: the condition", fontsize=9)
+        axes[r, 2].imshow(gen[r], cmap="gray", vmin=0, vmax=1)
+        axes[r, 2].set_title(f"{label} (mean grey {float(np.mean(gen[r])):.3f})", fontsize=9)
+    for ax in axes.ravel():
+        ax.axis("off")
     fig.tight_layout()
     return fig
 
