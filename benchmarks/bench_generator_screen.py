@@ -6,7 +6,7 @@ near the 64 px generator's ratio means its gap is missing resolution and texture
 means the anatomy is wrong.
 
 ``--checkpoint FILE``: draw one image for each kit val mask (DDIM, trailing spacing,
-``--steps``, guidance ``--guidance``) at the generator's own size and screen them
+``--steps``, guidance ``--guidance``, ``--eta``) at the generator's own size and screen them
 (``msknb.evaluation.generator_screen.screen``): intensity, alignment Dice, domain Fréchet
 ratio, memorisation, each beside its real baseline; sampling seconds per image.
 
@@ -60,20 +60,20 @@ def diagnostic(segmenter, data) -> dict:
             "by_size": {str(k): v for k, v in gap.items()}}
 
 
-def generator(path: str, segmenter, data, steps: int, guidance: float, seed: int) -> dict:
+def generator(path: str, segmenter, data, steps: int, guidance: float, seed: int, eta: float = 0.0) -> dict:
     model, schedule, config = load_model(path)
     ck = load_checkpoint(path)
     p = _parts(config.image_size, data)
     t0 = time.perf_counter()
     drawn = sample_images(model, schedule, None, method="ddim", steps=steps, seed=seed, masks=p["val_masks"],
-                          guidance=guidance, spacing="trailing", progress=True)[:, 0]
+                          guidance=guidance, spacing="trailing", progress=True, eta=eta)[:, 0]
     per_image = (time.perf_counter() - t0) / len(drawn)
     row = screen(drawn, p["val_masks"], p["val"], p["train"], p["train_ids"], p["val_clusters"],
                  p["train_clusters"], segmenter)
     return {"checkpoint": str(path), "step": int(ck["step"]), "train_seconds": float(ck.get("seconds", 0.0)),
             "config": {k: ck["config"].get(k) for k in ("image_size", "fold", "dim", "prediction", "schedule",
                                                          "zero_terminal_snr", "min_snr_gamma", "cond_dropout")},
-            "sampler": {"method": "ddim", "steps": steps, "spacing": "trailing", "guidance": guidance,
+            "sampler": {"method": "ddim", "steps": steps, "spacing": "trailing", "guidance": guidance, "eta": eta,
                         "seconds_per_image": per_image, "threads": torch.get_num_threads()}, **row}
 
 
@@ -107,6 +107,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--guidance", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic, 1 as stochastic as DDPM")
     ap.add_argument("--out", default=str(OUT))
     a = ap.parse_args(argv)
     data = Path(a.data) if a.data else default_data_dir()
@@ -117,8 +118,8 @@ def main(argv=None) -> int:
         out["resolution_gap"] = diagnostic(segmenter, data)
         print(json.dumps(out["resolution_gap"], indent=1))
     for path in a.checkpoint:
-        name = f"{Path(path).stem}-w{a.guidance:g}-ddim{a.steps}"
-        out["generators"][name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed)
+        name = f"{Path(path).stem}-w{a.guidance:g}-ddim{a.steps}" + (f"-eta{a.eta:g}" if a.eta else "")
+        out["generators"][name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed, a.eta)
         print(name, json.dumps({k: out["generators"][name][k] for k in ("intensity", "alignment", "domain")}))
     for base, stage in a.cascade:
         name = f"cascade-{Path(base).stem}-{Path(stage).stem}-ddim{a.steps}"
