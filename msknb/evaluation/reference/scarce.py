@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from msknb.data.folder import load_folder
 from msknb.ddpm.checkpoints import SHIPPED_SAMPLE_DDPM, conditioning_extras, export_ema, guidance_for
@@ -45,7 +46,6 @@ def finetune_generator(data_dir: str | Path, ids: list[str], draw: int, folder: 
                        max_seconds: float | None = None, progress: bool = True) -> Path | None:
     """The shipped generator fine-tuned on the pairs ``ids`` (one 10 % subset, draw ``draw``):
     the exported fp16 file, or None when ``max_seconds`` ran out first (re-run to continue)."""
-    import torch
     out = Path(folder) / f"generator_d{draw}.pt"
     if out.is_file():
         return out
@@ -87,7 +87,6 @@ def draw_scarce_set(masks_hi: np.ndarray, mask_ids: list[str], n: int, size: int
 def fine_tune_record(generator: Path) -> dict[str, Any]:
     """What the fine-tuned file says about itself: its settings, the ids it was tuned on, its
     steps and training seconds (wall time on one thread, the CPU time it took)."""
-    import torch
     state = torch.load(generator, map_location="cpu", weights_only=False)
     return {"finetune": state.get("finetune"), "finetuned_ids": state.get("finetuned_ids"),
             "step": state.get("step"), "cpu_seconds": state.get("seconds")}
