@@ -48,7 +48,7 @@ def test_run_writes_each_cell_skips_finished_and_summarises(tiny, tmp_path, caps
     rec = json.loads((tmp_path / "cells" / "real-d0-s0.json").read_text())
     assert len(rec["test"]["dice"]) == 4 and rec["test"]["flagged"] == [False, True, False, False]
     assert not set(rec["train_ids"]) & set(rec["test"]["ids"])
-    assert sorted(p.name for p in (tmp_path / "weights").glob("*.pt")) == ["10pct-d0-s0.pt", "10pct-d0-s1.pt", "real-d0-s0.pt", "real-d0-s1.pt"]
+    assert sorted(p.name for p in (tmp_path / "weights").glob("*.pt")) == ["10pct-d0-s0.pt", "10pct-d0-s1.pt", "real-d0-s0.pt"]
     assert R.run_cells("unused", cells, folder=tmp_path, progress=False) == []
     s = summarise_reference(tmp_path)
     assert s["n_seeds"] == 2 and set(s["dice"]) == {"Real", "10%"}

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from msknb.data.folder import load_folder
-from msknb.ddpm.checkpoints import SHIPPED_SAMPLE_DDPM, conditioning_extras, export_ema, guidance_for
+from msknb.ddpm.checkpoints import (SHIPPED_SAMPLE_DDPM, conditioning_extras, export_ema, guidance_for,
+                                    load_checkpoint)
 from msknb.ddpm.condition_masks import augmented_masks
 from msknb.ddpm.groups import train_groups
 from msknb.evaluation.reference.synthetic import draw_reference_set
@@ -49,7 +49,7 @@ def finetune_generator(data_dir: str | Path, ids: list[str], draw: int, folder: 
     out = Path(folder) / f"generator_d{draw}.pt"
     if out.is_file():
         return out
-    shipped = torch.load(_shipped(), map_location="cpu", weights_only=False)
+    shipped = load_checkpoint(_shipped())
     cfg = shipped["config"]
     s = settings("ddpm", "quick", image_size=int(cfg["image_size"]), epochs=10 ** 6, max_steps=FINETUNE["max_steps"])
     s["joint_mask"] = False                                    # the mask is the condition, not a generated channel
@@ -87,7 +87,7 @@ def draw_scarce_set(masks_hi: np.ndarray, mask_ids: list[str], n: int, size: int
 def fine_tune_record(generator: Path) -> dict[str, Any]:
     """What the fine-tuned file says about itself: its settings, the ids it was tuned on, its
     steps and training seconds (wall time on one thread, the CPU time it took)."""
-    state = torch.load(generator, map_location="cpu", weights_only=False)
+    state = load_checkpoint(generator)
     return {"finetune": state.get("finetune"), "finetuned_ids": state.get("finetuned_ids"),
             "step": state.get("step"), "cpu_seconds": state.get("seconds")}
 
