@@ -55,6 +55,8 @@ def test_run_writes_each_cell_skips_finished_and_summarises(tiny, tmp_path, caps
     room = s["real_minus_10pct"]
     assert room["ci_low"] <= room["mean"] <= room["ci_high"]
     assert s["gain_10pct"] is None and s["cpu_hours"] > 0
+    from msknb.evaluation.reference.summary import provenance_line
+    assert provenance_line(s).startswith("Precomputed by `python -m msknb experiment run") and "4 models" in provenance_line(s)
     from msknb.cli import main
     capsys.readouterr()
     assert main(["experiment", "summary", "--json", "--folder", str(tmp_path)]) == 0
@@ -77,12 +79,13 @@ def test_gen_cells_wait_for_their_start_and_record_the_generator(tiny, tmp_path,
     assert done == ["gen-d0-s0", "10pct+gen-pretrain-d0-s0", "10pct+gen-pretrain-d1-s0", "10pct+gen-mix-d0-s0",
                     "10pct+gen-mix-d1-s0"]
     R.run_cells("unused", [P.Cell("10%", 0.1, 0, 0), P.Cell("10%", 0.1, 1, 0), *cells], folder=tmp_path,
-                state_dir=tmp_path / "state", progress=False)
+                state_dir=tmp_path / "state", progress=False, command="second run")
     s = summarise_reference(tmp_path)
     assert s["generator"] == ["gen.pt"] and s["gain_10pct"] is not None and s["gain_10pct_vs_control"] is not None
     assert s["gen_over_real"] is None
     pre = json.loads((tmp_path / "cells" / "10pct+gen-pretrain-d0-s0.json").read_text())
     assert pre["starts_from"] == "gen-d0-s0" and pre["generator"]["checkpoint"] == "gen.pt"
+    assert len(s["commands"]) == 2 and s["commands"][-1] == "second run"       # every run's command is kept
 
 
 def test_summary_without_results_says_what_to_run(tmp_path):

@@ -22,6 +22,7 @@ from msknb.evaluation.reference.plan import (RESOLUTION, TRAINING_RULE, Cell, al
                                              starts_from)
 from msknb.evaluation.reference.scarce import SCARCE_DIR, draw_scarce_set, finetune_generator
 from msknb.evaluation.reference.synthetic import SYNTHETIC_DIR, draw_reference_set
+from msknb.errors import MsknbError
 from msknb.paths import REPO_ROOT
 from msknb.segmentation.model import build_segmenter, load_segmenter
 
@@ -161,8 +162,15 @@ def _finished(res) -> bool:
 def _update_meta(folder, command: str, threads: int | None) -> None:
     cells = store.read_cells(folder)
     cpu_s = sum(float(c.get("train_seconds", 0.0)) * int(c.get("threads", 1)) for c in cells.values())
+    command = command or "python -m msknb experiment run --data ../shared/data/dltrack_apo"
+    try:
+        before = store.read_reference(folder)["meta"]
+    except MsknbError:
+        before = {}
+    commands = list(before.get("commands") or ([before["command"]] if before.get("command") else []))
+    commands += [] if command in commands else [command]
     store.write_meta(folder, {"resolution": RESOLUTION, "training_rule": TRAINING_RULE,
                               "split": "msknb/checkpoints/dltrack_split.json (kit split; test ids scored only)",
-                              "command": command or "python -m msknb experiment run --data ../shared/data/dltrack_apo",
+                              "command": command, "commands": commands,
                               "cpu_hours": cpu_s / 3600.0, "n_cells": len(cells), "commit": _commit(),
                               "machine": f"{os.cpu_count()} cores"})

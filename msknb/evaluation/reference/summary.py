@@ -149,7 +149,22 @@ def summarise_reference(folder: str | Path | None = None, clean: bool = False) -
             "generator_scarce_detail": next((c["generator"] for c in cells.values() if c.get("labels") == "subset"
                                              and isinstance(c.get("generator"), dict)), None),
             "gen_over_real": _ratio(keyed, "Gen", "Real"),
-            "clean_test_only": clean, "command": meta.get("command"), "commit": meta.get("commit")})
+            "clean_test_only": clean, "command": meta.get("command"), "commands": meta.get("commands"),
+            "commit": meta.get("commit")})
+
+
+def provenance_line(summary: dict[str, Any]) -> str:
+    """Where the stored results come from and what they cost, in one sentence."""
+    untimed = summary.get("synthetic_sets_not_timed") or []
+    syn = f"{summary.get('cpu_hours_synthetic_sets') or 0.0:.1f} CPU-hours for the synthetic sets"
+    if untimed:
+        syn += f" ({len(untimed)} set(s) drawn before their time was recorded, not counted)"
+    n = sum((summary.get("n_cells") or {}).values())
+    runs = len(summary.get("commands") or [summary.get("command")])
+    how = f"`{summary.get('command')}`" if runs == 1 else (f"{runs} runs of `python -m msknb experiment run` "
+                                                           "(their commands are in the folder's experiment.json)")
+    return (f"Precomputed by {how} (last at commit {summary.get('commit')}): {n} models at "
+            f"{summary.get('resolution')} px, {summary.get('cpu_hours') or 0.0:.1f} CPU-hours of training and {syn}.")
 
 
 def _read_gain(what: str, c: dict[str, Any] | None) -> str | None:
