@@ -108,6 +108,9 @@ def main(argv=None) -> int:
     ap.add_argument("--guidance", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic, 1 as stochastic as DDPM")
+    ap.add_argument("--section", default="generators",
+                    help="where the rows go: generators (candidates to ship, shown in notebook 07) or scarce_label "
+                         "(the reference experiment's generators fine-tuned on one 10 %% subset)")
     ap.add_argument("--out", default=str(OUT))
     a = ap.parse_args(argv)
     data = Path(a.data) if a.data else default_data_dir()
@@ -119,8 +122,9 @@ def main(argv=None) -> int:
         print(json.dumps(out["resolution_gap"], indent=1))
     for path in a.checkpoint:
         name = f"{Path(path).stem}-w{a.guidance:g}-ddim{a.steps}" + (f"-eta{a.eta:g}" if a.eta else "")
-        out["generators"][name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed, a.eta)
-        print(name, json.dumps({k: out["generators"][name][k] for k in ("intensity", "alignment", "domain")}))
+        rows = out.setdefault(a.section, {})
+        rows[name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed, a.eta)
+        print(name, json.dumps({k: rows[name][k] for k in ("intensity", "alignment", "domain")}))
     for base, stage in a.cascade:
         name = f"cascade-{Path(base).stem}-{Path(stage).stem}-ddim{a.steps}"
         out["generators"][name] = cascade(base, stage, segmenter, data, a.steps, a.seed)
