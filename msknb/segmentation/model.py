@@ -27,7 +27,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "threshold": 0.5,
     "fractions": (0.4, 0.2, 0.4), "crop_fov": True, "max_seconds": None, "gen_use": "mix", "patience": None,
 }
-LOSSES = ("generalized_dice", "generalized_dice_bce", "dice", "dice_bce")
+LOSSES = ("generalized_dice", "generalized_dice_bce", "generalized_dice_focal", "dice", "dice_bce")
 #: how an "x+Gen" experiment uses the synthetic set (:mod:`msknb.segmentation.experiments`)
 GEN_USES = ("mix", "pretrain")
 CHECKPOINT_FORMAT = "msknb-segmenter-v1"
