@@ -112,6 +112,9 @@ def test_readings_follow_the_ci():
          "gain_10pct_pretrain": None, "gain_10pct_vs_control": None, "gen_over_real": None}
     r = reference_readings(s)
     assert "measurable gain" in r[0] and "no measurable effect" in r[1] and "not run yet" in r[2]
+    assert any("rules out a gain of the paper's size" in line for line in r)    # paper: +0.023 > 0.02
+    s["gain_10pct"]["ci_high"] = 0.03
+    assert any("cannot rule it out" in line for line in reference_readings(s))
 
 
 def test_a_cell_never_trains_on_a_test_image(tiny):

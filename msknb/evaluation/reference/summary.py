@@ -19,6 +19,7 @@ import numpy as np
 
 from msknb.readings import paired_bootstrap
 from msknb.evaluation.reference.store import read_reference
+from msknb.paper import PAPER_TABLE6
 
 
 def experiment_label(cell: dict[str, Any]) -> str:
@@ -179,6 +180,24 @@ def _read_gain(what: str, c: dict[str, Any] | None) -> str | None:
     return f"{what}: {ci}: no measurable effect."
 
 
+def paper_size_reading(summary: dict[str, Any]) -> str | None:
+    """Whether the stored 10 %+Gen comparisons rule out a gain of the paper's size (Table 6:
+    10 % -> 10 %+Gen on its validation images); None before any is stored."""
+    paper = PAPER_TABLE6["10%+Gen"]["dice"] - PAPER_TABLE6["10%"]["dice"]
+    found = {name: summary.get(key) for name, key in (("mix", "gain_10pct"), ("pretrain", "gain_10pct_pretrain"))
+             if summary.get(key)}
+    if not found:
+        return None
+    tops = ", ".join(f"{name} up to {c['ci_high']:+.3f}" for name, c in found.items())
+    head = (f"The paper's gain at 10 % (Table 6: {PAPER_TABLE6['10%']['dice']:.3f} -> "
+            f"{PAPER_TABLE6['10%+Gen']['dice']:.3f}, {paper:+.3f} on its validation images)")
+    if all(c["ci_high"] < paper for c in found.values()):
+        return f"{head} lies above the 95 % CI of every way of using the synthetic set here ({tops}): with this " \
+               "generator the stored experiment rules out a gain of the paper's size."
+    return f"{head} lies inside the 95 % CI of at least one way of using the synthetic set here ({tops}): the " \
+           "stored experiment cannot rule it out."
+
+
 def reference_readings(summary: dict[str, Any]) -> list[str]:
     """One sentence per comparison the stored results can answer, each read from its CI;
     the comparisons not run yet are named as such."""
@@ -195,6 +214,9 @@ def reference_readings(summary: dict[str, Any]) -> list[str]:
     for what, key in pairs:
         text = _read_gain(what, summary.get(key))
         out.append(text or f"{what}: not run yet.")
+    paper = paper_size_reading(summary)
+    if paper:
+        out.append(paper)
     if summary.get("gen_over_real") is not None:
         out.append(f"Synthetic only over Real: {summary['gen_over_real']:.2f} of Real's test Dice.")
     g = summary.get("generator_detail")
