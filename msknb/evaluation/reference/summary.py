@@ -165,7 +165,8 @@ def provenance_line(summary: dict[str, Any]) -> str:
     how = f"`{summary.get('command')}`" if runs == 1 else (f"{runs} runs of `python -m msknb experiment run` "
                                                            "(their commands are in the folder's experiment.json)")
     return (f"Precomputed by {how} (last at commit {summary.get('commit')}): {n} models at "
-            f"{summary.get('resolution')} px, {summary.get('cpu_hours') or 0.0:.1f} CPU-hours of training and {syn}.")
+            f"{summary.get('resolution')} px, at most {summary.get('cpu_hours') or 0.0:.1f} CPU-hours of training (wall-clock × threads: "
+            f"runs shared the cores) and {syn}.")
 
 
 def _read_gain(what: str, c: dict[str, Any] | None) -> str | None:
