@@ -174,6 +174,8 @@ def _read_gain(what: str, c: dict[str, Any] | None) -> str | None:
         return None
     ci = f"{c['mean']:+.3f} Dice (95 % CI {c['ci_low']:+.3f} to {c['ci_high']:+.3f}, {c['n_test']} test images"
     ci += f", {c['n_cells'][0]} and {c['n_cells'][1]} models)"
+    if min(c["n_cells"]) == 1:
+        what += " [one model on a side: one example, not a trend]"
     if c["ci_low"] > 0:
         return f"{what}: {ci}: a measurable gain."
     if c["ci_high"] < 0:
