@@ -12,7 +12,7 @@ import json
 import shlex
 import sys
 
-from msknb.evaluation.reference.plan import SEEDS, all_cells, gen_cells, real_cells, scarce_cells
+from msknb.evaluation.reference.plan import SEEDS, all_cells, gen_cells, keep_fractions, real_cells, scarce_cells
 from msknb.evaluation.reference.run import run_cells
 from msknb.evaluation.reference.store import REFERENCE_DIR
 from msknb.evaluation.reference.summary import summarise_reference
@@ -24,7 +24,7 @@ def _run(args) -> int:
     else:
         cells = {"all": all_cells, "real": real_cells, "gen": gen_cells}[args.part](seeds=args.seeds)
     if args.fractions:
-        cells = [c for c in cells if c.fraction in args.fractions or (c.fraction == 0.0 and min(args.fractions) < 1)]
+        cells = keep_fractions(cells, args.fractions)
     command = "python -m msknb " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     run_cells(args.data, cells, folder=args.folder, state_dir=args.state_dir, max_seconds=args.max_seconds,
               threads=args.threads, progress=not args.quiet, command=command)

@@ -111,6 +111,13 @@ def scarce_cells(seeds=(0,), draws=(0,)) -> list[Cell]:
     return out
 
 
+def keep_fractions(cells: list[Cell], fractions) -> list[Cell]:
+    """The cells of ``cells`` that train on one of ``fractions`` of the train ids; the
+    synthetic-only cells come along when a fraction below 100 % is kept (its pretrain cells
+    start from them)."""
+    return [c for c in cells if c.fraction in fractions or (c.fraction == 0.0 and min(fractions) < 1)]
+
+
 def all_cells(seeds=SEEDS) -> list[Cell]:
     """Every cell: per seed the real 10 % and 100 % cells, then that seed's synthetic-data
     cells; the 30 % and 50 % cells last."""
