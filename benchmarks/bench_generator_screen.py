@@ -35,7 +35,7 @@ from msknb.ddpm.cascade import sample_cascade
 from msknb.ddpm.checkpoints import guidance_for, load_checkpoint, load_model
 from msknb.ddpm.sample import sample_images
 from msknb.ddpm.training_data import split_indices
-from msknb.evaluation.generator_screen import SCREEN_FILE, resolution_gap, screen, segmenter_features
+from msknb.evaluation.generator_screen import SCREEN_FILE, over_seeds, resolution_gap, screen, segmenter_features
 from msknb.io import write_json_atomic
 from msknb.paths import CHECKPOINTS_DIR, REPO_ROOT, default_data_dir
 from msknb.segmentation.model import load_segmenter
@@ -60,21 +60,32 @@ def diagnostic(segmenter, data) -> dict:
             "by_size": {str(k): v for k, v in gap.items()}}
 
 
-def generator(path: str, segmenter, data, steps: int, guidance: float, seed: int, eta: float = 0.0) -> dict:
+def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, eta: float = 0.0,
+              interval=None, rescale: float = 0.0) -> dict:
+    """The screen of ``path``'s draws for the val masks with the first of ``seeds``; with more
+    seeds, ``over_seeds`` adds each headline number's mean, sd and values over them."""
     model, schedule, config = load_model(path)
     ck = load_checkpoint(path)
     p = _parts(config.image_size, data)
-    t0 = time.perf_counter()
-    drawn = sample_images(model, schedule, None, method="ddim", steps=steps, seed=seed, masks=p["val_masks"],
-                          guidance=guidance, spacing="trailing", progress=True, eta=eta)[:, 0]
-    per_image = (time.perf_counter() - t0) / len(drawn)
-    row = screen(drawn, p["val_masks"], p["val"], p["train"], p["train_ids"], p["val_clusters"],
-                 p["train_clusters"], segmenter)
-    return {"checkpoint": str(path), "step": int(ck["step"]), "train_seconds": float(ck.get("seconds", 0.0)),
-            "config": {k: ck["config"].get(k) for k in ("image_size", "fold", "dim", "prediction", "schedule",
-                                                         "zero_terminal_snr", "min_snr_gamma", "cond_dropout")},
-            "sampler": {"method": "ddim", "steps": steps, "spacing": "trailing", "guidance": guidance, "eta": eta,
-                        "seconds_per_image": per_image, "threads": torch.get_num_threads()}, **row}
+    rows, seconds = [], []
+    for seed in seeds:
+        t0 = time.perf_counter()
+        drawn = sample_images(model, schedule, None, method="ddim", steps=steps, seed=seed, masks=p["val_masks"],
+                              guidance=guidance, spacing="trailing", progress=True, eta=eta,
+                              guidance_interval=interval, guidance_rescale=rescale)[:, 0]
+        seconds.append((time.perf_counter() - t0) / len(drawn))
+        rows.append(screen(drawn, p["val_masks"], p["val"], p["train"], p["train_ids"], p["val_clusters"],
+                           p["train_clusters"], segmenter))
+    out = {"checkpoint": str(path), "step": int(ck["step"]), "train_seconds": float(ck.get("seconds", 0.0)),
+           "config": {k: ck["config"].get(k) for k in ("image_size", "fold", "dim", "prediction", "schedule",
+                                                        "zero_terminal_snr", "min_snr_gamma", "cond_dropout")},
+           "sampler": {"method": "ddim", "steps": steps, "spacing": "trailing", "guidance": guidance, "eta": eta,
+                       "guidance_interval": list(interval) if interval else None, "guidance_rescale": rescale,
+                       "seed": int(seeds[0]),
+                       "seconds_per_image": seconds[0], "threads": torch.get_num_threads()}, **rows[0]}
+    if len(rows) > 1:
+        out["over_seeds"] = over_seeds(rows, seeds)
+    return out
 
 
 def cascade(base: str, stage: str, segmenter, data, steps: int, seed: int) -> dict:
@@ -106,7 +117,12 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=None)
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--guidance", type=float, default=1.0)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0],
+                    help="sampling seed(s); with several, the row adds the spread of its numbers over them")
+    ap.add_argument("--guidance-interval", type=float, nargs=2, metavar=("LO", "HI"), default=None,
+                    help="guide only where LO <= t / (T - 1) <= HI (Kynkäänniemi et al. 2024); default: every step")
+    ap.add_argument("--guidance-rescale", type=float, default=0.0,
+                    help="guidance rescale phi in [0, 1] (Lin et al. 2024); 0 = off")
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic, 1 as stochastic as DDPM")
     ap.add_argument("--section", default="generators",
                     help="where the rows go: generators (candidates to ship, shown in notebook 07) or scarce_label "
@@ -121,13 +137,18 @@ def main(argv=None) -> int:
         out["resolution_gap"] = diagnostic(segmenter, data)
         print(json.dumps(out["resolution_gap"], indent=1))
     for path in a.checkpoint:
-        name = f"{Path(path).stem}-w{a.guidance:g}-ddim{a.steps}" + (f"-eta{a.eta:g}" if a.eta else "")
+        name = (f"{Path(path).stem}-w{a.guidance:g}-ddim{a.steps}" + (f"-eta{a.eta:g}" if a.eta else "")
+                + ("-gi{:g}-{:g}".format(*a.guidance_interval) if a.guidance_interval else "")
+                + (f"-rescale{a.guidance_rescale:g}" if a.guidance_rescale else "")
+                + (f"-seeds{len(a.seed)}" if len(a.seed) > 1 else ""))
         rows = out.setdefault(a.section, {})
-        rows[name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed, a.eta)
-        print(name, json.dumps({k: rows[name][k] for k in ("intensity", "alignment", "domain")}))
+        rows[name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed, a.eta, a.guidance_interval,
+                               a.guidance_rescale)
+        print(name, json.dumps({k: rows[name][k] for k in ("intensity", "alignment", "domain", "over_seeds")
+                                if k in rows[name]}))
     for base, stage in a.cascade:
         name = f"cascade-{Path(base).stem}-{Path(stage).stem}-ddim{a.steps}"
-        out["generators"][name] = cascade(base, stage, segmenter, data, a.steps, a.seed)
+        out["generators"][name] = cascade(base, stage, segmenter, data, a.steps, a.seed[0])
         print(name, json.dumps({k: out["generators"][name][k] for k in ("intensity", "alignment", "domain")}))
     write_json_atomic(a.out, out)
     print("->", a.out)

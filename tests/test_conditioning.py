@@ -101,6 +101,35 @@ def test_guidance_one_is_the_plain_conditional_output(cond_run):
     torch.testing.assert_close(guided, null + 3.0 * (raw - null))
 
 
+def test_guidance_interval_guides_only_inside_it(cond_run):
+    model, schedule = cond_run[0].ema, cond_run[0].schedule
+    T = schedule.timesteps
+    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    cond = torch.from_numpy(sample_masks(PRIOR, 2, 16, seed=1)[:, None].astype(np.float32)) * 2 - 1
+    t = torch.tensor([0, T - 1])                          # one step at each end of the chain
+    everywhere = D.make_denoiser(model, "eps", schedule, condition=cond, guidance=3.0)(x, t)
+    plain = D.make_denoiser(model, "eps", schedule, condition=cond)(x, t)
+    full = D.make_denoiser(model, "eps", schedule, condition=cond, guidance=3.0, guidance_interval=(0, 1))(x, t)
+    torch.testing.assert_close(full, everywhere)
+    high = D.make_denoiser(model, "eps", schedule, condition=cond, guidance=3.0, guidance_interval=(0.5, 1))(x, t)
+    torch.testing.assert_close(high[0], plain[0])         # t = 0 lies outside: w = 1
+    torch.testing.assert_close(high[1], everywhere[1])    # t = T - 1 lies inside: w = 3
+    for bad in [(0.8, 0.2), (-0.1, 1), (0, 2), "high"]:
+        with pytest.raises(ConfigError, match="guidance_interval"):
+            D.make_denoiser(model, "eps", schedule, condition=cond, guidance=3.0, guidance_interval=bad)
+
+
+def test_guidance_rescale_matches_diffusers():
+    diffusers_sd = pytest.importorskip("diffusers.guiders.guider_utils")
+    g = torch.Generator().manual_seed(0)
+    guided, cond = 3 * torch.randn(2, 1, 8, 8, generator=g), torch.randn(2, 1, 8, 8, generator=g)
+    for phi in (0.0, 0.7, 1.0):
+        torch.testing.assert_close(D.rescaled_guidance(guided, cond, phi),
+                                   diffusers_sd.rescale_noise_cfg(guided, cond, guidance_rescale=phi))
+    with pytest.raises(ConfigError, match="guidance_rescale"):
+        D.make_denoiser(lambda x, t: x, "eps", None, guidance=2.0, guidance_rescale=1.5)
+
+
 def test_mask_errors_are_named(cond_run):
     model, schedule = cond_run[0].ema, cond_run[0].schedule
     with pytest.raises(DataError, match=r"\(N, 16, 16\)") as e:

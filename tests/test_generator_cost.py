@@ -67,3 +67,14 @@ def test_the_stored_generator_screen_is_read_ranked_and_read_out(tmp_path):
     assert "domain ratio <= 2, alignment >= 0.80, mean grey within 0.02" in text[1]
     fig = generator_screen_figure(rows, s["resolution_gap"]["by_size"])
     assert len(fig.axes[0].patches) == 4
+
+
+def test_over_seeds_gives_mean_sd_and_values():
+    from msknb.evaluation.generator_screen import over_seeds
+    rows = [{"domain": {"ratio": r}, "alignment": {"dice_mean": a}, "intensity": {"mean_grey": 0.2, "hist_l1": 0.1}}
+            for r, a in [(3.0, 0.8), (5.0, 0.7)]]
+    out = over_seeds(rows, [0, 1])
+    assert out["seeds"] == [0, 1] and out["domain_ratio"]["values"] == [3.0, 5.0]
+    assert out["domain_ratio"]["mean"] == pytest.approx(4.0) and out["domain_ratio"]["sd"] == pytest.approx(2 ** 0.5)
+    assert out["alignment_dice"]["mean"] == pytest.approx(0.75) and out["mean_grey"]["sd"] == pytest.approx(0.0)
+    json.dumps(out)

@@ -19,7 +19,7 @@ import torch
 
 from msknb.artifacts import GENERATOR_FILE, save_generator_record
 from msknb.data import load_folder
-from msknb.ddpm.checkpoints import (SHIPPED_COND_DDPM, SHIPPED_DDPM, SHIPPED_SAMPLE_DDPM, checkpoint_extras, guidance_for,
+from msknb.ddpm.checkpoints import (SHIPPED_COND_DDPM, SHIPPED_DDPM, SHIPPED_SAMPLE_DDPM, checkpoint_extras, guidance_record,
                                     load_model, pretrained_path)
 from msknb.ddpm.condition_masks import read_condition_masks
 from msknb.ddpm.export import write_synthetic_set
@@ -96,7 +96,7 @@ def _cli_sample(args) -> int:
     spacing = None if args.spacing is None else tuple(args.spacing) if len(args.spacing) == 2 else args.spacing[0]
     info = write_synthetic_set(x, args.out, spacing_mm=spacing, group=args.group)
     mode = "mask" if args.masks else ("joint" if config.channels == 2 else "image")
-    extra = {"guidance": guidance_for(path, args.guidance)} if args.masks else {}
+    extra = guidance_record(path, args.guidance) if args.masks else {}
     save_generator_record(Path(args.out) / GENERATOR_FILE,
                           generator_record(path, mode, sampler_name(args.method, args.steps, config.timesteps),
                                            info["n"], **extra))

@@ -215,14 +215,19 @@ def find_checkpoint(out_dir: str | Path | None, pretrained: str | None = SHIPPED
 
 def checkpoint_extras(path: str | Path) -> dict[str, Any]:
     """What a conditional export may carry besides weights: ``{"mask_prior": dict or None,
-    "mean_image": (H, W) float32 numpy in [0, 1] or None, "guidance": float}`` (None for
-    files without them; ``guidance``: the classifier-free guidance scale chosen for the file
-    on validation masks, written by :func:`set_guidance`; 1.0 = plain conditional)."""
+    "mean_image": (H, W) float32 numpy in [0, 1] or None, "guidance": float,
+    "guidance_interval": (lo, hi) or None, "guidance_rescale": float}`` (None for files without
+    them; the guidance settings are the ones chosen for the file on validation masks, written
+    by :func:`set_guidance`; guidance 1.0 = plain conditional, interval None = every step,
+    rescale 0 = off)."""
     ckpt = load_checkpoint(path)
     mean = ckpt.get("mean_image")
+    interval = ckpt.get("guidance_interval")
     return {"mask_prior": ckpt.get("mask_prior"),
             "mean_image": None if mean is None else mean.float().numpy(),
-            "guidance": float(ckpt.get("guidance", 1.0))}
+            "guidance": float(ckpt.get("guidance", 1.0)),
+            "guidance_interval": None if interval is None else tuple(float(v) for v in interval),
+            "guidance_rescale": float(ckpt.get("guidance_rescale", 0.0))}
 
 
 def guidance_for(path: str | Path, guidance: float | None = None) -> float:
@@ -231,17 +236,49 @@ def guidance_for(path: str | Path, guidance: float | None = None) -> float:
     return checkpoint_extras(path)["guidance"] if guidance is None else float(guidance)
 
 
-def set_guidance(path: str | Path, guidance: float, chosen_by: str) -> Path:
+def guidance_settings(path: str | Path, guidance: float | None = None) -> dict[str, Any]:
+    """The keyword arguments of :func:`msknb.ddpm.sample.sample_images` that set guidance:
+    ``{"guidance", "guidance_interval", "guidance_rescale"}``, as stored in ``path`` by
+    :func:`set_guidance`, or, when ``guidance`` is given, that scale at every step, unrescaled."""
+    if guidance is not None:
+        return {"guidance": float(guidance), "guidance_interval": None, "guidance_rescale": 0.0}
+    extras = checkpoint_extras(path)
+    return {k: extras[k] for k in ("guidance", "guidance_interval", "guidance_rescale")}
+
+
+def guidance_record(path: str | Path, guidance: float | None = None) -> dict[str, Any]:
+    """:func:`guidance_settings` as a generator record writes them: ``{"guidance": w}``, plus
+    ``guidance_interval`` and ``guidance_rescale`` only where they are set."""
+    g = guidance_settings(path, guidance)
+    out: dict[str, Any] = {"guidance": g["guidance"]}
+    if g["guidance_interval"] is not None:
+        out["guidance_interval"] = list(g["guidance_interval"])
+    if g["guidance_rescale"]:
+        out["guidance_rescale"] = g["guidance_rescale"]
+    return out
+
+
+def set_guidance(path: str | Path, guidance: float, chosen_by: str,
+                 interval: tuple[float, float] | None = None, rescale: float = 0.0) -> Path:
     """Store the classifier-free guidance scale ``guidance`` (>= 1) that samplers use by
     default for the mask-conditioned checkpoint ``path``, with ``chosen_by`` (the
-    benchmark and data it was chosen on); weights untouched. Rewritten atomically."""
+    benchmark and data it was chosen on), the ``interval`` (lo, hi) of t / (T - 1) where it
+    applies (None = every step) and the guidance ``rescale`` phi (0 = off); weights
+    untouched. Rewritten atomically."""
     if not float(guidance) >= 1.0:
         raise ConfigError(f"guidance must be >= 1 (1 = plain conditional), got {guidance}", "guidance")
     ckpt = load_checkpoint(path)
     if ckpt["config_obj"].condition is None:
         raise CheckpointError("not a mask-conditioned model: guidance needs one", path)
-    state = {k: v for k, v in ckpt.items() if k != "config_obj"}
+    interval = D.check_guidance_interval(interval)
+    if not 0.0 <= float(rescale) <= 1.0:
+        raise ConfigError(f"guidance rescale must be in [0, 1] (0 = off); got {rescale}", "guidance_rescale")
+    state = {k: v for k, v in ckpt.items() if k not in ("config_obj", "guidance_interval", "guidance_rescale")}
     state.update(guidance=float(guidance), guidance_chosen_by=str(chosen_by))
+    if interval is not None:
+        state["guidance_interval"] = list(interval)
+    if float(rescale):
+        state["guidance_rescale"] = float(rescale)
     return save_checkpoint(Path(path), state)
 
 

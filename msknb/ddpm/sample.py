@@ -103,7 +103,9 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
                   image_size: int | None = None, clip_x0: bool = True, prediction: str | None = None,
                   start_mean: np.ndarray | None = None, masks: np.ndarray | None = None,
                   guidance: float = 1.0, spacing: str | None = None,
-                  condition: torch.Tensor | None = None) -> np.ndarray:
+                  condition: torch.Tensor | None = None,
+                  guidance_interval: tuple[float, float] | None = None,
+                  guidance_rescale: float = 0.0) -> np.ndarray:
     """Generate ``n`` samples with the (EMA) network ``model``.
 
     ``method`` 'ddpm' (ancestral, ``schedule.timesteps`` network calls per batch) or 'ddim' (``steps``
@@ -118,7 +120,10 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
     images (CPU). ``masks`` (N, H, W) {0, 1}, for a mask-conditioned model (``model.condition
     == 'mask'``) only: one image per mask (``n`` None or N), each drawn for its mask;
     ``guidance`` w: classifier-free guidance scale (1 = plain conditional; needs a model
-    trained with cond_dropout > 0 for w != 1 to mean anything). ``condition`` (N, K, H, W) in
+    trained with cond_dropout > 0 for w != 1 to mean anything); ``guidance_interval`` (lo, hi):
+    guidance only where lo <= t / (T - 1) <= hi (:func:`msknb.ddpm.diffusion.make_denoiser`),
+    None = at every step; ``guidance_rescale`` phi in [0, 1]: the guided output brought back to
+    the conditional one's spread (:func:`msknb.ddpm.diffusion.rescaled_guidance`). ``condition`` (N, K, H, W) in
     [-1, 1]: the condition channels themselves, in place of ``masks`` (the super-resolution
     stage of a cascade, :func:`msknb.ddpm.cascade.sample_cascade`).
 
@@ -146,7 +151,8 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
                 shape = (m, channels, size, size)
                 x_T = _start(sched, shape, gen, device, start_mean)
                 cond = None if cond_all is None else cond_all[b * batch_size:b * batch_size + m].to(device)
-                denoise = D.make_denoiser(model, prediction, sched, condition=cond, guidance=guidance)
+                denoise = D.make_denoiser(model, prediction, sched, condition=cond, guidance=guidance,
+                                          guidance_interval=guidance_interval, guidance_rescale=guidance_rescale)
                 x = _loop(method, denoise, sched, shape, gen, progress and n_batches == 1, clip_x0, device, x_T,
                           steps, eta, spacing)
                 out.append(from_model(x.clamp(-1, 1)))

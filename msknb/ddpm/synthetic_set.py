@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from msknb.ddpm.checkpoints import checkpoint_extras, guidance_for, load_model
+from msknb.ddpm.checkpoints import checkpoint_extras, guidance_record, guidance_settings, load_model
 from msknb.data.label_qa import unflagged
 from msknb.ddpm.condition_masks import augmented_masks, resize_mask
 from msknb.ddpm.provenance import training_ids
@@ -54,16 +54,15 @@ def draw_conditional(checkpoint: str | Path, masks: np.ndarray, method: str = "d
     """``(x (N, 2, H, W) float32 in [0, 1], seconds)``: one image per mask (N, H, W) {0, 1} of
     the mask-conditioned ``checkpoint`` (channel 0), the mask itself as channel 1 (the label
     is exact by construction). Starts from the checkpoint's ``mean_image`` when it stores one,
-    unless ``noise_start``. ``guidance``: classifier-free guidance scale; None = the one stored
-    in the checkpoint (``msknb.ddpm.checkpoints.set_guidance``; 1 when none). ``seconds``: wall
-    time of sampling."""
+    unless ``noise_start``. ``guidance``: classifier-free guidance scale at every step; None = the
+    guidance settings stored in the checkpoint (``msknb.ddpm.checkpoints.guidance_settings``:
+    scale, interval, rescale; plain conditional when none). ``seconds``: wall time of sampling."""
     model, schedule, _ = load_model(checkpoint)
     start_mean = None if noise_start else checkpoint_extras(checkpoint)["mean_image"]
-    guidance = guidance_for(checkpoint, guidance)
     t0 = time.perf_counter()
     x = sample_images(model, schedule, None, method=method, steps=steps, eta=eta, seed=seed,
-                      batch_size=batch_size, progress=progress, masks=masks, guidance=guidance,
-                      start_mean=start_mean)
+                      batch_size=batch_size, progress=progress, masks=masks, start_mean=start_mean,
+                      **guidance_settings(checkpoint, guidance))
     seconds = time.perf_counter() - t0
     return np.concatenate([x, np.asarray(masks, dtype=np.float32)[:, None]], axis=1), seconds
 
@@ -102,9 +101,8 @@ def conditional_set(checkpoint: str | Path, train_ds, n: int, steps: int = 25, s
     ok, flagged = unflagged(train_ds)                        # masks off the bands would teach wrong pairs
     ok = ok if len(ok) else np.arange(len(train_ds.ids))
     masks, mask_ids = training_condition_masks(train_ds.masks[ok], [train_ds.ids[i] for i in ok], n, size, seed=seed)
-    guidance = guidance_for(checkpoint, guidance)
     x, seconds = draw_conditional(checkpoint, masks, steps=steps, seed=seed, progress=progress, batch_size=batch_size,
                                   guidance=guidance)
     rec = generator_record(checkpoint, "mask", sampler_name("ddim", steps, 0), len(x), condition_mask_ids=mask_ids,
-                           label_qa_flagged_masks_left_out=flagged, guidance=guidance)
+                           label_qa_flagged_masks_left_out=flagged, **guidance_record(checkpoint, guidance))
     return {"images": x, "seconds": seconds, "record": rec}

@@ -10,6 +10,7 @@ One function per number the generator issue is judged by, each beside its real b
 - :func:`alignment_dice`: does the segmenter find the conditioning mask in the drawn image;
 - :func:`intensity_row`: mean grey, per-image skewness against the real p5-p95, histogram L1;
 - :func:`screen`: all of them for one set of drawn images, as one JSON-safe dict;
+- :func:`over_seeds`: the spread of the headline numbers over sampling seeds;
 - :func:`read_generator_screen` (the one reader of :data:`SCREEN_FILE`, which
   ``benchmarks/bench_generator_screen.py`` writes), :func:`screen_rows` and
   :func:`screen_readings`: the stored screen for notebook 07.
@@ -110,6 +111,23 @@ def screen(drawn: np.ndarray, masks: np.ndarray, real_val: np.ndarray, real_trai
             "alignment_real": alignment_dice(segmenter, real_val, masks),
             "domain": domain_ratio(feats, drawn, real_val, real_train),
             "memorisation": {k: mem[k] for k in ("fraction_above", "thresholds", "synthetic", "baseline")}}
+
+
+#: the headline numbers whose spread over sampling seeds :func:`over_seeds` reports
+SEED_NUMBERS = {"domain_ratio": ("domain", "ratio"), "alignment_dice": ("alignment", "dice_mean"),
+                "mean_grey": ("intensity", "mean_grey"), "hist_l1": ("intensity", "hist_l1")}
+
+
+def over_seeds(rows: list[dict], seeds) -> dict[str, Any]:
+    """Mean, sd and per-seed values of each :data:`SEED_NUMBERS` entry over ``rows`` (one
+    :func:`screen` per sampling seed, same generator and masks): one screen of 47 images
+    ranks generators only as far as this spread allows."""
+    out: dict[str, Any] = {"seeds": [int(s) for s in seeds]}
+    for name, (part, key) in SEED_NUMBERS.items():
+        v = np.array([float(r[part][key]) for r in rows])
+        out[name] = {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                     "values": v.tolist()}
+    return out
 
 
 def read_generator_screen(path: str | Path = SCREEN_FILE) -> dict[str, Any]:

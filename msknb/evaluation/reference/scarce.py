@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from msknb.data.folder import load_folder
-from msknb.ddpm.checkpoints import (SHIPPED_SAMPLE_DDPM, conditioning_extras, export_ema, guidance_for,
+from msknb.ddpm.checkpoints import (SHIPPED_SAMPLE_DDPM, conditioning_extras, export_ema,
                                     load_checkpoint)
 from msknb.ddpm.condition_masks import augmented_masks
 from msknb.ddpm.groups import train_groups
@@ -63,7 +63,8 @@ def finetune_generator(data_dir: str | Path, ids: list[str], draw: int, folder: 
     if result.steps < FINETUNE["max_steps"]:
         return None
     extras = conditioning_extras(ds.images, ds.masks)
-    extras.update(guidance=shipped.get("guidance"), finetune=dict(FINETUNE), finetuned_ids=sorted(ids),
+    extras.update({k: shipped[k] for k in ("guidance", "guidance_interval", "guidance_rescale") if k in shipped})
+    extras.update(finetune=dict(FINETUNE), finetuned_ids=sorted(ids),
                   guidance_chosen_by="the shipped generator's guidance, not chosen again")
     return export_ema(result.checkpoint_path, out, half=True, extra=extras)
 
@@ -76,7 +77,7 @@ def draw_scarce_set(masks_hi: np.ndarray, mask_ids: list[str], n: int, size: int
     masks = augmented_masks(masks_hi, n, seed=draw).astype(np.float32)
     ids = [f"{mask_ids[0]}..{mask_ids[-1]} augmented #{k}" for k in range(n)]
     out = draw_reference_set(masks, ids, size, folder=Path(folder) / f"synthetic_d{draw}", checkpoint=generator,
-                             guidance=guidance_for(generator, None), progress=progress)
+                             progress=progress)
     out["record"].update(condition_masks=f"{n} rotated / zoomed / flipped copies of the {len(mask_ids)} masks of "
                                          f"the 10 % subset (draw {draw}) the generator was fine-tuned on",
                          condition_mask_ids=sorted(mask_ids), fine_tuned_from=SHIPPED_SAMPLE_DDPM,

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from msknb.data.resize import resize_image, resize_mask
-from msknb.ddpm.checkpoints import SHIPPED_SAMPLE_DDPM, guidance_for, load_model
+from msknb.ddpm.checkpoints import SHIPPED_SAMPLE_DDPM, guidance_record, load_model
 from msknb.ddpm.synthetic_set import draw_conditional, generator_record, sampler_name
 from msknb.errors import CheckpointError
 from msknb.io import move_aside, sha256_file, write_json_atomic
@@ -33,9 +33,9 @@ CHUNK = 16
 SYNTHETIC_DIR = Path("outputs/reference_synthetic")
 
 
-def _settings(checkpoint: Path, mask_ids: list[str], seed: int, steps: int, guidance: float) -> dict[str, Any]:
+def _settings(checkpoint: Path, mask_ids: list[str], seed: int, steps: int, guidance: dict[str, Any]) -> dict[str, Any]:
     return {"checkpoint": checkpoint.name, "checkpoint_sha256": sha256_file(checkpoint), "mask_ids": mask_ids,
-            "seed": int(seed), "steps": int(steps), "guidance": float(guidance), "chunk": CHUNK}
+            "seed": int(seed), "steps": int(steps), **guidance, "chunk": CHUNK}
 
 
 def _open_folder(folder: Path, settings: dict[str, Any]) -> None:
@@ -63,9 +63,9 @@ def draw_reference_set(masks_hi: np.ndarray, mask_ids: list[str], size: int, fol
     if not ckpt.is_file():
         raise CheckpointError("the generator checkpoint is missing", ckpt)
     gen_size = load_model(ckpt)[2].image_size
-    w = guidance_for(ckpt, guidance)
     folder = Path(folder)
-    _open_folder(folder, _settings(ckpt, list(mask_ids), seed, steps, w))
+    sampler_guidance = guidance_record(ckpt, guidance)
+    _open_folder(folder, _settings(ckpt, list(mask_ids), seed, steps, sampler_guidance))
     m_gen = np.stack([resize_mask(m, gen_size) for m in masks_hi])
     starts = range(0, len(m_gen), CHUNK)
     for k in tqdm(starts, desc="synthetic set (chunks)", disable=not progress):
@@ -74,7 +74,7 @@ def draw_reference_set(masks_hi: np.ndarray, mask_ids: list[str], size: int, fol
             continue
         t0 = time.process_time()
         x, _ = draw_conditional(ckpt, m_gen[k:k + CHUNK], steps=steps, seed=seed + k // CHUNK, progress=False,
-                                batch_size=CHUNK, guidance=w)
+                                batch_size=CHUNK, guidance=guidance)
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, images=(x[:, 0] * 65535).round().astype(np.uint16),
                             cpu_seconds=np.float64(time.process_time() - t0))
@@ -84,10 +84,10 @@ def draw_reference_set(masks_hi: np.ndarray, mask_ids: list[str], size: int, fol
     timed = [float(c["cpu_seconds"]) for c in chunks if "cpu_seconds" in c.files]
     images = np.stack([resize_image(x.astype(np.float32) / 65535.0, size) for x in hi])
     masks = np.stack([resize_mask(m, size) for m in masks_hi]).astype(np.float32)
-    record = generator_record(ckpt, "mask", sampler_name("ddim", steps, 0), len(images), guidance=w,
+    record = generator_record(ckpt, "mask", sampler_name("ddim", steps, 0), len(images), **sampler_guidance,
                               condition_mask_ids=list(mask_ids), drawn_at_px=int(gen_size), resized_to_px=int(size),
                               seed=int(seed), draw_cpu_seconds=float(sum(timed)),
                               draw_chunks_timed=f"{len(timed)} of {len(chunks)}")
-    write_json_atomic(folder / "set.json", {"settings": _settings(ckpt, list(mask_ids), seed, steps, w),
+    write_json_atomic(folder / "set.json", {"settings": _settings(ckpt, list(mask_ids), seed, steps, sampler_guidance),
                                             "complete": True, "record": record})
     return {"images": images, "masks": masks, "record": record}
