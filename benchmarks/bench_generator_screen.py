@@ -125,8 +125,9 @@ def main(argv=None) -> int:
                     help="guidance rescale phi in [0, 1] (Lin et al. 2024); 0 = off")
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic, 1 as stochastic as DDPM")
     ap.add_argument("--section", default="generators",
-                    help="where the rows go: generators (candidates to ship, shown in notebook 07) or scarce_label "
-                         "(the reference experiment's generators fine-tuned on one 10 %% subset)")
+                    help="where the rows go: generators (candidates to ship, shown in notebook 07), guidance (the "
+                         "shipped generator under other guidance settings, also shown in 07) or scarce_label (the "
+                         "reference experiment's generators fine-tuned on one 10 %% subset)")
     ap.add_argument("--out", default=str(OUT))
     a = ap.parse_args(argv)
     data = Path(a.data) if a.data else default_data_dir()

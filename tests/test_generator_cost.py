@@ -78,3 +78,32 @@ def test_over_seeds_gives_mean_sd_and_values():
     assert out["domain_ratio"]["mean"] == pytest.approx(4.0) and out["domain_ratio"]["sd"] == pytest.approx(2 ** 0.5)
     assert out["alignment_dice"]["mean"] == pytest.approx(0.75) and out["mean_grey"]["sd"] == pytest.approx(0.0)
     json.dumps(out)
+
+
+def _screened(ratio, align, sampler, seeds=None):
+    row = {"checkpoint": "msknb/checkpoints/ddpm_cond_dltrack_256.pt", "sampler": sampler,
+           "domain": {"ratio": ratio}, "alignment": {"dice_mean": align},
+           "intensity": {"mean_grey": 0.22, "real_mean_grey": 0.23, "hist_l1": 0.1}}
+    if seeds:
+        row["over_seeds"] = {"seeds": [0, 1, 2], "domain_ratio": {"mean": seeds[0], "sd": seeds[1]},
+                             "alignment_dice": {"mean": align, "sd": 0.01}}
+    return row
+
+
+def test_guidance_rows_readings_and_figure():
+    import matplotlib.pyplot as plt
+    from msknb.evaluation.figures import guidance_settings_figure
+    from msknb.evaluation.generator_screen import guidance_readings, guidance_rows
+    screen = {"generators": {"shipped-w1.5": _screened(3.5, 0.79, {"guidance": 1.5}, seeds=(3.9, 0.3)),
+                             "other": {**_screened(1.0, 0.9, {"guidance": 1.0}), "checkpoint": "x/other.pt"}},
+              "guidance": {"gi": _screened(3.1, 0.81, {"guidance": 2.0, "guidance_interval": [0.2, 0.8]},
+                                           seeds=(3.2, 0.2)),
+                           "rescale": _screened(9.9, 0.83, {"guidance": 2.0, "guidance_rescale": 0.7})}}
+    rows = guidance_rows(screen)
+    assert [r["name"] for r in rows] == ["gi", "shipped-w1.5", "rescale"]      # other checkpoints left out
+    assert rows[0]["label"] == "w 2, t/T 0.2-0.8" and rows[2]["label"] == "w 2, every step, rescale 0.7"
+    text = " ".join(guidance_readings(rows))
+    assert "3.10 (w 2, t/T 0.2-0.8" in text and "no measurable effect" in text   # 3.2 ± 0.2 vs 3.9 ± 0.3 overlap at 2 sd
+    fig = guidance_settings_figure(rows)
+    assert len(fig.axes) == 1
+    plt.close(fig)

@@ -246,6 +246,18 @@ def guidance_settings(path: str | Path, guidance: float | None = None) -> dict[s
     return {k: extras[k] for k in ("guidance", "guidance_interval", "guidance_rescale")}
 
 
+def guidance_label(settings: dict[str, Any]) -> str:
+    """``"w 2, t/T 0.2-0.8, rescale 0.7"``: a guidance setting (:func:`guidance_settings`, or a
+    screen's sampler record, which may add a DDIM ``eta``) in words."""
+    lo_hi = settings.get("guidance_interval")
+    parts = [f"w {settings.get('guidance', 1.0):g}", "every step" if not lo_hi else f"t/T {lo_hi[0]:g}-{lo_hi[1]:g}"]
+    if settings.get("guidance_rescale"):
+        parts.append(f"rescale {settings['guidance_rescale']:g}")
+    if settings.get("eta"):
+        parts.append(f"eta {settings['eta']:g}")
+    return ", ".join(parts)
+
+
 def guidance_record(path: str | Path, guidance: float | None = None) -> dict[str, Any]:
     """:func:`guidance_settings` as a generator record writes them: ``{"guidance": w}``, plus
     ``guidance_interval`` and ``guidance_rescale`` only where they are set."""

@@ -179,3 +179,30 @@ def generator_screen_figure(rows: list, gap: dict | None = None, target: float =
     b.set_xlabel("alignment Dice (segmenter finds the mask)")
     fig.tight_layout()
     return fig
+
+
+def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_target: float = 0.80):
+    """Domain Fréchet ratio (x, log scale) against alignment Dice (y) of one generator under
+    each guidance setting (rows of :func:`msknb.evaluation.generator_screen.guidance_rows`;
+    error bars: ± 1 sd over sampling seeds where screened over several), each point labelled
+    with its setting; the target corner (ratio <= ``ratio_target``, alignment >=
+    ``alignment_target``) shaded. Returns the figure."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.axvspan(0.9, ratio_target, ymin=0, ymax=1, color="tab:green", alpha=0.06)
+    ax.axvline(ratio_target, ls="--", color="black", lw=1)
+    ax.axhline(alignment_target, ls="--", color="black", lw=1, label=f"targets: ratio <= {ratio_target:g}, "
+                                                                     f"alignment >= {alignment_target:.2f}")
+    for r in rows:
+        many = r["n_seeds"] > 1 and r["domain_ratio_mean"] is not None
+        x, y = (r["domain_ratio_mean"], r["alignment_mean"]) if many else (r["domain_ratio"], r["alignment"])
+        ax.errorbar(x, y, xerr=r["domain_ratio_sd"] if many else None, yerr=r["alignment_sd"] if many else None,
+                    fmt="o", color="tab:blue" if "every step" in r["label"] else "tab:orange", capsize=3)
+        ax.annotate(r["label"] + (f" ({r['n_seeds']} seeds)" if many else ""), (x, y), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("domain Fréchet ratio at 256 px (1 = as close as real to real)")
+    ax.set_ylabel("alignment Dice (segmenter finds the mask)")
+    ax.set_title("One generator, several guidance settings (blue: every step, orange: an interval of t)", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

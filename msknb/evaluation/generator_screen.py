@@ -13,7 +13,9 @@ One function per number the generator issue is judged by, each beside its real b
 - :func:`over_seeds`: the spread of the headline numbers over sampling seeds;
 - :func:`read_generator_screen` (the one reader of :data:`SCREEN_FILE`, which
   ``benchmarks/bench_generator_screen.py`` writes), :func:`screen_rows` and
-  :func:`screen_readings`: the stored screen for notebook 07.
+  :func:`screen_readings`: the stored screen for notebook 07;
+- :func:`guidance_rows` and :func:`guidance_readings`: the shipped generator under each
+  guidance setting screened (scale, interval, rescale), for notebook 07.
 
 The val ids pick and tune; the test ids are never read here.
 """
@@ -26,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy.stats import skew
 
+from msknb.ddpm.checkpoints import guidance_label
 from msknb.ddpm.quality import image_stats, quality_proxy
 from msknb.evaluation.features import frechet_distance
 from msknb.evaluation.memorisation import memorisation_check
@@ -190,4 +193,57 @@ def screen_readings(screen_file: dict[str, Any]) -> list[str]:
                    f"{best['train_hours']:.1f} CPU-hours), ratio {best['domain_ratio']:.2f}, alignment Dice "
                    f"{best['alignment']:.2f}, mean grey {best['mean_grey']:.3f} vs {best['real_mean_grey']:.3f}; "
                    + (f"of the targets it meets {', '.join(meets)}." if meets else "it meets none of the targets."))
+    return out
+
+
+#: where the screen keeps the shipped generator's guidance settings (``--section guidance``)
+GUIDANCE_SECTION = "guidance"
+
+
+def guidance_rows(screen_file: dict[str, Any], checkpoint: str = "ddpm_cond_dltrack_256") -> list[dict[str, Any]]:
+    """One row per guidance setting screened for ``checkpoint`` (its rows in the ``generators``
+    and :data:`GUIDANCE_SECTION` sections): ``name``, ``label`` (the setting in words),
+    ``domain_ratio`` and ``alignment`` (seed 0), their ``*_mean`` / ``*_sd`` over sampling seeds
+    (None with one seed), ``n_seeds``, ``mean_grey``, ``hist_l1``, ``s_per_image``; sorted by
+    domain ratio."""
+    rows = []
+    for section in ("generators", GUIDANCE_SECTION):
+        for name, g in (screen_file.get(section) or {}).items():
+            if Path(str(g.get("checkpoint", ""))).stem != checkpoint or "base" in g:
+                continue
+            seeds = g.get("over_seeds") or {}
+            spread = {f"{k}_{stat}": (seeds.get(key) or {}).get(stat)
+                      for k, key in (("domain_ratio", "domain_ratio"), ("alignment", "alignment_dice"))
+                      for stat in ("mean", "sd")}
+            rows.append({"name": name, "label": guidance_label(g.get("sampler", {})),
+                         "domain_ratio": g["domain"]["ratio"], "alignment": g["alignment"]["dice_mean"],
+                         "n_seeds": len(seeds.get("seeds", [0])), **spread,
+                         "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
+                         "hist_l1": g["intensity"]["hist_l1"],
+                         "s_per_image": g.get("sampler", {}).get("seconds_per_image")})
+    return sorted(rows, key=lambda r: r["domain_ratio"])
+
+
+def guidance_readings(rows: list[dict[str, Any]]) -> list[str]:
+    """Sentences read from :func:`guidance_rows`: the settings that reach the alignment target
+    with the lowest domain ratio, and whether the spread over sampling seeds separates the two
+    settings screened over several seeds (mean +- 2 sd not overlapping)."""
+    out = []
+    aligned = [r for r in rows if r["alignment"] >= TARGETS["alignment_dice"]]
+    if aligned:
+        best = aligned[0]
+        out.append(f"Of the {len(rows)} settings screened (one seed each), the lowest domain ratio among those "
+                   f"whose images the segmenter aligns with their masks (alignment >= {TARGETS['alignment_dice']:.2f}) "
+                   f"is {best['domain_ratio']:.2f} ({best['label']}, alignment {best['alignment']:.3f}); guiding "
+                   f"every step at larger w raises alignment and the ratio together.")
+    multi = [r for r in rows if r["n_seeds"] > 1 and r["domain_ratio_mean"] is not None]
+    if len(multi) >= 2:
+        a, b = sorted(multi, key=lambda r: r["domain_ratio_mean"])[:2]
+        apart = a["domain_ratio_mean"] + 2 * a["domain_ratio_sd"] < b["domain_ratio_mean"] - 2 * b["domain_ratio_sd"]
+        out.append(f"Over {a['n_seeds']} sampling seeds: {a['label']} ratio {a['domain_ratio_mean']:.2f} ± "
+                   f"{a['domain_ratio_sd']:.2f} (alignment {a['alignment_mean']:.3f} ± {a['alignment_sd']:.3f}), "
+                   f"{b['label']} ratio {b['domain_ratio_mean']:.2f} ± {b['domain_ratio_sd']:.2f} (alignment "
+                   f"{b['alignment_mean']:.3f} ± {b['alignment_sd']:.3f}): "
+                   + ("the seeds separate them." if apart else
+                      "the difference lies inside the spread over seeds: no measurable effect."))
     return out
