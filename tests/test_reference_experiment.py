@@ -12,6 +12,7 @@ from msknb.errors import CheckpointError
 from msknb.evaluation.reference import cell as C
 from msknb.evaluation.reference import plan as P
 from msknb.evaluation.reference import run as R
+from msknb.evaluation.reference.store import read_reference
 from msknb.evaluation.reference.summary import summarise_reference
 
 
@@ -55,8 +56,13 @@ def test_run_writes_each_cell_skips_finished_and_summarises(tiny, tmp_path, caps
     room = s["real_minus_10pct"]
     assert room["ci_low"] <= room["mean"] <= room["ci_high"]
     assert s["gain_10pct"] is None and s["cpu_hours"] > 0
+    assert rec["train_cpu_seconds"] > 0 and s["cpu_measured_cells"] == 4        # CPU time, all threads
+    assert s["cpu_hours"] == pytest.approx(sum(R.cell_cpu_seconds(c) for c in read_reference(tmp_path)["cells"].values()) / 3600)
+    assert R.cell_cpu_seconds({"train_seconds": 10.0, "threads": 2}) == 20.0   # older cells: wall x threads
     from msknb.evaluation.reference.summary import provenance_line
-    assert provenance_line(s).startswith("Precomputed by `python -m msknb experiment run") and "4 models" in provenance_line(s)
+    line = provenance_line(s)
+    assert line.startswith("Precomputed by `python -m msknb experiment run") and "4 models" in line
+    assert "CPU time measured" in line and "at most" not in line
     from msknb.cli import main
     capsys.readouterr()
     assert main(["experiment", "summary", "--json", "--folder", str(tmp_path)]) == 0

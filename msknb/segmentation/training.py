@@ -54,6 +54,17 @@ def epoch_samples(n: int, cfg: dict[str, Any]) -> int:
     return max(n, int(cfg.get("min_samples_per_epoch") or 0))
 
 
+def _cpu_before(history: list[dict], cfg: dict) -> float:
+    """CPU seconds (all threads) spent by the epochs in ``history``; where an epoch predates the
+    record, its wall seconds times the thread count stand in (an upper bound)."""
+    if not history:
+        return 0.0
+    last = history[-1]
+    if "cpu_seconds" in last:
+        return float(last["cpu_seconds"])
+    return float(last["seconds"]) * int(cfg.get("threads") or torch.get_num_threads())
+
+
 def _train_epoch(model, opt, loss_fn: Callable, x_all: torch.Tensor, m_all: torch.Tensor, cfg: dict[str, Any],
                  gen: torch.Generator, epoch: int) -> float:
     """One epoch (:func:`epoch_samples` samples, reshuffled each pass); mean loss."""
@@ -161,7 +172,7 @@ def _epochs(run, cfg, xi, xm, val, best, history, desc, progress, saving) -> tup
     model, opt, sched, gen, loss_fn = run
     state_path, sig = saving
     x_all, m_all = torch.from_numpy(xi)[:, None], torch.from_numpy(xm)[:, None]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     done = len(history)
     if cfg.get("patience") and val and done and done - best[1] >= int(cfg["patience"]):
         return best  # stopped early in an earlier call
@@ -176,8 +187,9 @@ def _epochs(run, cfg, xi, xm, val, best, history, desc, progress, saving) -> tup
             best = (score, epoch, copy.deepcopy(model.state_dict()))
         prev = history[-1]["seconds"] if history else 0.0
         history.append({"epoch": epoch, "loss": loss, "val_dice": v, "lr": lr,
-                        "seconds": prev + time.perf_counter() - t0})
-        t0 = time.perf_counter()
+                        "seconds": prev + time.perf_counter() - t0,
+                        "cpu_seconds": _cpu_before(history, cfg) + time.process_time() - c0})
+        t0, c0 = time.perf_counter(), time.process_time()
         if state_path is not None:
             save_state(state_path, sig, model, opt, sched, gen, best, history)
         bar.set_postfix(loss=f"{loss:.3f}", val_dice=f"{v:.3f}")

@@ -43,6 +43,8 @@ def _record(cell: Cell, data: RealData, res, scores: dict[str, Any], threads: in
             "best_epoch": res.best_epoch, "best_val_dice": res.best_val_dice, "epochs_run": len(res.history),
             "val_curve": [h["val_dice"] for h in res.history],
             "train_seconds": float(res.history[-1]["seconds"]) if res.history else 0.0,
+            "train_cpu_seconds": float(res.history[-1]["cpu_seconds"]) if res.history and "cpu_seconds"
+            in res.history[-1] else None,
             "threads": threads, "commit": _commit(), "test": scores, "generator": generator,
             "starts_from": None if starts_from(cell) is None else starts_from(cell).name}
 
@@ -153,6 +155,13 @@ def run_cells(data_dir: str | Path, cells: Sequence[Cell] | None = None, folder:
     return done
 
 
+def cell_cpu_seconds(cell: dict[str, Any]) -> float:
+    """A stored cell's training CPU seconds: measured (all threads) where the cell records
+    them, else its wall seconds times its threads (an upper bound on shared cores)."""
+    measured = cell.get("train_cpu_seconds")
+    return float(measured) if measured is not None else float(cell.get("train_seconds", 0.0)) * int(cell.get("threads", 1))
+
+
 def _finished(res) -> bool:
     """Stopped by patience or by reaching the last epoch (not by the time budget)."""
     n = len(res.history)
@@ -161,7 +170,7 @@ def _finished(res) -> bool:
 
 def _update_meta(folder, command: str, threads: int | None) -> None:
     cells = store.read_cells(folder)
-    cpu_s = sum(float(c.get("train_seconds", 0.0)) * int(c.get("threads", 1)) for c in cells.values())
+    cpu_s = sum(cell_cpu_seconds(c) for c in cells.values())
     command = command or "python -m msknb experiment run --data ../shared/data/dltrack_apo"
     try:
         before = store.read_reference(folder)["meta"]

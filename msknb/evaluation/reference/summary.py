@@ -132,6 +132,7 @@ def summarise_reference(folder: str | Path | None = None, clean: bool = False) -
     gen = {k: c["generator"].get("checkpoint") for k, c in cells.items() if isinstance(c.get("generator"), dict)}
     return strict_json({"resolution": meta.get("resolution"), "n_seeds": len({c["seed"] for c in cells.values()}),
             "cpu_hours": meta.get("cpu_hours"), "cpu_hours_synthetic_sets": syn_h,
+            "cpu_measured_cells": sum(1 for c in cells.values() if c.get("train_cpu_seconds") is not None),
             "synthetic_sets_not_timed": untimed, "generator": sorted({str(g) for g in gen.values()}) or None,
             "dice": means, "dice_seed_sd": {k: float(v.mean(axis=1).std(ddof=1)) if len(v) > 1 else None
                                             for k, v in dice.items()},
@@ -164,9 +165,14 @@ def provenance_line(summary: dict[str, Any]) -> str:
     runs = len(summary.get("commands") or [summary.get("command")])
     how = f"`{summary.get('command')}`" if runs == 1 else (f"{runs} runs of `python -m msknb experiment run` "
                                                            "(their commands are in the folder's experiment.json)")
+    measured = int(summary.get("cpu_measured_cells") or 0)
+    how_timed = ("wall-clock × threads: runs shared the cores" if not measured else
+                 f"CPU time measured for {measured} model(s), wall-clock × threads for the others, "
+                 "as runs shared the cores" if measured < n else "CPU time measured")
     return (f"Precomputed by {how} (last at commit {summary.get('commit')}): {n} models at "
-            f"{summary.get('resolution')} px, at most {summary.get('cpu_hours') or 0.0:.1f} CPU-hours of training (wall-clock × threads: "
-            f"runs shared the cores) and {syn}.")
+            f"{summary.get('resolution')} px, {'' if measured == n else 'at most '}"
+            f"{summary.get('cpu_hours') or 0.0:.1f} CPU-hours of training "
+            f"({how_timed}) and {syn}.")
 
 
 def _read_gain(what: str, c: dict[str, Any] | None) -> str | None:
