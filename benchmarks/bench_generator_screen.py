@@ -13,6 +13,11 @@ ratio, memorisation, each beside its real baseline; sampling seconds per image.
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_generator_screen.py --diagnostic
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_generator_screen.py --checkpoint outputs/gen256/fold4_dim32.pt
 
+``--default N``: what ``msknb sample`` draws by default (no ``--model``, no ``--masks``): the
+shipped 256 px generator with its stored guidance settings, ``N`` masks from its stored mask
+prior; intensity against the real val images (and real-vs-real beside it) and alignment Dice
+against the prior masks. Stored under ``sample_default``.
+
 ``--cascade BASE STAGE``: the same for a cascade (``msknb.ddpm.cascade.sample_cascade``): the
 mask-conditioned ``BASE`` draws each image at its size (its stored guidance), the
 super-resolution ``STAGE`` draws it full size.
@@ -32,10 +37,14 @@ import torch
 
 from msknb.data.loading import load_folder
 from msknb.ddpm.cascade import sample_cascade
-from msknb.ddpm.checkpoints import guidance_for, load_checkpoint, load_model
+from msknb.ddpm.checkpoints import (SHIPPED_SAMPLE_DDPM, checkpoint_extras, guidance_for, guidance_record,
+                                    load_checkpoint, load_model)
+from msknb.ddpm.mask_prior import sample_masks
+from msknb.ddpm.synthetic_set import draw_conditional
 from msknb.ddpm.sample import sample_images
 from msknb.ddpm.training_data import split_indices
-from msknb.evaluation.generator_screen import SCREEN_FILE, over_seeds, resolution_gap, screen, segmenter_features
+from msknb.evaluation.generator_screen import (SCREEN_FILE, alignment_dice, intensity_row, over_seeds, resolution_gap,
+                                              screen, segmenter_features)
 from msknb.io import write_json_atomic
 from msknb.paths import CHECKPOINTS_DIR, REPO_ROOT, default_data_dir
 from msknb.segmentation.model import load_segmenter
@@ -88,6 +97,21 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
     return out
 
 
+def sample_default(n: int, segmenter, data, seed: int) -> dict:
+    """What ``msknb sample`` draws with no ``--model`` and no ``--masks``, screened."""
+    path = CHECKPOINTS_DIR / SHIPPED_SAMPLE_DDPM
+    size = load_model(path)[2].image_size
+    p = _parts(size, data)
+    masks = sample_masks(checkpoint_extras(path)["mask_prior"], n, size, seed=seed)
+    x, seconds = draw_conditional(path, masks, steps=25, seed=seed, progress=True)
+    drawn = x[:, 0]
+    half = len(p["train"]) // 2
+    return {"checkpoint": path.name, **guidance_record(path), "n": int(n), "seed": int(seed),
+            "seconds_per_image": seconds / n, "threads": torch.get_num_threads(),
+            "intensity": intensity_row(p["val"], drawn), "intensity_real_vs_real": intensity_row(p["val"], p["train"][:half]),
+            "alignment": alignment_dice(segmenter, drawn, masks)}
+
+
 def cascade(base: str, stage: str, segmenter, data, steps: int, seed: int) -> dict:
     _, _, config = load_model(stage)
     ck, ck_base = load_checkpoint(stage), load_checkpoint(base)
@@ -112,6 +136,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--diagnostic", action="store_true")
     ap.add_argument("--checkpoint", action="append", default=[])
+    ap.add_argument("--default", type=int, default=0, metavar="N",
+                    help="screen N images of what `msknb sample` draws by default (masks from the prior)")
     ap.add_argument("--cascade", nargs=2, metavar=("BASE", "STAGE"), action="append", default=[])
     ap.add_argument("--segmenter", default=str(SHIPPED_SEGMENTER))
     ap.add_argument("--data", default=None)
@@ -147,6 +173,9 @@ def main(argv=None) -> int:
                                a.guidance_rescale)
         print(name, json.dumps({k: rows[name][k] for k in ("intensity", "alignment", "domain", "over_seeds")
                                 if k in rows[name]}))
+    if a.default:
+        out["sample_default"] = sample_default(a.default, segmenter, data, a.seed[0])
+        print("sample_default", json.dumps({k: out["sample_default"][k] for k in ("intensity", "alignment")}))
     for base, stage in a.cascade:
         name = f"cascade-{Path(base).stem}-{Path(stage).stem}-ddim{a.steps}"
         out["generators"][name] = cascade(base, stage, segmenter, data, a.steps, a.seed[0])

@@ -85,8 +85,10 @@ def _screened(ratio, align, sampler, seeds=None):
            "domain": {"ratio": ratio}, "alignment": {"dice_mean": align},
            "intensity": {"mean_grey": 0.22, "real_mean_grey": 0.23, "hist_l1": 0.1}}
     if seeds:
-        row["over_seeds"] = {"seeds": [0, 1, 2], "domain_ratio": {"mean": seeds[0], "sd": seeds[1]},
-                             "alignment_dice": {"mean": align, "sd": 0.01}}
+        row["over_seeds"] = {"seeds": seeds[2] if len(seeds) > 2 else [0, 1, 2],
+                             "domain_ratio": {"mean": seeds[0], "sd": seeds[1],
+                                              "values": [seeds[0] - 0.1, seeds[0], seeds[0] + 0.1]},
+                             "alignment_dice": {"mean": align, "sd": 0.01, "values": [align] * 3}}
     return row
 
 
@@ -94,7 +96,7 @@ def test_guidance_rows_readings_and_figure():
     import matplotlib.pyplot as plt
     from msknb.evaluation.figures import guidance_settings_figure
     from msknb.evaluation.generator_screen import guidance_readings, guidance_rows
-    screen = {"generators": {"shipped-w1.5": _screened(3.5, 0.79, {"guidance": 1.5}, seeds=(3.9, 0.3)),
+    screen = {"generators": {"shipped-w1.5": _screened(3.5, 0.79, {"guidance": 1.5}, seeds=(3.9, 0.3, [3, 4, 5])),
                              "other": {**_screened(1.0, 0.9, {"guidance": 1.0}), "checkpoint": "x/other.pt"}},
               "guidance": {"gi": _screened(3.1, 0.81, {"guidance": 2.0, "guidance_interval": [0.2, 0.8]},
                                            seeds=(3.2, 0.2)),
@@ -104,6 +106,9 @@ def test_guidance_rows_readings_and_figure():
     assert rows[0]["label"] == "w 2, t/T 0.2-0.8" and rows[2]["label"] == "w 2, every step, rescale 0.7"
     text = " ".join(guidance_readings(rows))
     assert "3.10 (w 2, t/T 0.2-0.8" in text and "no measurable effect" in text   # 3.2 ± 0.2 vs 3.9 ± 0.3 overlap at 2 sd
+    screen["generators"]["shipped-w1.5"]["over_seeds"]["seeds"] = [0, 1, 2]   # same seeds: compared seed by seed
+    paired = " ".join(guidance_readings(guidance_rows(screen)))
+    assert "lower in ratio on each of the 3 seeds (by 0.70 to 0.70)" in paired
     fig = guidance_settings_figure(rows)
     assert len(fig.axes) == 1
     plt.close(fig)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 import numpy as np
 import plotly.graph_objects as go
 
@@ -188,7 +189,6 @@ def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_ta
     with its setting; the target corner (ratio <= ``ratio_target``, alignment >=
     ``alignment_target``) shaded. Returns the figure."""
     fig, ax = plt.subplots(figsize=(8, 5))
-    ax.axvspan(0.9, ratio_target, ymin=0, ymax=1, color="tab:green", alpha=0.06)
     ax.axvline(ratio_target, ls="--", color="black", lw=1)
     ax.axhline(alignment_target, ls="--", color="black", lw=1, label=f"targets: ratio <= {ratio_target:g}, "
                                                                      f"alignment >= {alignment_target:.2f}")
@@ -200,6 +200,12 @@ def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_ta
         ax.annotate(r["label"] + (f" ({r['n_seeds']} seeds)" if many else ""), (x, y), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")
     ax.set_xscale("log")
+    lo_x, top = min(ax.get_xlim()[0], 0.9 * ratio_target), max(ax.get_ylim()[1], alignment_target + 0.01)
+    ax.fill_between([lo_x, ratio_target], alignment_target, top, color="tab:green", alpha=0.1, lw=0)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v in (2, 3, 5, 20, 30) else ""))
+    ax.set_xlim(left=lo_x)
+    ax.set_ylim(top=top)
     ax.set_xlabel("domain Fréchet ratio at 256 px (1 = as close as real to real)")
     ax.set_ylabel("alignment Dice (segmenter finds the mask)")
     ax.set_title("One generator, several guidance settings (blue: every step, orange: an interval of t)", fontsize=9)

@@ -203,8 +203,8 @@ GUIDANCE_SECTION = "guidance"
 def guidance_rows(screen_file: dict[str, Any], checkpoint: str = "ddpm_cond_dltrack_256") -> list[dict[str, Any]]:
     """One row per guidance setting screened for ``checkpoint`` (its rows in the ``generators``
     and :data:`GUIDANCE_SECTION` sections): ``name``, ``label`` (the setting in words),
-    ``domain_ratio`` and ``alignment`` (seed 0), their ``*_mean`` / ``*_sd`` over sampling seeds
-    (None with one seed), ``n_seeds``, ``mean_grey``, ``hist_l1``, ``s_per_image``; sorted by
+    ``domain_ratio`` and ``alignment`` (seed 0), their ``*_mean`` / ``*_sd`` / ``*_values`` over
+    sampling ``seeds`` (None with one seed), ``n_seeds``, ``mean_grey``, ``hist_l1``, ``s_per_image``; sorted by
     domain ratio."""
     rows = []
     for section in ("generators", GUIDANCE_SECTION):
@@ -214,36 +214,53 @@ def guidance_rows(screen_file: dict[str, Any], checkpoint: str = "ddpm_cond_dltr
             seeds = g.get("over_seeds") or {}
             spread = {f"{k}_{stat}": (seeds.get(key) or {}).get(stat)
                       for k, key in (("domain_ratio", "domain_ratio"), ("alignment", "alignment_dice"))
-                      for stat in ("mean", "sd")}
+                      for stat in ("mean", "sd", "values")}
             rows.append({"name": name, "label": guidance_label(g.get("sampler", {})),
                          "domain_ratio": g["domain"]["ratio"], "alignment": g["alignment"]["dice_mean"],
-                         "n_seeds": len(seeds.get("seeds", [0])), **spread,
+                         "n_seeds": len(seeds.get("seeds", [0])), "seeds": seeds.get("seeds"), **spread,
                          "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
                          "hist_l1": g["intensity"]["hist_l1"],
                          "s_per_image": g.get("sampler", {}).get("seconds_per_image")})
+    screened_over_seeds = {r["label"] for r in rows if r["n_seeds"] > 1}
+    rows = [r for r in rows if r["n_seeds"] > 1 or r["label"] not in screened_over_seeds]
     return sorted(rows, key=lambda r: r["domain_ratio"])
 
 
 def guidance_readings(rows: list[dict[str, Any]]) -> list[str]:
-    """Sentences read from :func:`guidance_rows`: the settings that reach the alignment target
-    with the lowest domain ratio, and whether the spread over sampling seeds separates the two
-    settings screened over several seeds (mean +- 2 sd not overlapping)."""
+    """Sentences read from :func:`guidance_rows`: the setting that reaches the alignment target
+    with the lowest domain ratio, and how the two lowest-ratio settings screened over several
+    sampling seeds compare (:func:`_seed_comparison`)."""
     out = []
     aligned = [r for r in rows if r["alignment"] >= TARGETS["alignment_dice"]]
     if aligned:
         best = aligned[0]
-        out.append(f"Of the {len(rows)} settings screened (one seed each), the lowest domain ratio among those "
+        out.append(f"Of the {len(rows)} settings screened (seed 0 of each), the lowest domain ratio among those "
                    f"whose images the segmenter aligns with their masks (alignment >= {TARGETS['alignment_dice']:.2f}) "
                    f"is {best['domain_ratio']:.2f} ({best['label']}, alignment {best['alignment']:.3f}); guiding "
                    f"every step at larger w raises alignment and the ratio together.")
     multi = [r for r in rows if r["n_seeds"] > 1 and r["domain_ratio_mean"] is not None]
     if len(multi) >= 2:
         a, b = sorted(multi, key=lambda r: r["domain_ratio_mean"])[:2]
-        apart = a["domain_ratio_mean"] + 2 * a["domain_ratio_sd"] < b["domain_ratio_mean"] - 2 * b["domain_ratio_sd"]
-        out.append(f"Over {a['n_seeds']} sampling seeds: {a['label']} ratio {a['domain_ratio_mean']:.2f} ± "
-                   f"{a['domain_ratio_sd']:.2f} (alignment {a['alignment_mean']:.3f} ± {a['alignment_sd']:.3f}), "
-                   f"{b['label']} ratio {b['domain_ratio_mean']:.2f} ± {b['domain_ratio_sd']:.2f} (alignment "
-                   f"{b['alignment_mean']:.3f} ± {b['alignment_sd']:.3f}): "
-                   + ("the seeds separate them." if apart else
-                      "the difference lies inside the spread over seeds: no measurable effect."))
+        out.append(_seed_comparison(a, b))
     return out
+
+
+def _seed_comparison(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """``a`` against ``b`` over sampling seeds: paired seed by seed where both used the same
+    seeds (same starting noise, same masks), else mean +- 2 sd apart or not."""
+    head = (f"Over {a['n_seeds']} sampling seeds: {a['label']} ratio {a['domain_ratio_mean']:.2f} ± "
+            f"{a['domain_ratio_sd']:.2f} (alignment {a['alignment_mean']:.3f} ± {a['alignment_sd']:.3f}), "
+            f"{b['label']} ratio {b['domain_ratio_mean']:.2f} ± {b['domain_ratio_sd']:.2f} (alignment "
+            f"{b['alignment_mean']:.3f} ± {b['alignment_sd']:.3f}): ")
+    if a.get("seeds") and a.get("seeds") == b.get("seeds"):
+        d_ratio = np.subtract(a["domain_ratio_values"], b["domain_ratio_values"])
+        d_align = np.subtract(a["alignment_values"], b["alignment_values"])
+        if (d_ratio < 0).all() and (d_align >= 0).all():
+            return head + (f"drawn from the same noise, the first is lower in ratio on each of the {len(d_ratio)} "
+                           f"seeds (by {-d_ratio.max():.2f} to {-d_ratio.min():.2f}) and no worse in alignment "
+                           f"({d_align.min():+.3f} to {d_align.max():+.3f}); {len(d_ratio)} seeds are too few for a "
+                           "confidence interval, and the gap is small beside the target of 2.")
+        return head + "seed by seed the differences change sign: no measurable effect."
+    apart = a["domain_ratio_mean"] + 2 * a["domain_ratio_sd"] < b["domain_ratio_mean"] - 2 * b["domain_ratio_sd"]
+    return head + ("the seeds separate them." if apart else
+                   "the difference lies inside the spread over seeds: no measurable effect.")
