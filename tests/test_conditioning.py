@@ -13,6 +13,7 @@ from msknb.ddpm.checkpoints import checkpoint_extras, load_checkpoint, load_mode
 from msknb.ddpm.condition_masks import augmented_masks, read_condition_masks
 from msknb.ddpm.config import TrainConfig
 from msknb.ddpm.export import write_synthetic_set
+from msknb.ddpm.guidance import rescaled_guidance
 from msknb.ddpm.mask_prior import sample_masks
 from msknb.ddpm.sample import sample_images
 from msknb.ddpm.train import split_condition, train_ddpm
@@ -124,7 +125,7 @@ def test_guidance_rescale_matches_diffusers():
     g = torch.Generator().manual_seed(0)
     guided, cond = 3 * torch.randn(2, 1, 8, 8, generator=g), torch.randn(2, 1, 8, 8, generator=g)
     for phi in (0.0, 0.7, 1.0):
-        torch.testing.assert_close(D.rescaled_guidance(guided, cond, phi),
+        torch.testing.assert_close(rescaled_guidance(guided, cond, phi),
                                    diffusers_sd.rescale_noise_cfg(guided, cond, guidance_rescale=phi))
     with pytest.raises(ConfigError, match="guidance_rescale"):
         D.make_denoiser(lambda x, t: x, "eps", None, guidance=2.0, guidance_rescale=1.5)

@@ -23,6 +23,7 @@ import torch
 
 from msknb.artifacts import DDPM_CHECKPOINT, ddpm_checkpoint, find_ddpm_checkpoint
 from msknb.ddpm import diffusion as D
+from msknb.ddpm.guidance import check_guidance_interval
 from msknb.ddpm.mask_prior import fit_mask_prior
 from msknb.ddpm.provenance import record, training_ids
 from msknb.ddpm.config import ARCH_FIELDS, MEANING_FIELDS, RESUMABLE_CHANGES, TrainConfig, build_model, schedule_of
@@ -282,7 +283,7 @@ def set_guidance(path: str | Path, guidance: float, chosen_by: str,
     ckpt = load_checkpoint(path)
     if ckpt["config_obj"].condition is None:
         raise CheckpointError("not a mask-conditioned model: guidance needs one", path)
-    interval = D.check_guidance_interval(interval)
+    interval = check_guidance_interval(interval)
     if not 0.0 <= float(rescale) <= 1.0:
         raise ConfigError(f"guidance rescale must be in [0, 1] (0 = off); got {rescale}", "guidance_rescale")
     state = {k: v for k, v in ckpt.items() if k not in ("config_obj", "guidance_interval", "guidance_rescale")}

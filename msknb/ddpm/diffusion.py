@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from msknb.ddpm.schedules import (SCHEDULE_KINDS, Schedule, make_schedule,  # noqa: F401 (re-exported)
                                   rescale_zero_terminal_snr, snr_db)
+from msknb.ddpm.guidance import Guidance, with_condition  # noqa: F401 (re-exported)
 from msknb.errors import ConfigError
 
 PREDICTIONS = ("eps", "x0", "v")
@@ -304,15 +305,6 @@ def to_eps_x0(schedule: Schedule, x_t: torch.Tensor, t, model_output: torch.Tens
     return s * x_t + a * model_output, a * x_t - s * model_output
 
 
-def with_condition(x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
-    """The network input: ``x`` (B, C, H, W) with the ``condition`` channels (B, K, H, W) (e.g.
-    the aponeurosis mask in [-1, 1]; 0 = the null mask of classifier-free guidance) appended;
-    ``x`` itself when ``condition`` is None. Used by training and sampling alike."""
-    if condition is None:
-        return x
-    return torch.cat([x, condition.to(device=x.device, dtype=x.dtype)], dim=1)
-
-
 class Denoiser:
     """A network as the samplers want it: ``denoiser(x_t, t) -> eps`` (a :data:`DenoiseFn`),
     and ``denoiser.eps_x0(x_t, t) -> (eps, x0)``. Made by :func:`make_denoiser`."""
@@ -321,14 +313,10 @@ class Denoiser:
                  condition: torch.Tensor | None = None, guidance: float = 1.0,
                  guidance_interval: tuple[float, float] | None = None, guidance_rescale: float = 0.0):
         self.model, self.prediction, self.schedule = model, check_prediction(prediction), schedule
-        self.condition, self.guidance = condition, float(guidance)
-        self.guidance_interval = check_guidance_interval(guidance_interval)
-        if self.guidance_interval is not None and schedule is None:
+        self.condition = condition
+        self.guide = Guidance(guidance, guidance_interval, guidance_rescale)
+        if self.guide.interval is not None and schedule is None:
             raise ConfigError("guidance_interval needs the schedule to know the number of steps", "schedule")
-        if not 0.0 <= float(guidance_rescale) <= 1.0:
-            raise ConfigError(f"guidance_rescale must be in [0, 1] (0 = off); got {guidance_rescale}",
-                              "guidance_rescale")
-        self.guidance_rescale = float(guidance_rescale)
         if schedule is None and prediction != "eps":
             raise ConfigError(f"prediction {prediction!r} needs the schedule to turn outputs into eps", "schedule")
         if prediction == "eps" and schedule is not None and schedule.zero_terminal_snr:
@@ -343,25 +331,12 @@ class Denoiser:
 
     def _output(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         out = self._net(x_t, t, self.condition)
-        if self.condition is None or self.guidance == 1.0:
+        if self.condition is None:
             return out
-        guided = self._guided_steps(t, out)
+        guided = self.guide.guided_steps(_tvec(t, out), self.schedule.timesteps if self.schedule else 1)
         if not bool(guided.any()):
             return out
-        # classifier-free guidance, linear in the output, hence in eps: u + w (c - u)
-        uncond = self._net(x_t, t, torch.zeros_like(self.condition))
-        w = torch.where(guided, self.guidance, 1.0).to(out.dtype).view(-1, *([1] * (out.dim() - 1)))
-        return rescaled_guidance(uncond + w * (out - uncond), out, self.guidance_rescale)
-
-    def _guided_steps(self, t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """(B,) bool: where guidance applies; everywhere unless ``guidance_interval``
-        (lo, hi) limits it to lo <= t / (T - 1) <= hi."""
-        t = _tvec(t, out)
-        if self.guidance_interval is None:
-            return torch.ones_like(t, dtype=torch.bool)
-        lo, hi = self.guidance_interval
-        frac = t.double() / max(self.schedule.timesteps - 1, 1)
-        return (frac >= lo) & (frac <= hi)
+        return self.guide.combine(out, self._net(x_t, t, torch.zeros_like(self.condition)), guided)
 
     def eps_x0(self, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return to_eps_x0(self.schedule, x_t, t, self._output(x_t, t), self.prediction)
@@ -379,40 +354,10 @@ def make_denoiser(model: Callable, prediction: str = "eps", schedule: Schedule |
     passed as is, inputs moved to the model's device, output float32 on x_t's device) as the
     eps-denoiser the samplers take. ``schedule`` is needed for x0 and v. ``condition``
     (B, K, H, W): appended to x_t by :func:`with_condition`; ``guidance`` w != 1 applies
-    classifier-free guidance, output = out(null) + w (out(condition) - out(null)).
-    ``guidance_interval`` (lo, hi) in [0, 1]: guidance only at steps with lo <= t / (T - 1) <= hi,
-    plain conditional (w = 1, one network call) elsewhere, as Kynkäänniemi et al. 2024
-    ("Applying guidance in a limited interval") do; None = at every step. ``guidance_rescale`` phi
-    in [0, 1]: :func:`rescaled_guidance` (0 = off)."""
+    classifier-free guidance, output = out(null) + w (out(condition) - out(null)), only where
+    ``guidance_interval`` (lo, hi) has lo <= t / (T - 1) <= hi (None = every step; one network call
+    elsewhere), rescaled by ``guidance_rescale`` phi (0 = off): :class:`msknb.ddpm.guidance.Guidance`."""
     return Denoiser(model, prediction, schedule, condition, guidance, guidance_interval, guidance_rescale)
-
-
-def rescaled_guidance(guided: torch.Tensor, conditional: torch.Tensor, phi: float) -> torch.Tensor:
-    """Guidance rescale (Lin et al. 2024, sec. 3.4): the guided output (B, C, H, W) scaled to the
-    per-image standard deviation of the plain ``conditional`` output, mixed back with weight
-    ``phi`` (0 = the guided output as is). Large w inflates the output's spread, which with a
-    zero-terminal-SNR schedule over-exposes the image; rescaling undoes the inflation."""
-    if phi == 0.0:
-        return guided
-    dims = tuple(range(1, guided.dim()))
-    rescaled = guided * (conditional.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True))
-    return phi * rescaled + (1.0 - phi) * guided
-
-
-def check_guidance_interval(interval) -> tuple[float, float] | None:
-    """``interval`` as a (lo, hi) float pair with 0 <= lo <= hi <= 1 (fractions of T - 1), or
-    None; ConfigError otherwise."""
-    if interval is None:
-        return None
-    try:
-        lo, hi = (float(v) for v in interval)
-    except (TypeError, ValueError):
-        raise ConfigError(f"guidance_interval must be two numbers (lo, hi) in [0, 1]; got {interval!r}",
-                          "guidance_interval") from None
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise ConfigError(f"guidance_interval must satisfy 0 <= lo <= hi <= 1 (fractions of the "
-                          f"diffusion steps); got ({lo}, {hi})", "guidance_interval")
-    return lo, hi
 
 
 def _eps_and_x0(denoise_fn: DenoiseFn, x_t: torch.Tensor, t: torch.Tensor):

@@ -102,10 +102,8 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
                   eta: float = 0.0, seed: int = 0, batch_size: int = 16, progress: bool = True,
                   image_size: int | None = None, clip_x0: bool = True, prediction: str | None = None,
                   start_mean: np.ndarray | None = None, masks: np.ndarray | None = None,
-                  guidance: float = 1.0, spacing: str | None = None,
-                  condition: torch.Tensor | None = None,
-                  guidance_interval: tuple[float, float] | None = None,
-                  guidance_rescale: float = 0.0) -> np.ndarray:
+                  guidance: float = 1.0, spacing: str | None = None, condition: torch.Tensor | None = None,
+                  guidance_interval: tuple[float, float] | None = None, guidance_rescale: float = 0.0) -> np.ndarray:
     """Generate ``n`` samples with the (EMA) network ``model``.
 
     ``method`` 'ddpm' (ancestral, ``schedule.timesteps`` network calls per batch) or 'ddim' (``steps``
@@ -119,11 +117,8 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
     forward marginal of that image instead of N(0, I). Seeded: the same seed gives the same
     images (CPU). ``masks`` (N, H, W) {0, 1}, for a mask-conditioned model (``model.condition
     == 'mask'``) only: one image per mask (``n`` None or N), each drawn for its mask;
-    ``guidance`` w: classifier-free guidance scale (1 = plain conditional; needs a model
-    trained with cond_dropout > 0 for w != 1 to mean anything); ``guidance_interval`` (lo, hi):
-    guidance only where lo <= t / (T - 1) <= hi (:func:`msknb.ddpm.diffusion.make_denoiser`),
-    None = at every step; ``guidance_rescale`` phi in [0, 1]: the guided output brought back to
-    the conditional one's spread (:func:`msknb.ddpm.diffusion.rescaled_guidance`). ``condition`` (N, K, H, W) in
+    ``guidance`` w (1 = plain conditional; needs a model trained with cond_dropout > 0),
+    ``guidance_interval``, ``guidance_rescale``: :class:`msknb.ddpm.guidance.Guidance`. ``condition`` (N, K, H, W) in
     [-1, 1]: the condition channels themselves, in place of ``masks`` (the super-resolution
     stage of a cascade, :func:`msknb.ddpm.cascade.sample_cascade`).
 
