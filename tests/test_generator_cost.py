@@ -95,6 +95,7 @@ def _screened(ratio, align, sampler, seeds=None):
 def test_guidance_rows_readings_and_figure():
     import matplotlib.pyplot as plt
     from msknb.evaluation.figures import guidance_settings_figure
+    from msknb.ddpm.checkpoints import guidance_label
     from msknb.evaluation.generator_screen import guidance_readings, guidance_rows
     screen = {"generators": {"shipped-w1.5": _screened(3.5, 0.79, {"guidance": 1.5}, seeds=(3.9, 0.3, [3, 4, 5])),
                              "other": {**_screened(1.0, 0.9, {"guidance": 1.0}), "checkpoint": "x/other.pt"}},
@@ -106,9 +107,12 @@ def test_guidance_rows_readings_and_figure():
     assert rows[0]["label"] == "w 2, t/T 0.2-0.8" and rows[2]["label"] == "w 2, every step, rescale 0.7"
     text = " ".join(guidance_readings(rows))
     assert "3.10 (w 2, t/T 0.2-0.8" in text and "no measurable effect" in text   # 3.2 ± 0.2 vs 3.9 ± 0.3 overlap at 2 sd
+    assert guidance_label({"guidance": 2, "steps": 50}) == "w 2, every step, DDIM-50"
     screen["generators"]["shipped-w1.5"]["over_seeds"]["seeds"] = [0, 1, 2]   # same seeds: compared seed by seed
     paired = " ".join(guidance_readings(guidance_rows(screen)))
-    assert "lower in ratio on each of the 3 seeds (by 0.70 to 0.70)" in paired
+    assert "lower in ratio on each of the 3 seeds (by 0.70 to 0.70) and no worse in alignment" in paired
+    screen["guidance"]["gi"]["over_seeds"]["alignment_dice"]["values"] = [0.70, 0.81, 0.81]
+    assert "a trade between the two" in " ".join(guidance_readings(guidance_rows(screen)))
     fig = guidance_settings_figure(rows)
     assert len(fig.axes) == 1
     plt.close(fig)

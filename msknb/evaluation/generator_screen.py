@@ -255,12 +255,15 @@ def _seed_comparison(a: dict[str, Any], b: dict[str, Any]) -> str:
     if a.get("seeds") and a.get("seeds") == b.get("seeds"):
         d_ratio = np.subtract(a["domain_ratio_values"], b["domain_ratio_values"])
         d_align = np.subtract(a["alignment_values"], b["alignment_values"])
-        if (d_ratio < 0).all() and (d_align >= 0).all():
-            return head + (f"drawn from the same noise, the first is lower in ratio on each of the {len(d_ratio)} "
-                           f"seeds (by {-d_ratio.max():.2f} to {-d_ratio.min():.2f}) and no worse in alignment "
-                           f"({d_align.min():+.3f} to {d_align.max():+.3f}); {len(d_ratio)} seeds are too few for a "
-                           "confidence interval, and the gap is small beside the target of 2.")
-        return head + "seed by seed the differences change sign: no measurable effect."
+        if not (d_ratio < 0).all():
+            return head + "seed by seed the ratio differences change sign: no measurable effect."
+        lower = (f"drawn from the same noise, the first is lower in ratio on each of the {len(d_ratio)} seeds "
+                 f"(by {-d_ratio.max():.2f} to {-d_ratio.min():.2f})")
+        if (d_align >= 0).all():
+            return head + (f"{lower} and no worse in alignment ({d_align.min():+.3f} to {d_align.max():+.3f}); "
+                           f"{len(d_ratio)} seeds are too few for a confidence interval.")
+        return head + (f"{lower}, but lower in alignment on {int((d_align < 0).sum())} of them ({d_align.min():+.3f} "
+                       f"to {d_align.max():+.3f}): a trade between the two, not a gain in both.")
     apart = a["domain_ratio_mean"] + 2 * a["domain_ratio_sd"] < b["domain_ratio_mean"] - 2 * b["domain_ratio_sd"]
     return head + ("the seeds separate them." if apart else
                    "the difference lies inside the spread over seeds: no measurable effect.")
