@@ -226,10 +226,11 @@ def guidance_rows(screen_file: dict[str, Any], checkpoint: str = "ddpm_cond_dltr
     return sorted(rows, key=lambda r: r["domain_ratio"])
 
 
-def guidance_readings(rows: list[dict[str, Any]]) -> list[str]:
+def guidance_readings(rows: list[dict[str, Any]], stored: str | None = None) -> list[str]:
     """Sentences read from :func:`guidance_rows`: the setting that reaches the alignment target
-    with the lowest domain ratio, and how the two lowest-ratio settings screened over several
-    sampling seeds compare (:func:`_seed_comparison`)."""
+    with the lowest domain ratio, then each setting screened over several sampling seeds against
+    the ``stored`` one (its :func:`msknb.ddpm.checkpoints.guidance_label`; without it, the two
+    lowest-ratio settings against each other; :func:`_seed_comparison`)."""
     out = []
     aligned = [r for r in rows if r["alignment"] >= TARGETS["alignment_dice"]]
     if aligned:
@@ -238,10 +239,14 @@ def guidance_readings(rows: list[dict[str, Any]]) -> list[str]:
                    f"whose images the segmenter aligns with their masks (alignment >= {TARGETS['alignment_dice']:.2f}) "
                    f"is {best['domain_ratio']:.2f} ({best['label']}, alignment {best['alignment']:.3f}); guiding "
                    f"every step at larger w raises alignment and the ratio together.")
-    multi = [r for r in rows if r["n_seeds"] > 1 and r["domain_ratio_mean"] is not None]
-    if len(multi) >= 2:
-        a, b = sorted(multi, key=lambda r: r["domain_ratio_mean"])[:2]
-        out.append(_seed_comparison(a, b))
+    multi = sorted((r for r in rows if r["n_seeds"] > 1 and r["domain_ratio_mean"] is not None),
+                   key=lambda r: r["domain_ratio_mean"])
+    base = next((r for r in multi if r["label"] == stored), None)
+    if base is not None:
+        out.append(f"The setting the generator stores, and samplers use by default: {base['label']}.")
+        out += [_seed_comparison(r, base) for r in multi if r is not base]
+    elif len(multi) >= 2:
+        out.append(_seed_comparison(multi[0], multi[1]))
     return out
 
 
@@ -255,15 +260,18 @@ def _seed_comparison(a: dict[str, Any], b: dict[str, Any]) -> str:
     if a.get("seeds") and a.get("seeds") == b.get("seeds"):
         d_ratio = np.subtract(a["domain_ratio_values"], b["domain_ratio_values"])
         d_align = np.subtract(a["alignment_values"], b["alignment_values"])
-        if not (d_ratio < 0).all():
+        if not ((d_ratio < 0).all() or (d_ratio > 0).all()):
             return head + "seed by seed the ratio differences change sign: no measurable effect."
-        lower = (f"drawn from the same noise, the first is lower in ratio on each of the {len(d_ratio)} seeds "
-                 f"(by {-d_ratio.max():.2f} to {-d_ratio.min():.2f})")
-        if (d_align >= 0).all():
-            return head + (f"{lower} and no worse in alignment ({d_align.min():+.3f} to {d_align.max():+.3f}); "
+        better = bool((d_ratio < 0).all())                       # lower ratio is closer to real
+        size = np.abs(d_ratio)
+        lead = (f"drawn from the same noise, the first is {'lower' if better else 'higher'} in ratio on each of the "
+                f"{len(d_ratio)} seeds (by {size.min():.2f} to {size.max():.2f})")
+        align = f"({d_align.min():+.3f} to {d_align.max():+.3f})"
+        if (better and (d_align >= 0).all()) or (not better and (d_align <= 0).all()):
+            verdict = "better in both" if better else "worse in both"
+            return head + (f"{lead} and {'no worse' if better else 'no better'} in alignment {align}: {verdict}; "
                            f"{len(d_ratio)} seeds are too few for a confidence interval.")
-        return head + (f"{lower}, but lower in alignment on {int((d_align < 0).sum())} of them ({d_align.min():+.3f} "
-                       f"to {d_align.max():+.3f}): a trade between the two, not a gain in both.")
+        return head + f"{lead}, with alignment {align}: a trade between the two, not a gain in both."
     apart = a["domain_ratio_mean"] + 2 * a["domain_ratio_sd"] < b["domain_ratio_mean"] - 2 * b["domain_ratio_sd"]
     return head + ("the seeds separate them." if apart else
                    "the difference lies inside the spread over seeds: no measurable effect.")
