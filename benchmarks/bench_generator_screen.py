@@ -37,7 +37,7 @@ import torch
 
 from msknb.data.loading import load_folder
 from msknb.ddpm.cascade import sample_cascade
-from msknb.ddpm.checkpoints import (SHIPPED_SAMPLE_DDPM, checkpoint_extras, guidance_for, guidance_record,
+from msknb.ddpm.checkpoints import (SHIPPED_SAMPLE_DDPM, checkpoint_extras, guidance_record,
                                     load_checkpoint, load_model)
 from msknb.ddpm.mask_prior import sample_masks
 from msknb.ddpm.synthetic_set import draw_conditional
@@ -128,7 +128,7 @@ def cascade(base: str, stage: str, segmenter, data, steps: int, seed: int) -> di
             "base_train_seconds": float(ck_base.get("seconds", 0.0)),
             "config": {k: ck["config"].get(k) for k in keys},
             "sampler": {"method": "ddim", "steps": steps, "spacing": "trailing (stage); the base's own",
-                        "guidance": guidance_for(base, None), "seconds_per_image": per_image,
+                        **guidance_record(base), "seconds_per_image": per_image,
                         "threads": torch.get_num_threads()}, **row}
 
 

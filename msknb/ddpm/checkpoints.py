@@ -23,7 +23,7 @@ import torch
 
 from msknb.artifacts import DDPM_CHECKPOINT, ddpm_checkpoint, find_ddpm_checkpoint
 from msknb.ddpm import diffusion as D
-from msknb.ddpm.guidance import check_guidance_interval
+from msknb.ddpm.guidance import Guidance
 from msknb.ddpm.mask_prior import fit_mask_prior
 from msknb.ddpm.provenance import record, training_ids
 from msknb.ddpm.config import ARCH_FIELDS, MEANING_FIELDS, RESUMABLE_CHANGES, TrainConfig, build_model, schedule_of
@@ -231,12 +231,6 @@ def checkpoint_extras(path: str | Path) -> dict[str, Any]:
             "guidance_rescale": float(ckpt.get("guidance_rescale", 0.0))}
 
 
-def guidance_for(path: str | Path, guidance: float | None = None) -> float:
-    """``guidance`` when given, else the classifier-free guidance scale stored in the
-    checkpoint ``path`` (:func:`set_guidance`; 1.0 when none)."""
-    return checkpoint_extras(path)["guidance"] if guidance is None else float(guidance)
-
-
 def guidance_settings(path: str | Path, guidance: float | None = None) -> dict[str, Any]:
     """The keyword arguments of :func:`msknb.ddpm.sample.sample_images` that set guidance:
     ``{"guidance", "guidance_interval", "guidance_rescale"}``, as stored in ``path`` by
@@ -285,15 +279,13 @@ def set_guidance(path: str | Path, guidance: float, chosen_by: str,
     ckpt = load_checkpoint(path)
     if ckpt["config_obj"].condition is None:
         raise CheckpointError("not a mask-conditioned model: guidance needs one", path)
-    interval = check_guidance_interval(interval)
-    if not 0.0 <= float(rescale) <= 1.0:
-        raise ConfigError(f"guidance rescale must be in [0, 1] (0 = off); got {rescale}", "guidance_rescale")
+    setting = Guidance(guidance, interval, rescale)
     state = {k: v for k, v in ckpt.items() if k not in ("config_obj", "guidance_interval", "guidance_rescale")}
-    state.update(guidance=float(guidance), guidance_chosen_by=str(chosen_by))
-    if interval is not None:
-        state["guidance_interval"] = list(interval)
-    if float(rescale):
-        state["guidance_rescale"] = float(rescale)
+    state.update(guidance=setting.w, guidance_chosen_by=str(chosen_by))
+    if setting.interval is not None:
+        state["guidance_interval"] = list(setting.interval)
+    if setting.rescale:
+        state["guidance_rescale"] = setting.rescale
     return save_checkpoint(Path(path), state)
 
 
