@@ -5,8 +5,8 @@ and upsampled back to 256 px, against real (``msknb.evaluation.generator_screen.
 near the 64 px generator's ratio means its gap is missing resolution and texture; near 1
 means the anatomy is wrong.
 
-``--checkpoint FILE``: draw one image for each kit val mask (DDIM, trailing spacing,
-``--steps``, guidance ``--guidance``, ``--eta``) at the generator's own size and screen them
+``--checkpoint FILE``: draw one image for each kit val mask (``--method`` DDIM or
+DPM-Solver++(2M), trailing spacing, ``--steps``, guidance ``--guidance``, ``--eta``) at the generator's own size and screen them
 (``msknb.evaluation.generator_screen.screen``): intensity, alignment Dice, domain Fréchet
 ratio, memorisation, each beside its real baseline; sampling seconds per image.
 
@@ -70,7 +70,7 @@ def diagnostic(segmenter, data) -> dict:
 
 
 def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, eta: float = 0.0,
-              interval=None, rescale: float = 0.0) -> dict:
+              interval=None, rescale: float = 0.0, method: str = "ddim") -> dict:
     """The screen of ``path``'s draws for the val masks with the first of ``seeds``; with more
     seeds, ``over_seeds`` adds each headline number's mean, sd and values over them."""
     model, schedule, config = load_model(path)
@@ -79,7 +79,7 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
     rows, seconds = [], []
     for seed in seeds:
         t0 = time.perf_counter()
-        drawn = sample_images(model, schedule, None, method="ddim", steps=steps, seed=seed, masks=p["val_masks"],
+        drawn = sample_images(model, schedule, None, method=method, steps=steps, seed=seed, masks=p["val_masks"],
                               guidance=guidance, spacing="trailing", progress=True, eta=eta,
                               guidance_interval=interval, guidance_rescale=rescale)[:, 0]
         seconds.append((time.perf_counter() - t0) / len(drawn))
@@ -88,7 +88,7 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
     out = {"checkpoint": str(path), "step": int(ck["step"]), "train_seconds": float(ck.get("seconds", 0.0)),
            "config": {k: ck["config"].get(k) for k in ("image_size", "fold", "dim", "prediction", "schedule",
                                                         "zero_terminal_snr", "min_snr_gamma", "cond_dropout")},
-           "sampler": {"method": "ddim", "steps": steps, "spacing": "trailing", "guidance": guidance, "eta": eta,
+           "sampler": {"method": method, "steps": steps, "spacing": "trailing", "guidance": guidance, "eta": eta,
                        "guidance_interval": list(interval) if interval else None, "guidance_rescale": rescale,
                        "seed": int(seeds[0]),
                        "seconds_per_image": seconds[0], "threads": torch.get_num_threads()}, **rows[0]}
@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     ap.add_argument("--guidance-rescale", type=float, default=0.0,
                     help="guidance rescale phi in [0, 1] (Lin et al. 2024); 0 = off")
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic, 1 as stochastic as DDPM")
+    ap.add_argument("--method", choices=["ddim", "dpm++2m"], default="ddim",
+                    help="sampler: DDIM (first order) or DPM-Solver++(2M) (second order, msknb.ddpm.dpm_solver)")
     ap.add_argument("--section", default="generators",
                     help="where the rows go: generators (candidates to ship, shown in notebook 07), guidance (the "
                          "shipped generator under other guidance settings, also shown in 07) or scarce_label (the "
@@ -164,13 +166,13 @@ def main(argv=None) -> int:
         out["resolution_gap"] = diagnostic(segmenter, data)
         print(json.dumps(out["resolution_gap"], indent=1))
     for path in a.checkpoint:
-        name = (f"{Path(path).stem}-w{a.guidance:g}-ddim{a.steps}" + (f"-eta{a.eta:g}" if a.eta else "")
+        name = (f"{Path(path).stem}-w{a.guidance:g}-{a.method}{a.steps}" + (f"-eta{a.eta:g}" if a.eta else "")
                 + ("-gi{:g}-{:g}".format(*a.guidance_interval) if a.guidance_interval else "")
                 + (f"-rescale{a.guidance_rescale:g}" if a.guidance_rescale else "")
                 + (f"-seeds{len(a.seed)}" if len(a.seed) > 1 else ""))
         rows = out.setdefault(a.section, {})
         rows[name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed, a.eta, a.guidance_interval,
-                               a.guidance_rescale)
+                               a.guidance_rescale, a.method)
         print(name, json.dumps({k: rows[name][k] for k in ("intensity", "alignment", "domain", "over_seeds")
                                 if k in rows[name]}))
     if a.default:

@@ -63,6 +63,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # per step instead of two, which keeps 04 quick under 90 s on 2 CPU cores).
     # guidance_lab_n / guidance_lab_steps: masks and DDIM steps of 04's classifier-free guidance lab
     # (msknb.ddpm.lessons.guidance: each mask drawn at w = 0, 1, 2, 4 from the same noise).
+    # solver_lab_n / solver_lab_steps / solver_lab_reference: images, steps and the reference DDIM
+    # steps of 04's first- vs second-order sampler lab (msknb.ddpm.lessons.solvers).
     # n_256: images 04 draws from the shipped folded 256 px generator (ddpm_cond_dltrack_256.pt), one
     # per real mask, DDIM-25 with its stored guidance: about 2 s per image on 2 CPU cores.
     # sample_batch_size: images per batch when 03/04 sample; 4 on CPUs (a batch of 16 64-px images
@@ -75,21 +77,24 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                   "joint_mask": True, "pretrained": None, "prediction": "eps", "zero_terminal_snr": False,
                   "min_snr_gamma": 5.0, "generator": "conditional", "synthetic_steps": 5, "synthetic_guidance": 1.0,
                   "n_lesson": 8, "sample_batch_size": 4,
-                  "guidance_lab_n": 2, "guidance_lab_steps": 3, "n_256": 1},
+                  "guidance_lab_n": 2, "guidance_lab_steps": 3, "n_256": 1,
+                  "solver_lab_n": 2, "solver_lab_steps": (3, 6), "solver_lab_reference": 30},
         "quick": {"image_size": 64, "dim": 16, "dim_mults": (1, 2, 4, 8), "epochs": 1, "max_steps": 6,
                   "batch_size": 16, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                   "hflip": True, "max_images": None, "n_samples": 64, "ddim_steps": 25, "n_timing": 1,
                   "joint_mask": True, "pretrained": "ddpm_dltrack_64.pt", "prediction": "eps",
                   "zero_terminal_snr": False, "min_snr_gamma": 5.0, "generator": "conditional",
                   "synthetic_steps": 10, "synthetic_guidance": 1.0, "n_lesson": 16, "sample_batch_size": 4,
-                  "guidance_lab_n": 4, "guidance_lab_steps": 10, "n_256": 3},
+                  "guidance_lab_n": 4, "guidance_lab_steps": 10, "n_256": 3,
+                  "solver_lab_n": 4, "solver_lab_steps": (5, 10, 20), "solver_lab_reference": 100},
         "paper": {"image_size": 256, "dim": 64, "dim_mults": (1, 2, 4, 8), "epochs": 300, "max_steps": None,
                   "batch_size": 4, "timesteps": 300, "schedule": "linear", "loss": "l1", "lr": 1e-4,
                   "hflip": False, "max_images": None, "n_samples": 200, "ddim_steps": 50, "n_timing": 4,
                   "joint_mask": False, "pretrained": None, "prediction": "eps", "zero_terminal_snr": False,
                   "min_snr_gamma": None, "generator": "joint", "synthetic_steps": 50, "synthetic_guidance": None,
                   "n_lesson": 64, "sample_batch_size": 16,
-                  "guidance_lab_n": 16, "guidance_lab_steps": 50, "n_256": 8},
+                  "guidance_lab_n": 16, "guidance_lab_steps": 50, "n_256": 8,
+                  "solver_lab_n": 16, "solver_lab_steps": (5, 10, 20, 50), "solver_lab_reference": 300},
     },
     # ---- 05 segmentation ---------------------------------------------------------
     # image_size px (square); channels = Attention-UNet features per level (strides 2);

@@ -14,7 +14,8 @@ from msknb.profiles import settings
 
 #: command-line flag -> TrainConfig field, set only when given
 _OPTIONAL = ("checkpoint_every", "max_seconds", "sample_every", "lr", "batch_size", "prediction", "min_snr_gamma",
-             "condition", "cond_dropout", "dim", "fold", "schedule", "lowres_size", "lowres_noise")
+             "condition", "cond_dropout", "dim", "fold", "schedule", "lowres_size", "lowres_noise",
+             "ema_decay", "lr_decay", "lr_decay_start", "lr_min", "snapshot_every")
 
 
 def _export(results: dict, export: str, ds) -> None:
@@ -72,6 +73,13 @@ def register(subparsers) -> None:
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr-decay", choices=["cosine"], default=None,
+                   help="cosine: decay lr from --lr-decay-start to --lr-min at the last step (--max-steps)")
+    p.add_argument("--lr-decay-start", type=int, default=None, help="step where the decay starts (default 0)")
+    p.add_argument("--lr-min", type=float, default=None, help="lr at the last step (default 0)")
+    p.add_argument("--ema-decay", type=float, default=None, help="EMA decay per step (default 0.995)")
+    p.add_argument("--snapshot-every", type=int, default=None,
+                   help="also write the EMA weights (fp16) every N steps to <out>/snapshots/, candidates to screen")
     p.add_argument("--prediction", choices=PREDICTIONS, default=None,
                    help="what the network predicts: eps (noise, the paper's; default), x0 or v (velocity)")
     p.add_argument("--zero-terminal-snr", action="store_true",

@@ -35,6 +35,8 @@ from msknb.paths import CHECKPOINTS_DIR
 CHECKPOINT_NAME = DDPM_CHECKPOINT
 FORMAT_FULL = "msknb-ddpm"
 FORMAT_EMA = "msknb-ddpm-ema"
+#: samplers in words (msknb.ddpm.sample.METHODS)
+SAMPLER_LABELS = {"ddim": "DDIM", "ddpm": "DDPM", "dpm++2m": "DPM-Solver++(2M)"}
 SHIPPED_DDPM = "ddpm_dltrack_64.pt"
 #: the shipped mask-conditioned generator (``python -m msknb sample --masks ...`` without --model)
 SHIPPED_COND_DDPM = "ddpm_cond_dltrack_64.pt"
@@ -148,19 +150,24 @@ def float_weights(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: (v.float() if v.is_floating_point() else v) for k, v in weights.items()}
 
 
-def export_ema(checkpoint: str | Path, out_path: str | Path, half: bool = True,
-               extra: dict[str, Any] | None = None) -> Path:
-    """Write an EMA-only checkpoint (for sampling / shipping) from a training checkpoint:
+def ema_only_state(ckpt: dict[str, Any], half: bool = True) -> dict[str, Any]:
+    """The EMA-only state (format ``msknb-ddpm-ema``) of a training state ``ckpt``:
     ``{"format", "config", "ema" (fp16 when ``half``), "step", "losses", "seconds",
-    "training_ids", "training_ids_sha256", ...}``, loadable with :func:`load_model`. Returns ``out_path``."""
-    ckpt = load_checkpoint(checkpoint)
+    "training_ids", "training_ids_sha256", ...}``, loadable with :func:`load_model`."""
     ema = ckpt["ema"]
     if half:
         ema = {k: (v.half() if v.is_floating_point() else v) for k, v in ema.items()}
-    state = {"format": FORMAT_EMA, "version": 1, "config": ckpt["config"], "ema": ema,
-             "step": int(ckpt["step"]), "losses": ckpt["losses"], "seconds": float(ckpt.get("seconds", 0.0)),
-             "n_images": int(ckpt.get("n_images", 0)), "started_from": ckpt.get("started_from"),
-             "dtype": "float16" if half else "float32", **record(training_ids(ckpt))}
+    return {"format": FORMAT_EMA, "version": 1, "config": ckpt["config"], "ema": ema,
+            "step": int(ckpt["step"]), "losses": ckpt["losses"], "seconds": float(ckpt.get("seconds", 0.0)),
+            "n_images": int(ckpt.get("n_images", 0)), "started_from": ckpt.get("started_from"),
+            "dtype": "float16" if half else "float32", **record(training_ids(ckpt))}
+
+
+def export_ema(checkpoint: str | Path, out_path: str | Path, half: bool = True,
+               extra: dict[str, Any] | None = None) -> Path:
+    """Write :func:`ema_only_state` of the training checkpoint file ``checkpoint`` (for
+    sampling / shipping) to ``out_path``, with ``extra`` keys added. Returns ``out_path``."""
+    state = ema_only_state(load_checkpoint(checkpoint), half)
     if extra:
         state.update(extra)
     return save_checkpoint(Path(out_path), state)
@@ -243,15 +250,17 @@ def guidance_settings(path: str | Path, guidance: float | None = None) -> dict[s
 
 def guidance_label(settings: dict[str, Any]) -> str:
     """``"w 2, t/T 0.2-0.8, rescale 0.7"``: a guidance setting (:func:`guidance_settings`, or a
-    screen's sampler record, which may add a DDIM ``eta`` and ``steps``, named when not 25) in words."""
+    screen's sampler record, which may add a DDIM ``eta``, the ``method`` and ``steps``, named
+    when not DDIM-25) in words."""
     lo_hi = settings.get("guidance_interval")
     parts = [f"w {settings.get('guidance', 1.0):g}", "every step" if not lo_hi else f"t/T {lo_hi[0]:g}-{lo_hi[1]:g}"]
     if settings.get("guidance_rescale"):
         parts.append(f"rescale {settings['guidance_rescale']:g}")
     if settings.get("eta"):
         parts.append(f"eta {settings['eta']:g}")
-    if settings.get("steps") not in (None, 25):
-        parts.append(f"DDIM-{settings['steps']}")
+    method = settings.get("method") or "ddim"
+    if method != "ddim" or settings.get("steps") not in (None, 25):
+        parts.append(f"{SAMPLER_LABELS.get(method, method)}-{settings.get('steps', 25)}")
     return ", ".join(parts)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from msknb.ddpm import diffusion as D
 from msknb.ddpm.fold import FoldedUNet
+from msknb.ddpm.lr_schedule import LR_DECAYS
 from msknb.ddpm.unet import DiffusionUNet
 from msknb.errors import ConfigError
 
@@ -27,7 +28,8 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 #: cascade, msknb.ddpm.cascade)
 CONDITIONS = (None, "mask", "mask+lowres")
 #: config fields that may change when a run is resumed (everything else must match)
-RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "checkpoint_every", "sample_every", "amp", "device")
+RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "checkpoint_every", "sample_every", "amp", "device",
+                     "ema_decay", "lr_decay", "lr_decay_start", "lr_min", "snapshot_every")
 #: config fields that define the network (must match a checkpoint to load its weights)
 ARCH_FIELDS = ("image_size", "channels", "dim", "dim_mults", "resnet_groups", "init_dim", "condition", "fold")
 #: config fields that define what the weights mean (must match to fine-tune from a checkpoint)
@@ -56,10 +58,15 @@ class TrainConfig:
     loss 'l1' | 'l2' | 'huber'; optimizer 'adam' | 'adamw'; lr; weight_decay (adamw);
     batch_size (per process); epochs; max_steps (cap on optimiser steps, None = no cap);
     max_seconds (stop, with a checkpoint, after this much wall time in one call);
+    lr_decay: None (constant lr) | 'cosine' (from lr at step lr_decay_start down to lr_min
+    at the run's last step, :mod:`msknb.ddpm.lr_schedule`); these three and ema_decay may
+    change when a run is resumed (a long run gets its decaying tail);
     ema_decay; ema_start (steps before the EMA starts averaging; it copies the model
     until then, then warms up as min(decay, (1+k)/(10+k)));
     grad_clip (max grad norm, None = off); hflip (random horizontal flips);
     seed; checkpoint_every (steps); sample_every (steps, None = no preview grids);
+    snapshot_every (steps, None = off): also write the EMA weights (fp16) then to
+    ``snapshots/ema_step<step>.pt`` beside the checkpoint, candidates to screen;
     amp 'auto' (bf16 autocast + channels_last on CUDA, off on CPU) | 'off' | 'bf16' | 'fp16';
     device 'auto' (CUDA when present) | 'cpu' | 'cuda' | 'cuda:N';
     condition: None (unconditional, or joint image+mask with channels 2) | 'mask' (the
@@ -90,6 +97,9 @@ class TrainConfig:
     epochs: int = 1
     max_steps: int | None = None
     max_seconds: float | None = None
+    lr_decay: str | None = None
+    lr_decay_start: int = 0
+    lr_min: float = 0.0
     ema_decay: float = 0.995
     ema_start: int = 0
     grad_clip: float | None = 1.0
@@ -97,6 +107,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     sample_every: int | None = None
+    snapshot_every: int | None = None
     amp: str = "auto"
     device: str = "auto"
     condition: str | None = None
@@ -162,6 +173,9 @@ class TrainConfig:
              "must be None or a positive integer")
         need(self.max_seconds is None or (_is_num(self.max_seconds) and self.max_seconds > 0), "max_seconds",
              "must be None or > 0")
+        need(self.lr_decay in LR_DECAYS, "lr_decay", "must be None (constant) or 'cosine'")
+        need(_is_int(self.lr_decay_start) and self.lr_decay_start >= 0, "lr_decay_start", "must be an integer >= 0")
+        need(_is_num(self.lr_min) and 0 <= self.lr_min <= self.lr, "lr_min", f"must be in [0, lr = {self.lr}]")
         need(_is_num(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
         need(_is_int(self.ema_start) and self.ema_start >= 0, "ema_start", "must be an integer >= 0")
         need(self.grad_clip is None or (_is_num(self.grad_clip) and self.grad_clip > 0), "grad_clip",
@@ -172,6 +186,8 @@ class TrainConfig:
              "must be a positive integer (steps)")
         need(self.sample_every is None or (_is_int(self.sample_every) and self.sample_every >= 1), "sample_every",
              "must be None or a positive integer (steps)")
+        need(self.snapshot_every is None or (_is_int(self.snapshot_every) and self.snapshot_every >= 1),
+             "snapshot_every", "must be None or a positive integer (steps)")
         need(self.amp in AMP_MODES, "amp", f"choose one of {', '.join(AMP_MODES)}")
         need(isinstance(self.device, str) and (self.device in ("auto", "cpu") or self.device.startswith("cuda")),
              "device", "must be 'auto', 'cpu', 'cuda' or 'cuda:N'")

@@ -360,7 +360,7 @@ def make_denoiser(model: Callable, prediction: str = "eps", schedule: Schedule |
     return Denoiser(model, prediction, schedule, condition, guidance, guidance_interval, guidance_rescale)
 
 
-def _eps_and_x0(denoise_fn: DenoiseFn, x_t: torch.Tensor, t: torch.Tensor):
+def eps_and_x0(denoise_fn: DenoiseFn, x_t: torch.Tensor, t: torch.Tensor):
     """``(eps, x0 or None)``: x0 straight from the network when it predicts x0 or v (exact where
     ᾱ_t = 0), else None (the step computes it from eps, as before)."""
     if getattr(denoise_fn, "prediction", "eps") == "eps":
@@ -385,7 +385,7 @@ def min_snr_weights(schedule: Schedule, t, prediction: str = "eps", gamma: float
 # --------------------------------------------------------------------------------------
 # Sampling loops
 # --------------------------------------------------------------------------------------
-def _init_noise(schedule: Schedule, shape, generator, device) -> torch.Tensor:
+def init_noise(schedule: Schedule, shape, generator, device) -> torch.Tensor:
     if device is None:
         device = generator.device if generator is not None else schedule.device
     x = torch.randn(tuple(shape), generator=generator,
@@ -393,7 +393,7 @@ def _init_noise(schedule: Schedule, shape, generator, device) -> torch.Tensor:
     return x.to(device)
 
 
-def _progress(iterable, enabled: bool, desc: str):
+def progress_bar(iterable, enabled: bool, desc: str):
     if not enabled:
         return iterable
     return tqdm(iterable, desc=desc, leave=False)
@@ -413,12 +413,12 @@ def ddpm_sample_loop(denoise_fn: DenoiseFn, schedule: Schedule, shape: Sequence[
     ``(x_0, trajectory)`` where trajectory is a list of ``(t, x_t, x0_pred)`` (CPU tensors),
     one per ``trajectory_every`` steps plus t = 0 — mind the memory (T × 2 × batch).
     """
-    x = _init_noise(schedule, shape, generator, device) if x_T is None else x_T.clone()
+    x = init_noise(schedule, shape, generator, device) if x_T is None else x_T.clone()
     traj = []
     T = schedule.timesteps
-    for t in _progress(range(T - 1, -1, -1), progress, "DDPM sampling"):
+    for t in progress_bar(range(T - 1, -1, -1), progress, "DDPM sampling"):
         tb = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-        eps, x0_net = _eps_and_x0(denoise_fn, x, tb)
+        eps, x0_net = eps_and_x0(denoise_fn, x, tb)
         x_new, x0_pred = ddpm_step(schedule, eps, x, tb, generator=generator, clip_x0=clip_x0, return_x0=True,
                                    x0_pred=x0_net)
         if return_trajectory and (t % max(1, trajectory_every) == 0 or t == T - 1):
@@ -438,13 +438,13 @@ def ddim_sample_loop(denoise_fn: DenoiseFn, schedule: Schedule, shape: Sequence[
     ``t − T // steps`` whenever ``steps`` divides T. Arguments and return value as
     :func:`ddpm_sample_loop`; the trajectory has one ``(t, x_t, x0_pred)`` per step.
     """
-    x = _init_noise(schedule, shape, generator, device) if x_T is None else x_T.clone()
+    x = init_noise(schedule, shape, generator, device) if x_T is None else x_T.clone()
     ts = ddim_timesteps(schedule.timesteps, steps, spacing)
     traj = []
-    for i, t in enumerate(_progress(ts, progress, "DDIM sampling")):
+    for i, t in enumerate(progress_bar(ts, progress, "DDIM sampling")):
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
         tb = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-        eps, x0_net = _eps_and_x0(denoise_fn, x, tb)
+        eps, x0_net = eps_and_x0(denoise_fn, x, tb)
         x_new, x0_pred = ddim_step(schedule, eps, x, tb, t_prev, eta=eta, generator=generator,
                                    clip_x0=clip_x0, return_x0=True, x0_pred=x0_net)
         if return_trajectory:

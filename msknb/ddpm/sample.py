@@ -1,4 +1,4 @@
-"""Sampling a trained DDPM: ancestral DDPM or DDIM, in batches, seeded.
+"""Sampling a trained DDPM: ancestral DDPM, DDIM or DPM-Solver++(2M), in batches, seeded.
 
 * :func:`sample_images` runs the reverse process of ``msknb.ddpm.diffusion`` on a network
   (made an eps-denoiser by ``D.make_denoiser`` for its prediction objective): ancestral
@@ -23,22 +23,23 @@ import torch
 from tqdm.auto import tqdm
 
 from msknb.ddpm import diffusion as D
+from msknb.ddpm.dpm_solver import dpm_solver_2m_sample_loop
 from msknb.ddpm.unet import frozen_weights
 from msknb.errors import ConfigError, DataError
 from msknb.io import from_model, to_model
 
-METHODS = ("ddpm", "ddim")
+METHODS = ("ddpm", "ddim", "dpm++2m")
 
 
 def _check_args(method: str, n: int, batch_size: int, schedule: D.Schedule, steps: int,
                 spacing: str = "leading") -> None:
     if method not in METHODS:
-        raise ConfigError(f"unknown sampling method {method!r}; choose ddpm or ddim", "method")
+        raise ConfigError(f"unknown sampling method {method!r}; choose one of {', '.join(METHODS)}", "method")
     if int(n) < 1:
         raise ConfigError(f"n must be >= 1, got {n}", "n")
     if int(batch_size) < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}", "batch_size")
-    if method == "ddim":
+    if method != "ddpm":
         D.ddim_timesteps(schedule.timesteps, steps, spacing)  # validates steps and spacing
 
 
@@ -93,6 +94,9 @@ def _loop(method, denoise, sched, shape, gen, one_bar, clip_x0, device, x_T, ste
     if method == "ddpm":
         return D.ddpm_sample_loop(denoise, sched, shape, generator=gen, progress=one_bar, clip_x0=clip_x0,
                                   device=device, x_T=x_T)
+    if method == "dpm++2m":
+        return dpm_solver_2m_sample_loop(denoise, sched, shape, steps=steps, generator=gen, progress=one_bar,
+                                         clip_x0=clip_x0, device=device, x_T=x_T, spacing=spacing)
     return D.ddim_sample_loop(denoise, sched, shape, steps=steps, eta=eta, generator=gen, progress=one_bar,
                               clip_x0=clip_x0, device=device, x_T=x_T, spacing=spacing)
 
@@ -106,8 +110,8 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
                   guidance_interval: tuple[float, float] | None = None, guidance_rescale: float = 0.0) -> np.ndarray:
     """Generate ``n`` samples with the (EMA) network ``model``.
 
-    ``method`` 'ddpm' (ancestral, ``schedule.timesteps`` network calls per batch) or 'ddim' (``steps``
-    calls, ``eta`` = 0 deterministic; ``spacing`` "leading" / "trailing" (starts at t = T-1), None =
+    ``method`` 'ddpm' (ancestral, T network calls), 'ddim' (``steps`` calls, ``eta`` = 0 deterministic)
+    or 'dpm++2m' (``steps`` calls, second order, :mod:`msknb.ddpm.dpm_solver`; ``spacing`` "leading" / "trailing" (starts at t = T-1), None =
     trailing for a zero-terminal-SNR schedule (Lin et al. 2024), else leading). ``image_size`` defaults
     to ``model.image_size`` else 64 px; ``prediction`` (eps | x0 | v) to ``model.prediction`` else 'eps'. ``clip_x0`` (default) clips the estimate x̂_0 to [-1, 1] at every step, as
     Ho et al.'s released code and diffusers' ``clip_sample=True`` do (the annotated-diffusion

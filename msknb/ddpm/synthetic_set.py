@@ -68,8 +68,8 @@ def draw_conditional(checkpoint: str | Path, masks: np.ndarray, method: str = "d
 
 
 def sampler_name(method: str, steps: int, timesteps: int) -> str:
-    """``"ddim-25"`` or ``"ddpm-300"``: the sampler and its number of network calls."""
-    return f"ddim-{int(steps)}" if method == "ddim" else f"ddpm-{int(timesteps)}"
+    """``"ddim-25"``, ``"dpm++2m-25"`` or ``"ddpm-300"``: the sampler and its number of network calls."""
+    return f"ddpm-{int(timesteps)}" if method == "ddpm" else f"{method}-{int(steps)}"
 
 
 def generator_record(checkpoint: str | Path, mode: str, sampler: str, n: int, **extra: Any) -> dict[str, Any]:

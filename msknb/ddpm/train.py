@@ -37,11 +37,12 @@ from tqdm.auto import tqdm
 from msknb.ddpm.cascade import lowres_condition
 from msknb.ddpm import diffusion as D
 from msknb.ddpm import runtime
-from msknb.ddpm.checkpoints import (CHECKPOINT_NAME, FORMAT_FULL, check_pretrained, float_weights, load_checkpoint,
-                                    resume_mismatches, save_checkpoint, state_dict_of)
+from msknb.ddpm.checkpoints import (CHECKPOINT_NAME, FORMAT_FULL, check_pretrained, ema_only_state, float_weights,
+                                    load_checkpoint, resume_mismatches, save_checkpoint, state_dict_of)
 from msknb.ddpm.config import TrainConfig, build_model, schedule_of
 from msknb.ddpm.ema import ema_update
 from msknb.ddpm.export import save_grid_png
+from msknb.ddpm.lr_schedule import cosine_lr
 from msknb.ddpm.provenance import IDS_KEY, record, training_ids, union_ids
 from msknb.ddpm.training_data import check_training_data
 from msknb.ddpm.unet import DiffusionUNet, count_parameters
@@ -250,6 +251,10 @@ def _batch(run: _Run, order: list[int], pos: int) -> tuple[torch.Tensor, torch.T
 
 def _optimise(run: _Run, loss: torch.Tensor) -> None:
     """Backward, (clipped) optimiser step, step count, EMA update."""
+    cfg = run.cfg
+    if cfg.lr_decay == "cosine":
+        for group in run.optimizer.param_groups:
+            group["lr"] = cosine_lr(run.step, cfg.lr, cfg.lr_decay_start, run.total_steps, cfg.lr_min)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     if run.cfg.grad_clip is not None:
@@ -343,6 +348,9 @@ def _after_step(run: _Run, value: float, epoch: int, out_of_time: bool, bar, cal
     if run.ckpt_path is not None and run.dist.main and (step % cfg.checkpoint_every == 0
                                                         or step == run.total_steps or out_of_time):
         wrote = save_checkpoint(run.ckpt_path, _checkpoint_state(run))
+    if run.out is not None and run.dist.main and cfg.snapshot_every and step % cfg.snapshot_every == 0:
+        save_checkpoint(ensure_dir(run.out / "snapshots") / f"ema_step{step:07d}.pt",
+                        ema_only_state(_checkpoint_state(run)))
     if run.out is not None and run.dist.main and cfg.sample_every and step % cfg.sample_every == 0:
         run.previews.append(_write_preview(run.ema, run.schedule, cfg, run.out / f"samples_step{step:07d}.png",
                                            run.device, run.x_all))

@@ -253,3 +253,31 @@ def guidance_figure(masks: np.ndarray, images_by_w: dict, table: dict[str, Any],
     fig.suptitle(f"Classifier-free guidance: same masks, same noise ({table['n']} images)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def solver_errors_figure(errors: dict[str, Any]):
+    """Left: the first image of the reference and of each sampler at the fewest steps (same
+    noise); right: per-image RMSE to the reference against the number of network calls, one
+    line per sampler (dots = images, line = mean), log-log
+    (``msknb.ddpm.lessons.solvers.solver_errors``)."""
+    k0, ref = errors["steps"][0], f"ddim_{errors['reference_steps']}"
+    shown = [(ref, f"DDIM-{errors['reference_steps']} (reference)"), (f"ddim_{k0}", f"DDIM-{k0}"),
+             (f"dpm++2m_{k0}", f"DPM-Solver++(2M)-{k0}")]
+    fig = plt.figure(figsize=(12, 3.4))
+    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 0.25, 2.2])
+    for j, (key, title) in enumerate(shown):
+        _show(fig.add_subplot(grid[0, j]), split_channels(errors["images"][key])[0][0], title)
+    ax = fig.add_subplot(grid[0, 4])
+    for method, label, colour in (("ddim", "DDIM (first order)", "tab:blue"),
+                                  ("dpm++2m", "DPM-Solver++(2M) (second order)", "tab:orange")):
+        ks = errors["steps"]
+        per = [np.asarray(errors["rmse"][method][k]) for k in ks]
+        for k, v in zip(ks, per):
+            ax.plot(np.full(len(v), k), v, ".", color=colour, alpha=0.4, ms=4)
+        ax.plot(ks, [v.mean() for v in per], "-o", color=colour, label=label)
+    ax.set(xscale="log", yscale="log", xticks=ks, xticklabels=[str(k) for k in ks],
+           xlabel="network calls per image (steps)",
+           ylabel=f"RMSE to DDIM-{errors['reference_steps']} (grey levels)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
