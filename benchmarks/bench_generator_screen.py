@@ -13,6 +13,10 @@ ratio, memorisation, each beside its real baseline; sampling seconds per image.
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_generator_screen.py --diagnostic
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_generator_screen.py --checkpoint outputs/gen256/fold4_dim32.pt
 
+``--section training`` with snapshots of one long run (``<run>/snapshots/ema_step*.pt``, written
+by ``msknb train --snapshot-every``): does longer training help? Notebook 07 draws the ratio and
+alignment against the step (``msknb.evaluation.training_screen``).
+
 ``--default N``: what ``msknb sample`` draws by default (no ``--model``, no ``--masks``): the
 shipped 256 px generator with its stored guidance settings, ``N`` masks from its stored mask
 prior; intensity against the real val images (and real-vs-real beside it) and alignment Dice
@@ -132,6 +136,13 @@ def cascade(base: str, stage: str, segmenter, data, steps: int, seed: int) -> di
                         "threads": torch.get_num_threads()}, **row}
 
 
+def _file_name(path: str) -> str:
+    """The row's file name: the stem, with its run folder for a training snapshot
+    (``outputs/gen256/RUN/snapshots/ema_step0006000.pt`` -> ``RUN/ema_step0006000``)."""
+    p = Path(path)
+    return f"{p.parent.parent.name}/{p.stem}" if p.parent.name == "snapshots" else p.stem
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--diagnostic", action="store_true")
@@ -154,7 +165,8 @@ def main(argv=None) -> int:
                     help="sampler: DDIM (first order) or DPM-Solver++(2M) (second order, msknb.ddpm.dpm_solver)")
     ap.add_argument("--section", default="generators",
                     help="where the rows go: generators (candidates to ship, shown in notebook 07), guidance (the "
-                         "shipped generator under other guidance settings, also shown in 07) or scarce_label (the "
+                         "shipped generator under other guidance settings, also shown in 07), training (the EMA "
+                         "snapshots of one long run, shown in 07 against its step) or scarce_label (the "
                          "reference experiment's generators fine-tuned on one 10 %% subset)")
     ap.add_argument("--out", default=str(OUT))
     a = ap.parse_args(argv)
@@ -166,7 +178,7 @@ def main(argv=None) -> int:
         out["resolution_gap"] = diagnostic(segmenter, data)
         print(json.dumps(out["resolution_gap"], indent=1))
     for path in a.checkpoint:
-        name = (f"{Path(path).stem}-w{a.guidance:g}-{a.method}{a.steps}" + (f"-eta{a.eta:g}" if a.eta else "")
+        name = (f"{_file_name(path)}-w{a.guidance:g}-{a.method}{a.steps}" + (f"-eta{a.eta:g}" if a.eta else "")
                 + ("-gi{:g}-{:g}".format(*a.guidance_interval) if a.guidance_interval else "")
                 + (f"-rescale{a.guidance_rescale:g}" if a.guidance_rescale else "")
                 + (f"-seeds{len(a.seed)}" if len(a.seed) > 1 else ""))

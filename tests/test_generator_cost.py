@@ -119,3 +119,29 @@ def test_guidance_rows_readings_and_figure():
     fig = guidance_settings_figure(rows)
     assert len(fig.axes) == 1
     plt.close(fig)
+
+
+def test_training_rows_readings_and_curve():
+    import matplotlib.pyplot as plt
+    from msknb.evaluation.figures import training_curve_figure
+    from msknb.evaluation.generator_screen import guidance_rows
+    from msknb.evaluation.training_screen import training_readings, training_rows
+    sampler = {"guidance": 2.0, "guidance_interval": [0.2, 0.8]}
+    snap = lambda ratio, align, step: {**_screened(ratio, align, sampler, seeds=(ratio, 0.3)),   # noqa: E731
+                                       "step": step, "train_seconds": step * 1.0}
+    screen = {"training": {"run/ema_step0008000": snap(2.6, 0.80, 8000), "run/ema_step0006000": snap(3.3, 0.81, 6000)},
+              "guidance": {"gi": {**_screened(3.5, 0.80, sampler, seeds=(3.5, 0.6)), "step": 2892}}}
+    rows = training_rows(screen)
+    assert [r["step"] for r in rows] == [6000, 8000] and rows[0]["run"] == "run"
+    assert rows[1]["train_hours"] == pytest.approx(8000 / 3600) and rows[1]["label"] == "w 2, t/T 0.2-0.8"
+    shipped = guidance_rows(screen)[0]
+    assert shipped["step"] == 2892
+    text = training_readings(rows, shipped)
+    assert text[0].startswith("From step 6000 to step 8000 (0.6 hours more on one thread), the domain ratio over 3")
+    assert "3.30 ± 0.30 to 2.60 ± 0.30" in text[0]
+    assert "lowest mean ratio is step 8000's, 2.60: the target of 2 is not met" in text[1]
+    assert "step 8000 ratio 2.60" in text[3] and "lower in ratio on each of the 3 seeds (by 0.90 to 0.90)" in text[3]
+    assert training_readings([]) == []
+    fig = training_curve_figure(rows, shipped)
+    assert len(fig.axes) == 2
+    plt.close(fig)

@@ -202,7 +202,7 @@ GUIDANCE_SECTION = "guidance"
 
 def guidance_rows(screen_file: dict[str, Any], checkpoint: str = "ddpm_cond_dltrack_256") -> list[dict[str, Any]]:
     """One row per guidance setting screened for ``checkpoint`` (its rows in the ``generators``
-    and :data:`GUIDANCE_SECTION` sections): ``name``, ``label`` (the setting in words),
+    and :data:`GUIDANCE_SECTION` sections): ``name``, ``label`` (the setting in words), ``step``,
     ``domain_ratio`` and ``alignment`` (seed 0), their ``*_mean`` / ``*_sd`` / ``*_values`` over
     sampling ``seeds`` (None with one seed), ``n_seeds``, ``mean_grey``, ``hist_l1``, ``s_per_image``; sorted by
     domain ratio."""
@@ -215,7 +215,7 @@ def guidance_rows(screen_file: dict[str, Any], checkpoint: str = "ddpm_cond_dltr
             spread = {f"{k}_{stat}": (seeds.get(key) or {}).get(stat)
                       for k, key in (("domain_ratio", "domain_ratio"), ("alignment", "alignment_dice"))
                       for stat in ("mean", "sd", "values")}
-            rows.append({"name": name, "label": guidance_label(g.get("sampler", {})),
+            rows.append({"name": name, "label": guidance_label(g.get("sampler", {})), "step": g.get("step"),
                          "domain_ratio": g["domain"]["ratio"], "alignment": g["alignment"]["dice_mean"],
                          "n_seeds": len(seeds.get("seeds", [0])), "seeds": seeds.get("seeds"), **spread,
                          "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
@@ -230,7 +230,7 @@ def guidance_readings(rows: list[dict[str, Any]], stored: str | None = None) -> 
     """Sentences read from :func:`guidance_rows`: the setting that reaches the alignment target
     with the lowest domain ratio, then each setting screened over several sampling seeds against
     the ``stored`` one (its :func:`msknb.ddpm.checkpoints.guidance_label`; without it, the two
-    lowest-ratio settings against each other; :func:`_seed_comparison`)."""
+    lowest-ratio settings against each other; :func:`seed_comparison`)."""
     out = []
     aligned = [r for r in rows if r["alignment"] >= TARGETS["alignment_dice"]]
     if aligned:
@@ -244,13 +244,13 @@ def guidance_readings(rows: list[dict[str, Any]], stored: str | None = None) -> 
     base = next((r for r in multi if r["label"] == stored), None)
     if base is not None:
         out.append(f"The setting the generator stores, and samplers use by default: {base['label']}.")
-        out += [_seed_comparison(r, base) for r in multi if r is not base]
+        out += [seed_comparison(r, base) for r in multi if r is not base]
     elif len(multi) >= 2:
-        out.append(_seed_comparison(multi[0], multi[1]))
+        out.append(seed_comparison(multi[0], multi[1]))
     return out
 
 
-def _seed_comparison(a: dict[str, Any], b: dict[str, Any]) -> str:
+def seed_comparison(a: dict[str, Any], b: dict[str, Any]) -> str:
     """``a`` against ``b`` over sampling seeds: paired seed by seed where both used the same
     seeds (same starting noise, same masks), else mean +- 2 sd apart or not."""
     head = (f"Over {a['n_seeds']} sampling seeds: {a['label']} ratio {a['domain_ratio_mean']:.2f} ± "

@@ -1,0 +1,77 @@
+"""Does longer training help? The EMA snapshots of one long generator run, screened on the kit
+val masks over several sampling seeds (``benchmarks/bench_generator_screen.py --section
+training``), read against the step they were taken at.
+
+* :func:`training_rows` -- one row per snapshot, sorted by step;
+* :func:`training_readings` -- sentences computed from them: the change over the run, and each
+  snapshot against the shipped generator, seed by seed
+  (:func:`msknb.evaluation.generator_screen.seed_comparison`).
+
+The val ids pick and tune; the test ids are never read here.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from msknb.ddpm.checkpoints import guidance_label
+from msknb.evaluation.generator_screen import TARGETS, seed_comparison
+
+#: where the screen keeps the snapshots of a long run (``--section training``)
+TRAINING_SECTION = "training"
+
+
+def _spread(g: dict[str, Any], key: str) -> dict[str, Any]:
+    s = (g.get("over_seeds") or {}).get(key) or {}
+    return {"mean": s.get("mean"), "sd": s.get("sd"), "values": s.get("values")}
+
+
+def training_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per screened snapshot: ``name``, ``run`` (its folder), ``step``, ``train_hours``
+    (the run's wall-clock hours on 1 thread up to the snapshot), ``label`` (sampler setting),
+    ``n_seeds``, ``seeds``, ``domain_ratio_{mean,sd,values}``, ``alignment_{mean,sd,values}``,
+    ``mean_grey``, ``real_mean_grey``, ``hist_l1`` (seed 0); sorted by step."""
+    rows = []
+    for name, g in (screen_file.get(TRAINING_SECTION) or {}).items():
+        ratio, align = _spread(g, "domain_ratio"), _spread(g, "alignment_dice")
+        seeds = (g.get("over_seeds") or {}).get("seeds", [0])
+        rows.append({"name": name, "run": name.split("/")[0], "step": int(g.get("step", 0)),
+                     "train_hours": float(g.get("train_seconds", 0.0)) / 3600.0,
+                     "label": guidance_label(g.get("sampler", {})), "n_seeds": len(seeds), "seeds": seeds,
+                     **{f"domain_ratio_{k}": v for k, v in ratio.items()},
+                     **{f"alignment_{k}": v for k, v in align.items()},
+                     "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
+                     "hist_l1": g["intensity"]["hist_l1"]})
+        if rows[-1]["domain_ratio_mean"] is None:  # one seed: its own numbers
+            rows[-1].update(domain_ratio_mean=g["domain"]["ratio"], domain_ratio_sd=0.0,
+                            domain_ratio_values=[g["domain"]["ratio"]], alignment_mean=g["alignment"]["dice_mean"],
+                            alignment_sd=0.0, alignment_values=[g["alignment"]["dice_mean"]])
+    return sorted(rows, key=lambda r: r["step"])
+
+
+def training_readings(rows: list[dict[str, Any]], shipped: dict[str, Any] | None = None) -> list[str]:
+    """Sentences from :func:`training_rows` (and the ``shipped`` generator's row of
+    :func:`msknb.evaluation.generator_screen.guidance_rows` under the same setting): first and
+    last snapshot, the snapshot closest to the targets, each snapshot against the shipped one."""
+    if not rows:
+        return []
+    a, b = rows[0], rows[-1]
+    out = [f"From step {a['step']} to step {b['step']} ({b['train_hours'] - a['train_hours']:.1f} hours more on one "
+           f"thread), the domain ratio over {b['n_seeds']} sampling seeds went from {a['domain_ratio_mean']:.2f} ± "
+           f"{a['domain_ratio_sd']:.2f} to {b['domain_ratio_mean']:.2f} ± {b['domain_ratio_sd']:.2f} and the alignment "
+           f"Dice from {a['alignment_mean']:.3f} to {b['alignment_mean']:.3f} ({b['label']})."]
+    aligned = [r for r in rows if r["alignment_mean"] >= TARGETS["alignment_dice"]]
+    if aligned:
+        best = min(aligned, key=lambda r: r["domain_ratio_mean"])
+        met = best["domain_ratio_mean"] <= TARGETS["domain_ratio"]
+        out.append(f"Among the snapshots that keep alignment >= {TARGETS['alignment_dice']:.2f} on average, the lowest "
+                   f"mean ratio is step {best['step']}'s, {best['domain_ratio_mean']:.2f}: the target of "
+                   f"{TARGETS['domain_ratio']:g} is {'met' if met else 'not met'}.")
+    else:
+        out.append(f"No snapshot keeps alignment >= {TARGETS['alignment_dice']:.2f} on average over the seeds.")
+    if shipped is not None and shipped.get("domain_ratio_mean") is not None:
+        for r in rows:
+            named = {**r, "label": f"step {r['step']}"}
+            out.append(seed_comparison(named, {**shipped, "label": "the shipped generator"}))
+    return out
