@@ -90,6 +90,7 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
         rows.append(screen(drawn, p["val_masks"], p["val"], p["train"], p["train_ids"], p["val_clusters"],
                            p["train_clusters"], segmenter))
     out = {"checkpoint": str(path), "step": int(ck["step"]), "train_seconds": float(ck.get("seconds", 0.0)),
+           **_parent(ck),
            "config": {k: ck["config"].get(k) for k in ("image_size", "fold", "dim", "prediction", "schedule",
                                                         "zero_terminal_snr", "min_snr_gamma", "cond_dropout")},
            "sampler": {"method": method, "steps": steps, "spacing": "trailing", "guidance": guidance, "eta": eta,
@@ -99,6 +100,17 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
     if len(rows) > 1:
         out["over_seeds"] = over_seeds(rows, seeds)
     return out
+
+
+def _parent(ck: dict) -> dict:
+    """Where a fine-tuned file started: ``started_from`` and that file's ``started_from_step`` and
+    ``started_from_seconds`` (so its steps and hours continue the parent's); {} for a run from scratch."""
+    parent = ck.get("started_from")
+    if not parent or not Path(parent).is_file():
+        return {}
+    p = load_checkpoint(parent)
+    return {"started_from": str(parent), "started_from_step": int(p["step"]),
+            "started_from_seconds": float(p.get("seconds", 0.0))}
 
 
 def sample_default(n: int, segmenter, data, seed: int) -> dict:

@@ -142,6 +142,11 @@ def test_training_rows_readings_and_curve():
     assert "lowest mean ratio is step 8000's, 2.60: the target of 2 is not met" in text[1]
     assert "step 8000 ratio 2.60" in text[3] and "lower in ratio on each of the 3 seeds (by 0.90 to 0.90)" in text[3]
     assert training_readings([]) == []
+    screen["training"]["tail/ema_step0001000"] = {**snap(2.9, 0.80, 1000), "started_from": "run/ema_step0006000.pt",
+                                                  "started_from_step": 6000, "started_from_seconds": 6000.0}
+    tail = [r for r in training_rows(screen) if r["run"] == "tail"][0]   # steps and hours continue the parent's
+    assert tail["step"] == 7000 and tail["train_hours"] == pytest.approx(7000 / 3600)
+    plt.close(training_curve_figure(training_rows(screen), shipped))
     fig = training_curve_figure(rows, shipped)
     assert len(fig.axes) == 2
     plt.close(fig)

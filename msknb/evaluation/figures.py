@@ -216,25 +216,32 @@ def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_ta
 
 def training_curve_figure(rows: list, shipped: dict | None = None, ratio_target: float = 2.0,
                           alignment_target: float = 0.80):
-    """Left: domain Fréchet ratio, right: alignment Dice, against the training step of each
-    snapshot (rows of :func:`msknb.evaluation.training_screen.training_rows`; marker = mean
-    over sampling seeds, bar = ± 1 sd, dots = seeds), the ``shipped`` generator (a
+    """Left: domain Fréchet ratio (log scale), right: alignment Dice, against the training step of
+    each snapshot (rows of :func:`msknb.evaluation.training_screen.training_rows`, one colour per
+    run; marker = mean over sampling seeds, bar = ± 1 sd, dots = seeds), the ``shipped`` generator (a
     :func:`msknb.evaluation.generator_screen.guidance_rows` row) as a grey square, the targets
     dashed. Returns the figure."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    runs = list(dict.fromkeys(r["run"] for r in rows))
     steps = [r["step"] for r in rows]
     for ax, key, target, label in ((axes[0], "domain_ratio", ratio_target, "domain Fréchet ratio at 256 px"),
                                    (axes[1], "alignment", alignment_target, "alignment Dice")):
-        ax.errorbar(steps, [r[f"{key}_mean"] for r in rows], yerr=[r[f"{key}_sd"] for r in rows], fmt="-o",
-                    color="tab:blue", capsize=3, label="snapshots (mean ± sd over seeds)")
-        for r in rows:
-            v = r.get(f"{key}_values") or []
-            ax.plot([r["step"]] * len(v), v, ".", color="tab:blue", alpha=0.4, ms=4)
+        for k, run in enumerate(runs):
+            mine = [r for r in rows if r["run"] == run]
+            colour = plt.cm.tab10(k)
+            ax.errorbar([r["step"] for r in mine], [r[f"{key}_mean"] for r in mine],
+                        yerr=[r[f"{key}_sd"] for r in mine], fmt="-o", color=colour, capsize=3,
+                        label=f"{run} (mean ± sd over seeds)")
+            for r in mine:
+                v = r.get(f"{key}_values") or []
+                ax.plot([r["step"]] * len(v), v, ".", color=colour, alpha=0.4, ms=4)
         if shipped is not None and shipped.get(f"{key}_mean") is not None:
             ax.errorbar([shipped.get("step", steps[0] if steps else 0)], [shipped[f"{key}_mean"]],
                         yerr=[shipped[f"{key}_sd"]], fmt="s", color="grey", capsize=3, label="shipped generator")
         ax.axhline(target, ls="--", color="black", lw=1, label=f"target {target:g}")
         ax.set(xlabel="training step (batch 8)", ylabel=label)
+    axes[0].set_yscale("log")
+    axes[0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axes[0].set_title("lower is closer to real", fontsize=9)
     axes[1].set_title("higher: the segmenter finds the conditioning mask", fontsize=9)
     axes[0].legend(fontsize=8)

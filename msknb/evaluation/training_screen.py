@@ -28,16 +28,19 @@ def _spread(g: dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def training_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per screened snapshot: ``name``, ``run`` (its folder), ``step``, ``train_hours``
-    (the run's wall-clock hours on 1 thread up to the snapshot), ``label`` (sampler setting),
+    """One row per screened snapshot: ``name``, ``run`` (its folder), ``step`` and ``train_hours``
+    (wall-clock hours on 1 thread) counted from the start of training, through the file a
+    fine-tuning run ``started_from``, ``label`` (sampler setting),
     ``n_seeds``, ``seeds``, ``domain_ratio_{mean,sd,values}``, ``alignment_{mean,sd,values}``,
     ``mean_grey``, ``real_mean_grey``, ``hist_l1`` (seed 0); sorted by step."""
     rows = []
     for name, g in (screen_file.get(TRAINING_SECTION) or {}).items():
         ratio, align = _spread(g, "domain_ratio"), _spread(g, "alignment_dice")
         seeds = (g.get("over_seeds") or {}).get("seeds", [0])
-        rows.append({"name": name, "run": name.split("/")[0], "step": int(g.get("step", 0)),
-                     "train_hours": float(g.get("train_seconds", 0.0)) / 3600.0,
+        rows.append({"name": name, "run": name.split("/")[0],
+                     "step": int(g.get("step", 0)) + int(g.get("started_from_step", 0)),
+                     "train_hours": (float(g.get("train_seconds", 0.0)) + float(g.get("started_from_seconds", 0.0)))
+                     / 3600.0, "started_from": g.get("started_from"),
                      "label": guidance_label(g.get("sampler", {})), "n_seeds": len(seeds), "seeds": seeds,
                      **{f"domain_ratio_{k}": v for k, v in ratio.items()},
                      **{f"alignment_{k}": v for k, v in align.items()},
