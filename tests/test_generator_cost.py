@@ -137,10 +137,10 @@ def test_training_rows_readings_and_curve():
     shipped = guidance_rows(screen)[0]
     assert shipped["step"] == 2892
     text = training_readings(rows, shipped)
-    assert text[0].startswith("From step 6000 to step 8000 (0.6 hours more on one thread), the domain ratio over 3")
+    assert text[0].startswith("run: from step 6000 to step 8000 (0.6 hours more on one thread), the domain ratio over 3")
     assert "3.30 ± 0.30 to 2.60 ± 0.30" in text[0]
-    assert "lowest mean ratio is step 8000's, 2.60: the target of 2 is not met" in text[1]
-    assert "step 8000 ratio 2.60" in text[3] and "lower in ratio on each of the 3 seeds (by 0.90 to 0.90)" in text[3]
+    assert "lowest mean ratio is run at step 8000: 2.60 ± 0.30, alignment 0.800 (ratio <= 2 not met, alignment >= 0.80 met)" in text[1]
+    assert "run step 8000 ratio 2.60" in text[3] and "lower in ratio on each of the 3 seeds (by 0.90 to 0.90)" in text[3]
     assert training_readings([]) == []
     screen["training"]["tail/ema_step0001000"] = {**snap(2.9, 0.80, 1000), "started_from": "run/ema_step0006000.pt",
                                                   "started_from_step": 6000, "started_from_seconds": 6000.0}

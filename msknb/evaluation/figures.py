@@ -242,6 +242,7 @@ def training_curve_figure(rows: list, shipped: dict | None = None, ratio_target:
         ax.set(xlabel="training step (batch 8)", ylabel=label)
     axes[0].set_yscale("log")
     axes[0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axes[0].yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if v in (2, 3, 5, 20, 30) else ""))
     axes[0].set_title("lower is closer to real", fontsize=9)
     axes[1].set_title("higher: the segmenter finds the conditioning mask", fontsize=9)
     axes[0].legend(fontsize=8)
