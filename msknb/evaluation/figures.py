@@ -208,7 +208,10 @@ def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_ta
     ax.set_ylim(top=top)
     ax.set_xlabel("domain Fréchet ratio at 256 px (1 = as close as real to real)")
     ax.set_ylabel("alignment Dice (segmenter finds the mask)")
-    ax.set_title("One generator, several guidance settings (blue: every step, orange: an interval of t)", fontsize=9)
+    steps = sorted({r["step"] for r in rows if r.get("step") is not None})
+    at = f" at training step {steps[0]}" if len(steps) == 1 else ""
+    ax.set_title(f"One generator{at}, several guidance settings (blue: every step, orange: an interval of t)",
+                 fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

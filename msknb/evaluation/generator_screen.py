@@ -243,7 +243,8 @@ def guidance_readings(rows: list[dict[str, Any]], stored: str | None = None) -> 
                    key=lambda r: r["domain_ratio_mean"])
     base = next((r for r in multi if r["label"] == stored), None)
     if base is not None:
-        out.append(f"The setting the generator stores, and samplers use by default: {base['label']}.")
+        at = f" (screened on its weights at training step {base['step']})" if base.get("step") is not None else ""
+        out.append(f"The setting the generator stores, and samplers use by default: {base['label']}{at}.")
         out += [seed_comparison(r, base) for r in multi if r is not base]
     elif len(multi) >= 2:
         out.append(seed_comparison(multi[0], multi[1]))
