@@ -113,9 +113,10 @@ def _parent(ck: dict) -> dict:
             "started_from_seconds": float(p.get("seconds", 0.0))}
 
 
-def sample_default(n: int, segmenter, data, seed: int) -> dict:
-    """What ``msknb sample`` draws with no ``--model`` and no ``--masks``, screened."""
-    path = CHECKPOINTS_DIR / SHIPPED_SAMPLE_DDPM
+def sample_default(n: int, segmenter, data, seed: int, path: str | None = None) -> dict:
+    """What ``msknb sample`` draws with no ``--model`` and no ``--masks``, screened (``path``: a
+    candidate to ship in its place, drawn the same way)."""
+    path = Path(path) if path else CHECKPOINTS_DIR / SHIPPED_SAMPLE_DDPM
     size = load_model(path)[2].image_size
     p = _parts(size, data)
     masks = sample_masks(checkpoint_extras(path)["mask_prior"], n, size, seed=seed)
@@ -161,6 +162,9 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint", action="append", default=[])
     ap.add_argument("--default", type=int, default=0, metavar="N",
                     help="screen N images of what `msknb sample` draws by default (masks from the prior)")
+    ap.add_argument("--default-model", default=None, metavar="FILE",
+                    help="with --default: screen this candidate (with its mask prior) in place of the shipped file; "
+                         "stored as sample_default-<name>")
     ap.add_argument("--cascade", nargs=2, metavar=("BASE", "STAGE"), action="append", default=[])
     ap.add_argument("--segmenter", default=str(SHIPPED_SEGMENTER))
     ap.add_argument("--data", default=None)
@@ -200,8 +204,9 @@ def main(argv=None) -> int:
         print(name, json.dumps({k: rows[name][k] for k in ("intensity", "alignment", "domain", "over_seeds")
                                 if k in rows[name]}))
     if a.default:
-        out["sample_default"] = sample_default(a.default, segmenter, data, a.seed[0])
-        print("sample_default", json.dumps({k: out["sample_default"][k] for k in ("intensity", "alignment")}))
+        key = "sample_default" if not a.default_model else f"sample_default-{_file_name(a.default_model)}"
+        out[key] = sample_default(a.default, segmenter, data, a.seed[0], a.default_model)
+        print(key, json.dumps({k: out[key][k] for k in ("intensity", "alignment")}))
     for base, stage in a.cascade:
         name = f"cascade-{Path(base).stem}-{Path(stage).stem}-ddim{a.steps}"
         out["generators"][name] = cascade(base, stage, segmenter, data, a.steps, a.seed[0])
