@@ -111,8 +111,8 @@ def sample_images(model: torch.nn.Module, schedule: D.Schedule, n: int | None, m
     """Generate ``n`` samples with the (EMA) network ``model``.
 
     ``method`` 'ddpm' (ancestral, T network calls), 'ddim' (``steps`` calls, ``eta`` = 0 deterministic)
-    or 'dpm++2m' (``steps`` calls, second order, :mod:`msknb.ddpm.dpm_solver`; ``spacing`` "leading" / "trailing" (starts at t = T-1), None =
-    trailing for a zero-terminal-SNR schedule (Lin et al. 2024), else leading). ``image_size`` defaults
+    or 'dpm++2m' (``steps`` calls, second order: :mod:`msknb.ddpm.dpm_solver`); their ``spacing`` "leading" /
+    "trailing" (starts at t = T-1), None = trailing for a zero-terminal-SNR schedule, else leading. ``image_size`` defaults
     to ``model.image_size`` else 64 px; ``prediction`` (eps | x0 | v) to ``model.prediction`` else 'eps'. ``clip_x0`` (default) clips the estimate x̂_0 to [-1, 1] at every step, as
     Ho et al.'s released code and diffusers' ``clip_sample=True`` do (the annotated-diffusion
     sampler and notebook 02's oracle chains do not): at high noise x̂_0 divides by a small

@@ -257,13 +257,13 @@ def _optimise(run: _Run, loss: torch.Tensor) -> None:
             group["lr"] = cosine_lr(run.step, cfg.lr, cfg.lr_decay_start, run.total_steps, cfg.lr_min)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
-    if run.cfg.grad_clip is not None:
+    if cfg.grad_clip is not None:
         run.scaler.unscale_(run.optimizer)
-        torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.cfg.grad_clip)
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.step += 1
-    ema_update(run.ema, run.model, run.step, run.cfg.ema_decay, run.cfg.ema_start, run.warmup)
+    ema_update(run.ema, run.model, run.step, cfg.ema_decay, cfg.ema_start, run.warmup)
 
 
 def split_condition(x: torch.Tensor, config: TrainConfig, dropout_draw: torch.Tensor | None = None,

@@ -200,6 +200,15 @@ def screen_readings(screen_file: dict[str, Any]) -> list[str]:
 GUIDANCE_SECTION = "guidance"
 
 
+def seed_spread(g: dict[str, Any]) -> dict[str, Any]:
+    """``domain_ratio_{mean,sd,values}`` and ``alignment_{mean,sd,values}`` of a screened row's
+    ``over_seeds`` (:func:`over_seeds`); None each where it was screened with one seed."""
+    seeds = g.get("over_seeds") or {}
+    return {f"{k}_{stat}": (seeds.get(key) or {}).get(stat)
+            for k, key in (("domain_ratio", "domain_ratio"), ("alignment", "alignment_dice"))
+            for stat in ("mean", "sd", "values")}
+
+
 def guidance_rows(screen_file: dict[str, Any], checkpoint: str = "ddpm_cond_dltrack_256") -> list[dict[str, Any]]:
     """One row per guidance setting screened for ``checkpoint`` (its rows in the ``generators``
     and :data:`GUIDANCE_SECTION` sections): ``name``, ``label`` (the setting in words), ``step``,
@@ -212,9 +221,7 @@ def guidance_rows(screen_file: dict[str, Any], checkpoint: str = "ddpm_cond_dltr
             if Path(str(g.get("checkpoint", ""))).stem != checkpoint or "base" in g:
                 continue
             seeds = g.get("over_seeds") or {}
-            spread = {f"{k}_{stat}": (seeds.get(key) or {}).get(stat)
-                      for k, key in (("domain_ratio", "domain_ratio"), ("alignment", "alignment_dice"))
-                      for stat in ("mean", "sd", "values")}
+            spread = seed_spread(g)
             rows.append({"name": name, "label": guidance_label(g.get("sampler", {})), "step": g.get("step"),
                          "domain_ratio": g["domain"]["ratio"], "alignment": g["alignment"]["dice_mean"],
                          "n_seeds": len(seeds.get("seeds", [0])), "seeds": seeds.get("seeds"), **spread,

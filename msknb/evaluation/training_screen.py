@@ -16,15 +16,10 @@ from typing import Any
 import numpy as np
 
 from msknb.ddpm.checkpoints import guidance_label
-from msknb.evaluation.generator_screen import TARGETS, seed_comparison
+from msknb.evaluation.generator_screen import TARGETS, seed_comparison, seed_spread
 
 #: where the screen keeps the snapshots of a long run (``--section training``)
 TRAINING_SECTION = "training"
-
-
-def _spread(g: dict[str, Any], key: str) -> dict[str, Any]:
-    s = (g.get("over_seeds") or {}).get(key) or {}
-    return {"mean": s.get("mean"), "sd": s.get("sd"), "values": s.get("values")}
 
 
 def training_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
@@ -35,15 +30,13 @@ def training_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
     ``mean_grey``, ``real_mean_grey``, ``hist_l1`` (seed 0); sorted by step."""
     rows = []
     for name, g in (screen_file.get(TRAINING_SECTION) or {}).items():
-        ratio, align = _spread(g, "domain_ratio"), _spread(g, "alignment_dice")
         seeds = (g.get("over_seeds") or {}).get("seeds", [0])
         rows.append({"name": name, "run": name.split("/")[0],
                      "step": int(g.get("step", 0)) + int(g.get("started_from_step", 0)),
                      "train_hours": (float(g.get("train_seconds", 0.0)) + float(g.get("started_from_seconds", 0.0)))
                      / 3600.0, "started_from": g.get("started_from"),
                      "label": guidance_label(g.get("sampler", {})), "n_seeds": len(seeds), "seeds": seeds,
-                     **{f"domain_ratio_{k}": v for k, v in ratio.items()},
-                     **{f"alignment_{k}": v for k, v in align.items()},
+                     **seed_spread(g),
                      "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
                      "hist_l1": g["intensity"]["hist_l1"]})
         if rows[-1]["domain_ratio_mean"] is None:  # one seed: its own numbers
