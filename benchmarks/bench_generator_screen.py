@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from msknb.data.loading import load_folder
+from msknb.ddpm.autoguidance import load_autoguided
 from msknb.ddpm.cascade import sample_cascade
 from msknb.ddpm.checkpoints import (SHIPPED_SAMPLE_DDPM, checkpoint_extras, guidance_record,
                                     load_checkpoint, load_model)
@@ -55,6 +56,8 @@ from msknb.segmentation.model import load_segmenter
 from msknb.segmentation.shipped import SHIPPED_SEGMENTER
 
 SPLIT = CHECKPOINTS_DIR / "dltrack_split.json"
+#: the keys of the screen file that hold rows by name (merged, not replaced)
+SECTIONS = ("generators", "guidance", "training", "scarce_label", "autoguidance")
 OUT = SCREEN_FILE
 
 
@@ -74,10 +77,11 @@ def diagnostic(segmenter, data) -> dict:
 
 
 def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, eta: float = 0.0,
-              interval=None, rescale: float = 0.0, method: str = "ddim") -> dict:
+              interval=None, rescale: float = 0.0, method: str = "ddim", autoguide=None) -> dict:
     """The screen of ``path``'s draws for the val masks with the first of ``seeds``; with more
-    seeds, ``over_seeds`` adds each headline number's mean, sd and values over them."""
-    model, schedule, config = load_model(path)
+    seeds, ``over_seeds`` adds each headline number's mean, sd and values over them. ``autoguide``
+    (BAD, w): guide ``path`` with the weaker model BAD (:mod:`msknb.ddpm.autoguidance`)."""
+    model, schedule, config = load_autoguided(path, autoguide[0], float(autoguide[1])) if autoguide else load_model(path)
     ck = load_checkpoint(path)
     p = _parts(config.image_size, data)
     rows, seconds = [], []
@@ -95,11 +99,18 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
                                                         "zero_terminal_snr", "min_snr_gamma", "cond_dropout")},
            "sampler": {"method": method, "steps": steps, "spacing": "trailing", "guidance": guidance, "eta": eta,
                        "guidance_interval": list(interval) if interval else None, "guidance_rescale": rescale,
-                       "seed": int(seeds[0]),
+                       **({"autoguidance": _autoguide_record(*autoguide)} if autoguide else {}), "seed": int(seeds[0]),
                        "seconds_per_image": seconds[0], "threads": torch.get_num_threads()}, **rows[0]}
     if len(rows) > 1:
         out["over_seeds"] = over_seeds(rows, seeds)
     return out
+
+
+def _autoguide_record(bad: str, weight) -> dict:
+    """The weaker model that guided a row: its file, weight, step, width and training seconds."""
+    ck = load_checkpoint(bad)
+    return {"bad": str(bad), "weight": float(weight), "bad_step": int(ck["step"]), "bad_dim": ck["config"].get("dim"),
+            "bad_train_seconds": float(ck.get("seconds", 0.0))}
 
 
 def _parent(ck: dict) -> dict:
@@ -179,17 +190,20 @@ def main(argv=None) -> int:
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic, 1 as stochastic as DDPM")
     ap.add_argument("--method", choices=["ddim", "dpm++2m"], default="ddim",
                     help="sampler: DDIM (first order) or DPM-Solver++(2M) (second order, msknb.ddpm.dpm_solver)")
+    ap.add_argument("--autoguide", nargs=2, metavar=("BAD", "W"), default=None,
+                    help="autoguidance (Karras et al. 2024): guide each --checkpoint with the weaker model BAD, "
+                         "out = bad + W (good - bad)")
     ap.add_argument("--section", default="generators",
                     help="where the rows go: generators (candidates to ship, shown in notebook 07), guidance (the "
                          "shipped generator under other guidance settings, also shown in 07), training (the EMA "
                          "snapshots of one long run, shown in 07 against its step) or scarce_label (the "
-                         "reference experiment's generators fine-tuned on one 10 %% subset)")
+                         "reference experiment's generators fine-tuned on one 10 %% subset) or autoguidance (a "
+                         "generator guided by a weaker one, --autoguide)")
     ap.add_argument("--out", default=str(OUT))
     a = ap.parse_args(argv)
     data = Path(a.data) if a.data else default_data_dir()
     segmenter = load_segmenter(a.segmenter)
-    out = json.loads(Path(a.out).read_text()) if Path(a.out).is_file() else {"generators": {}}
-    out["segmenter"] = Path(a.segmenter).name
+    out = {"generators": {}, "segmenter": Path(a.segmenter).name}
     if a.diagnostic:
         out["resolution_gap"] = diagnostic(segmenter, data)
         print(json.dumps(out["resolution_gap"], indent=1))
@@ -197,10 +211,11 @@ def main(argv=None) -> int:
         name = (f"{_file_name(path)}-w{a.guidance:g}-{a.method}{a.steps}" + (f"-eta{a.eta:g}" if a.eta else "")
                 + ("-gi{:g}-{:g}".format(*a.guidance_interval) if a.guidance_interval else "")
                 + (f"-rescale{a.guidance_rescale:g}" if a.guidance_rescale else "")
+                + (f"-ag{float(a.autoguide[1]):g}-{_file_name(a.autoguide[0])}" if a.autoguide else "")
                 + (f"-seeds{len(a.seed)}" if len(a.seed) > 1 else ""))
         rows = out.setdefault(a.section, {})
         rows[name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed, a.eta, a.guidance_interval,
-                               a.guidance_rescale, a.method)
+                               a.guidance_rescale, a.method, a.autoguide)
         print(name, json.dumps({k: rows[name][k] for k in ("intensity", "alignment", "domain", "over_seeds")
                                 if k in rows[name]}))
     if a.default:
@@ -211,9 +226,21 @@ def main(argv=None) -> int:
         name = f"cascade-{Path(base).stem}-{Path(stage).stem}-ddim{a.steps}"
         out["generators"][name] = cascade(base, stage, segmenter, data, a.steps, a.seed[0])
         print(name, json.dumps({k: out["generators"][name][k] for k in ("intensity", "alignment", "domain")}))
-    write_json_atomic(a.out, out)
+    _merge_into(Path(a.out), out, SECTIONS + (a.section,))
     print("->", a.out)
     return 0
+
+
+def _merge_into(path: Path, new: dict, sections) -> None:
+    """Write ``new``'s rows into the screen file, re-read just before writing so that a bench
+    run beside this one keeps its rows: sections of rows are merged by name, other keys replaced."""
+    out = json.loads(path.read_text()) if path.is_file() else {}
+    for key, value in new.items():
+        if key in sections and isinstance(value, dict):
+            out.setdefault(key, {}).update(value)
+        else:
+            out[key] = value
+    write_json_atomic(path, out)
 
 
 if __name__ == "__main__":

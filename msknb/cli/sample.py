@@ -19,6 +19,7 @@ import torch
 
 from msknb.artifacts import GENERATOR_FILE, save_generator_record
 from msknb.data import load_folder
+from msknb.ddpm.autoguidance import load_autoguided
 from msknb.ddpm.checkpoints import (SHIPPED_COND_DDPM, SHIPPED_DDPM, SHIPPED_SAMPLE_DDPM, checkpoint_extras, guidance_record,
                                     load_model, pretrained_path)
 from msknb.ddpm.condition_masks import read_condition_masks
@@ -66,6 +67,18 @@ def condition_masks(args, model_path: Path, size: int) -> tuple[np.ndarray, list
     return masks, errors
 
 
+def _autoguide(args) -> tuple[Path, float] | None:
+    """``--autoguide FILE W`` as (file, w), or None; ConfigError naming the problem."""
+    if not args.autoguide:
+        return None
+    file, weight = args.autoguide
+    try:
+        w = float(weight)
+    except ValueError:
+        raise ConfigError(f"--autoguide FILE W: W must be a number >= 1, got {weight!r}", "autoguide") from None
+    return Path(file), w
+
+
 def _draw(args, path: Path, model, schedule, config, errors: list[str]) -> tuple[np.ndarray, float]:
     """``(images (n, C, H, W) in [0, 1], seconds)``; conditional: the masks as channel 1; the
     masks that could not be used are added to ``errors``."""
@@ -76,7 +89,7 @@ def _draw(args, path: Path, model, schedule, config, errors: list[str]) -> tuple
         errors.extend(bad)
         return draw_conditional(path, masks, method=args.method, steps=args.steps, seed=args.seed,
                                 batch_size=args.batch_size, progress=not args.quiet, guidance=args.guidance,
-                                noise_start=args.noise_start, eta=args.eta)
+                                noise_start=args.noise_start, eta=args.eta, autoguide=_autoguide(args))
     start_mean = None if args.noise_start else checkpoint_extras(path)["mean_image"]
     t0 = time.perf_counter()
     x = sample_images(model, schedule, args.n, method=args.method, steps=args.steps, eta=args.eta, seed=args.seed,
@@ -87,6 +100,8 @@ def _draw(args, path: Path, model, schedule, config, errors: list[str]) -> tuple
 def _cli_sample(args) -> int:
     path = _model_path(args)
     model, schedule, config = load_model(path)  # model.prediction comes from the checkpoint
+    if args.autoguide:
+        model = load_autoguided(path, *_autoguide(args))[0]
     if config.condition == "mask" and not args.masks:
         args.masks = "prior"  # an image without a mask: draw the mask from the prior first, then the image
     if args.threads:
@@ -97,6 +112,8 @@ def _cli_sample(args) -> int:
     info = write_synthetic_set(x, args.out, spacing_mm=spacing, group=args.group)
     mode = "mask" if args.masks else ("joint" if config.channels == 2 else "image")
     extra = guidance_record(path, args.guidance) if args.masks else {}
+    if args.autoguide:
+        extra["autoguidance"] = {"checkpoint": Path(args.autoguide[0]).name, "weight": float(args.autoguide[1])}
     save_generator_record(Path(args.out) / GENERATOR_FILE,
                           generator_record(path, mode, sampler_name(args.method, args.steps, config.timesteps),
                                            info["n"], **extra))
@@ -122,6 +139,9 @@ def register(subparsers) -> None:
     p.add_argument("--guidance", type=float, default=None,
                    help="classifier-free guidance scale (1 = off); default: the scale stored in the checkpoint "
                         "(chosen on validation masks; 1 when none)")
+    p.add_argument("--autoguide", nargs=2, metavar=("FILE", "W"), default=None,
+                   help="guide with a weaker checkpoint FILE trained for the same task (autoguidance, Karras et "
+                        "al. 2024): output = weak + W (model - weak); W = 1 is the model alone")
     p.add_argument("--noise-start", action="store_true",
                    help="start from N(0, I) even when the checkpoint stores a mean image (by default such a "
                         "model starts from the forward marginal of it, the fix for too-bright samples)")

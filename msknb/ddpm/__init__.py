@@ -8,7 +8,8 @@
 * training: :mod:`~msknb.ddpm.config` (TrainConfig, build_model), :mod:`~msknb.ddpm.training_data`,
   :mod:`~msknb.ddpm.train` (train_ddpm), :mod:`~msknb.ddpm.runtime` (DDP, AMP, RNG),
   :mod:`~msknb.ddpm.ema`, :mod:`~msknb.ddpm.checkpoints`, :mod:`~msknb.ddpm.groups` (one model per muscle);
-* sampling: :mod:`~msknb.ddpm.sample`, :mod:`~msknb.ddpm.export` (synthetic set, PNG/DICOM),
+* sampling: :mod:`~msknb.ddpm.sample`, :mod:`~msknb.ddpm.autoguidance` (guiding with a weaker
+  model), :mod:`~msknb.ddpm.export` (synthetic set, PNG/DICOM),
   :mod:`~msknb.ddpm.synthetic_set` (04's set and its generator record), :mod:`~msknb.ddpm.quality`
   (intensity statistics);
 * provenance: :mod:`~msknb.ddpm.provenance` (the real ids a generator was trained on, in its checkpoint);

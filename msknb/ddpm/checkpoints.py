@@ -251,13 +251,16 @@ def guidance_settings(path: str | Path, guidance: float | None = None) -> dict[s
 def guidance_label(settings: dict[str, Any]) -> str:
     """``"w 2, t/T 0.2-0.8, rescale 0.7"``: a guidance setting (:func:`guidance_settings`, or a
     screen's sampler record, which may add a DDIM ``eta``, the ``method`` and ``steps``, named
-    when not DDIM-25) in words."""
+    when not DDIM-25, and the weaker model of ``autoguidance``) in words."""
     lo_hi = settings.get("guidance_interval")
     parts = [f"w {settings.get('guidance', 1.0):g}", "every step" if not lo_hi else f"t/T {lo_hi[0]:g}-{lo_hi[1]:g}"]
     if settings.get("guidance_rescale"):
         parts.append(f"rescale {settings['guidance_rescale']:g}")
     if settings.get("eta"):
         parts.append(f"eta {settings['eta']:g}")
+    ag = settings.get("autoguidance")
+    if ag:
+        parts.append(f"autoguided w {ag['weight']:g} by a width-{ag.get('bad_dim')} model at step {ag.get('bad_step')}")
     method = settings.get("method") or "ddim"
     if method != "ddim" or settings.get("steps") not in (None, 25):
         parts.append(f"{SAMPLER_LABELS.get(method, method)}-{settings.get('steps', 25)}")

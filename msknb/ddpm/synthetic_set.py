@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from msknb.ddpm.autoguidance import load_autoguided
 from msknb.ddpm.checkpoints import checkpoint_extras, guidance_record, guidance_settings, load_model
 from msknb.data.label_qa import unflagged
 from msknb.ddpm.condition_masks import augmented_masks, resize_mask
@@ -50,14 +51,15 @@ def training_condition_masks(masks: np.ndarray, ids: Sequence[str], n: int, size
 
 def draw_conditional(checkpoint: str | Path, masks: np.ndarray, method: str = "ddim", steps: int = 25,
                      seed: int = 0, batch_size: int = 16, progress: bool = True, guidance: float | None = None,
-                     noise_start: bool = False, eta: float = 0.0) -> tuple[np.ndarray, float]:
+                     noise_start: bool = False, eta: float = 0.0, autoguide=None) -> tuple[np.ndarray, float]:
     """``(x (N, 2, H, W) float32 in [0, 1], seconds)``: one image per mask (N, H, W) {0, 1} of
     the mask-conditioned ``checkpoint`` (channel 0), the mask itself as channel 1 (the label
     is exact by construction). Starts from the checkpoint's ``mean_image`` when it stores one,
     unless ``noise_start``. ``guidance``: classifier-free guidance scale at every step; None = the
     guidance settings stored in the checkpoint (``msknb.ddpm.checkpoints.guidance_settings``:
-    scale, interval, rescale; plain conditional when none). ``seconds``: wall time of sampling."""
-    model, schedule, _ = load_model(checkpoint)
+    scale, interval, rescale; plain conditional when none). ``autoguide`` (weaker checkpoint, w):
+    guide with it (:mod:`msknb.ddpm.autoguidance`). ``seconds``: wall time of sampling."""
+    model, schedule, _ = load_autoguided(checkpoint, autoguide[0], autoguide[1]) if autoguide else load_model(checkpoint)
     start_mean = None if noise_start else checkpoint_extras(checkpoint)["mean_image"]
     t0 = time.perf_counter()
     x = sample_images(model, schedule, None, method=method, steps=steps, eta=eta, seed=seed,

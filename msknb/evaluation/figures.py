@@ -182,9 +182,17 @@ def generator_screen_figure(rows: list, gap: dict | None = None, target: float =
     return fig
 
 
+def _setting_colour(row: dict) -> str:
+    """Blue: guided at every step; orange: on an interval of t; green: autoguided."""
+    if row.get("autoguided"):
+        return "tab:green"
+    return "tab:blue" if "every step" in row["label"] else "tab:orange"
+
+
 def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_target: float = 0.80):
     """Domain Fréchet ratio (x, log scale) against alignment Dice (y) of one generator under
-    each guidance setting (rows of :func:`msknb.evaluation.generator_screen.guidance_rows`;
+    each guidance setting (rows of :func:`msknb.evaluation.generator_screen.guidance_rows` or
+    :func:`msknb.evaluation.autoguidance_screen.autoguidance_rows`;
     error bars: ± 1 sd over sampling seeds where screened over several), each point labelled
     with its setting; the target corner (ratio <= ``ratio_target``, alignment >=
     ``alignment_target``) shaded. Returns the figure."""
@@ -196,7 +204,7 @@ def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_ta
         many = r["n_seeds"] > 1 and r["domain_ratio_mean"] is not None
         x, y = (r["domain_ratio_mean"], r["alignment_mean"]) if many else (r["domain_ratio"], r["alignment"])
         ax.errorbar(x, y, xerr=r["domain_ratio_sd"] if many else None, yerr=r["alignment_sd"] if many else None,
-                    fmt="o", color="tab:blue" if "every step" in r["label"] else "tab:orange", capsize=3)
+                    fmt="o", color=_setting_colour(r), capsize=3)
         ax.annotate(r["label"] + (f" ({r['n_seeds']} seeds)" if many else ""), (x, y), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")
     ax.set_xscale("log")
@@ -210,8 +218,9 @@ def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_ta
     ax.set_ylabel("alignment Dice (segmenter finds the mask)")
     steps = sorted({r["step"] for r in rows if r.get("step") is not None})
     at = f" at training step {steps[0]}" if len(steps) == 1 else ""
-    ax.set_title(f"One generator{at}, several guidance settings (blue: every step, orange: an interval of t)",
-                 fontsize=9)
+    kinds = "blue: every step, orange: an interval of t" + (", green: autoguided" if any(
+        r.get("autoguided") for r in rows) else "")
+    ax.set_title(f"One generator{at}, several guidance settings ({kinds})", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
