@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from msknb.data.loading import load_folder
-from msknb.ddpm.autoguidance import load_autoguided
+from msknb.ddpm.autoguidance import NULL_BRANCHES, load_autoguided
 from msknb.ddpm.cascade import sample_cascade
 from msknb.ddpm.checkpoints import (SHIPPED_SAMPLE_DDPM, checkpoint_extras, guidance_record,
                                     load_checkpoint, load_model)
@@ -77,11 +77,13 @@ def diagnostic(segmenter, data) -> dict:
 
 
 def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, eta: float = 0.0,
-              interval=None, rescale: float = 0.0, method: str = "ddim", autoguide=None) -> dict:
+              interval=None, rescale: float = 0.0, method: str = "ddim", autoguide=None, null: str = "good") -> dict:
     """The screen of ``path``'s draws for the val masks with the first of ``seeds``; with more
     seeds, ``over_seeds`` adds each headline number's mean, sd and values over them. ``autoguide``
-    (BAD, w): guide ``path`` with the weaker model BAD (:mod:`msknb.ddpm.autoguidance`)."""
-    model, schedule, config = load_autoguided(path, autoguide[0], float(autoguide[1])) if autoguide else load_model(path)
+    (BAD, w): guide ``path`` with the weaker model BAD (:mod:`msknb.ddpm.autoguidance`; ``null``:
+    what the pair outputs for the null mask)."""
+    model, schedule, config = (load_autoguided(path, autoguide[0], float(autoguide[1]), null) if autoguide
+                               else load_model(path))
     ck = load_checkpoint(path)
     p = _parts(config.image_size, data)
     rows, seconds = [], []
@@ -94,22 +96,22 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
         rows.append(screen(drawn, p["val_masks"], p["val"], p["train"], p["train_ids"], p["val_clusters"],
                            p["train_clusters"], segmenter))
     out = {"checkpoint": str(path), "step": int(ck["step"]), "train_seconds": float(ck.get("seconds", 0.0)),
-           **_parent(ck),
+           **_parent(ck), **({"averaged_steps": ck["averaged_steps"]} if ck.get("averaged_steps") else {}),
            "config": {k: ck["config"].get(k) for k in ("image_size", "fold", "dim", "prediction", "schedule",
                                                         "zero_terminal_snr", "min_snr_gamma", "cond_dropout")},
            "sampler": {"method": method, "steps": steps, "spacing": "trailing", "guidance": guidance, "eta": eta,
                        "guidance_interval": list(interval) if interval else None, "guidance_rescale": rescale,
-                       **({"autoguidance": _autoguide_record(*autoguide)} if autoguide else {}), "seed": int(seeds[0]),
+                       **({"autoguidance": _autoguide_record(*autoguide, null)} if autoguide else {}), "seed": int(seeds[0]),
                        "seconds_per_image": seconds[0], "threads": torch.get_num_threads()}, **rows[0]}
     if len(rows) > 1:
         out["over_seeds"] = over_seeds(rows, seeds)
     return out
 
 
-def _autoguide_record(bad: str, weight) -> dict:
-    """The weaker model that guided a row: its file, weight, step, width and training seconds."""
+def _autoguide_record(bad: str, weight, null: str = "good") -> dict:
+    """The weaker model that guided a row: its file, weight, null branch, step, width and training seconds."""
     ck = load_checkpoint(bad)
-    return {"bad": str(bad), "weight": float(weight), "bad_step": int(ck["step"]), "bad_dim": ck["config"].get("dim"),
+    return {"bad": str(bad), "weight": float(weight), "null": null, "bad_step": int(ck["step"]), "bad_dim": ck["config"].get("dim"),
             "bad_train_seconds": float(ck.get("seconds", 0.0))}
 
 
@@ -193,6 +195,9 @@ def main(argv=None) -> int:
     ap.add_argument("--autoguide", nargs=2, metavar=("BAD", "W"), default=None,
                     help="autoguidance (Karras et al. 2024): guide each --checkpoint with the weaker model BAD, "
                          "out = bad + W (good - bad)")
+    ap.add_argument("--autoguide-null", choices=NULL_BRANCHES, default="good",
+                    help="with --autoguide: the output for the null mask of classifier-free guidance (the good "
+                         "model's, the weak model's, or autoguided too)")
     ap.add_argument("--section", default="generators",
                     help="where the rows go: generators (candidates to ship, shown in notebook 07), guidance (the "
                          "shipped generator under other guidance settings, also shown in 07), training (the EMA "
@@ -212,10 +217,11 @@ def main(argv=None) -> int:
                 + ("-gi{:g}-{:g}".format(*a.guidance_interval) if a.guidance_interval else "")
                 + (f"-rescale{a.guidance_rescale:g}" if a.guidance_rescale else "")
                 + (f"-ag{float(a.autoguide[1]):g}-{_file_name(a.autoguide[0])}" if a.autoguide else "")
+                + (f"-null{a.autoguide_null}" if a.autoguide and a.autoguide_null != "good" else "")
                 + (f"-seeds{len(a.seed)}" if len(a.seed) > 1 else ""))
         rows = out.setdefault(a.section, {})
         rows[name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed, a.eta, a.guidance_interval,
-                               a.guidance_rescale, a.method, a.autoguide)
+                               a.guidance_rescale, a.method, a.autoguide, a.autoguide_null)
         print(name, json.dumps({k: rows[name][k] for k in ("intensity", "alignment", "domain", "over_seeds")
                                 if k in rows[name]}))
     if a.default:

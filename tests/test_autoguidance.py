@@ -127,3 +127,17 @@ def test_screen_rows_pair_each_autoguided_setting_with_the_same_weights_without_
     assert "lower in ratio on each of the 3 seeds" in text[2] and len(text) == 3
     fig = guidance_settings_figure(rows)
     assert "green: autoguided" in fig.axes[0].get_title()
+
+
+def test_the_null_branch_is_the_good_the_weak_or_the_autoguided_output():
+    x, t = torch.zeros(2, 2, 8, 8), torch.tensor([3, 4])
+    x[1, 1] = -1.0                                   # sample 0: the null mask; sample 1: a mask
+    for null, expected in (("good", 1.0), ("weak", 0.25), ("guided", 1.75)):
+        pair = AutoGuided(Constant(1.0), Constant(0.25), 2.0, null=null)
+        pair.out_channels = 1
+        out = pair(x, t)
+        assert torch.allclose(out[0], torch.full((1, 8, 8), expected)), null
+        assert torch.allclose(out[1], torch.full((1, 8, 8), 1.75)), null
+        assert torch.allclose(pair(x[:1], t[:1])[0], torch.full((1, 8, 8), expected)), null
+    with pytest.raises(ConfigError, match="null must be one of"):
+        AutoGuided(Constant(1.0), Constant(0.25), 2.0, null="other")

@@ -60,3 +60,22 @@ def test_decay_is_reproducible_across_a_resume(tmp_path):
     resumed = train_ddpm(x, cfg, tmp_path, progress=False)
     assert resumed.steps == 6
     assert all(torch.equal(v, resumed.ema.state_dict()[k]) for k, v in whole.ema.state_dict().items())
+
+
+def test_snapshots_of_one_run_average_into_one_file_and_other_runs_are_refused(tmp_path):
+    from msknb.ddpm.checkpoints import CheckpointError, average_snapshots
+
+    x = torch.rand(6, 1, 16, 16)
+    train_ddpm(x, {**TINY, "max_steps": 4, "snapshot_every": 2}, tmp_path / "run", progress=False)
+    snaps = sorted((tmp_path / "run" / "snapshots").iterdir())
+    out = average_snapshots(snaps, tmp_path / "mean.pt", half=False)
+    mean, each = load_checkpoint(out), [load_checkpoint(p) for p in snaps]
+    assert mean["averaged_steps"] == [2, 4] and mean["step"] == 4
+    key = next(k for k, v in mean["ema"].items() if v.is_floating_point())
+    expected = (each[0]["ema"][key].float() + each[1]["ema"][key].float()) / 2
+    assert torch.allclose(mean["ema"][key], expected, atol=1e-3)
+    load_model(out)
+    train_ddpm(x, {**TINY, "dim": 16, "max_steps": 2, "snapshot_every": 2}, tmp_path / "other", progress=False)
+    other = next((tmp_path / "other" / "snapshots").iterdir())
+    with pytest.raises(CheckpointError, match="not a snapshot of the same run.*dim"):
+        average_snapshots([snaps[0], other], tmp_path / "x.pt")

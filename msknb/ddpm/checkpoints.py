@@ -173,6 +173,32 @@ def export_ema(checkpoint: str | Path, out_path: str | Path, half: bool = True,
     return save_checkpoint(Path(out_path), state)
 
 
+def average_snapshots(paths, out_path: str | Path, half: bool = True, extra: dict[str, Any] | None = None) -> Path:
+    """Write the mean of the EMA weights of ``paths`` (snapshots of one run: the same network and
+    training ids) as one EMA-only file: a longer weight average taken after the fact (the idea of
+    Karras et al. 2024's post-hoc EMA, here a plain mean of snapshots). Step, seconds and ids come
+    from the last file; ``averaged_steps`` lists each file's step. CheckpointError naming the file
+    that does not match the first."""
+    paths = [Path(x) for x in paths]
+    if not paths:
+        raise ConfigError("average_snapshots needs at least one snapshot", "paths")
+    first = load_checkpoint(paths[0])
+    total, steps, last = float_weights(first["ema"]), [int(first["step"])], first
+    for path in paths[1:]:
+        last = load_checkpoint(path)
+        diff = mismatches(first["config"], last["config"], ARCH_FIELDS + MEANING_FIELDS)
+        if diff or training_ids(last) != training_ids(first):
+            raise CheckpointError(f"not a snapshot of the same run as {paths[0]} ({'; '.join(diff) or 'training ids'})",
+                                  path)
+        weights = float_weights(last["ema"])
+        total = {k: v + weights[k] if v.is_floating_point() else v for k, v in total.items()}
+        steps.append(int(last["step"]))
+    mean = {k: v / len(paths) if v.is_floating_point() else v for k, v in total.items()}
+    state = ema_only_state({**last, "ema": mean}, half)
+    state.update(averaged_steps=steps, **(extra or {}))
+    return save_checkpoint(Path(out_path), state)
+
+
 def load_model(path: str | Path, map_location: str | torch.device = "cpu"
                ) -> tuple[DiffusionUNet, D.Schedule, TrainConfig]:
     """``(ema_model, schedule, config)`` from a checkpoint (training state or EMA-only),
@@ -260,7 +286,8 @@ def guidance_label(settings: dict[str, Any]) -> str:
         parts.append(f"eta {settings['eta']:g}")
     ag = settings.get("autoguidance")
     if ag:
-        parts.append(f"autoguided w {ag['weight']:g} by a width-{ag.get('bad_dim')} model at step {ag.get('bad_step')}")
+        parts.append(f"autoguided w {ag['weight']:g} by a width-{ag.get('bad_dim')} model at step {ag.get('bad_step')}"
+                     + {"weak": " (its null output too)", "guided": " (null output autoguided)"}.get(ag.get("null"), ""))
     method = settings.get("method") or "ddim"
     if method != "ddim" or settings.get("steps") not in (None, 25):
         parts.append(f"{SAMPLER_LABELS.get(method, method)}-{settings.get('steps', 25)}")

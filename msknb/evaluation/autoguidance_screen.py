@@ -23,9 +23,16 @@ AUTOGUIDANCE_SECTION = "autoguidance"
 OTHER_SECTIONS = ("generators", "guidance", "training")
 
 
-def _weights(g: dict[str, Any]) -> tuple[int, int]:
-    """Which weights a row drew with: its training step and seconds (a snapshot and its export agree)."""
-    return int(g.get("step", -1)), round(float(g.get("train_seconds", 0.0)))
+def _weights(g: dict[str, Any]) -> tuple:
+    """Which weights a row drew with: its training step and seconds (a snapshot and its export
+    agree), and the steps of the snapshots averaged into it, if any."""
+    return int(g.get("step", -1)), round(float(g.get("train_seconds", 0.0))), tuple(g.get("averaged_steps") or ())
+
+
+def weights_label(g: dict[str, Any]) -> str:
+    """``"step 5000"``, or ``"mean of steps 5000-6000"`` for an average of snapshots."""
+    averaged = g.get("averaged_steps")
+    return f"mean of steps {averaged[0]}-{averaged[-1]}" if averaged else f"step {g.get('step')}"
 
 
 def autoguidance_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
@@ -42,9 +49,9 @@ def autoguidance_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
             if _weights(g) not in weights or not g.get("over_seeds") or "base" in g:
                 continue
             sampler = g.get("sampler", {})
-            rows.append({"name": name, "label": f"step {g.get('step')}: {guidance_label(sampler)}", "autoguided": "autoguidance" in sampler,
+            rows.append({"name": name, "label": f"{weights_label(g)}: {guidance_label(sampler)}", "autoguided": "autoguidance" in sampler,
                          "cfg_label": guidance_label({k: v for k, v in sampler.items() if k != "autoguidance"}),
-                         "step": g.get("step"), "seeds": g["over_seeds"]["seeds"],
+                         "step": g.get("step"), "weights": _weights(g), "seeds": g["over_seeds"]["seeds"],
                          "n_seeds": len(g["over_seeds"]["seeds"]), **seed_spread(g),
                          "domain_ratio": g["domain"]["ratio"], "alignment": g["alignment"]["dice_mean"],
                          "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
@@ -69,9 +76,9 @@ def autoguidance_readings(rows: list[dict[str, Any]]) -> list[str]:
         a = aligned[0]
         out.append(f"Lowest mean ratio with alignment >= {TARGETS['alignment_dice']:.2f}: "
                    f"{a['domain_ratio_mean']:.2f} ± {a['domain_ratio_sd']:.2f} ({a['label']}).")
-    plain = {(r["step"], r["cfg_label"]): r for r in rows if not r["autoguided"]}
+    plain = {(r["weights"], r["cfg_label"]): r for r in rows if not r["autoguided"]}
     for r in rows:
-        same = plain.get((r["step"], r["cfg_label"])) if r["autoguided"] else None
+        same = plain.get((r["weights"], r["cfg_label"])) if r["autoguided"] else None
         if same is not None:
             out.append(seed_comparison(r, same))
     return out
