@@ -42,6 +42,7 @@ import torch
 from msknb.data.loading import load_folder
 from msknb.ddpm.autoguidance import NULL_BRANCHES, load_autoguided
 from msknb.ddpm.cascade import sample_cascade
+from msknb.ddpm.guidance import Guidance
 from msknb.ddpm.checkpoints import (SHIPPED_SAMPLE_DDPM, checkpoint_extras, guidance_record,
                                     load_checkpoint, load_model)
 from msknb.ddpm.mask_prior import sample_masks
@@ -77,7 +78,8 @@ def diagnostic(segmenter, data) -> dict:
 
 
 def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, eta: float = 0.0,
-              interval=None, rescale: float = 0.0, method: str = "ddim", autoguide=None, null: str = "good") -> dict:
+              interval=None, rescale: float = 0.0, method: str = "ddim", autoguide=None, null: str = "good",
+              region: int | None = None) -> dict:
     """The screen of ``path``'s draws for the val masks with the first of ``seeds``; with more
     seeds, ``over_seeds`` adds each headline number's mean, sd and values over them. ``autoguide``
     (BAD, w): guide ``path`` with the weaker model BAD (:mod:`msknb.ddpm.autoguidance`; ``null``:
@@ -90,8 +92,8 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
     for seed in seeds:
         t0 = time.perf_counter()
         drawn = sample_images(model, schedule, None, method=method, steps=steps, seed=seed, masks=p["val_masks"],
-                              guidance=guidance, spacing="trailing", progress=True, eta=eta,
-                              guidance_interval=interval, guidance_rescale=rescale)[:, 0]
+                              guidance=Guidance(guidance, interval, rescale, region), spacing="trailing",
+                              progress=True, eta=eta)[:, 0]
         seconds.append((time.perf_counter() - t0) / len(drawn))
         rows.append(screen(drawn, p["val_masks"], p["val"], p["train"], p["train_ids"], p["val_clusters"],
                            p["train_clusters"], segmenter))
@@ -101,6 +103,7 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
                                                         "zero_terminal_snr", "min_snr_gamma", "cond_dropout")},
            "sampler": {"method": method, "steps": steps, "spacing": "trailing", "guidance": guidance, "eta": eta,
                        "guidance_interval": list(interval) if interval else None, "guidance_rescale": rescale,
+                       **({"guidance_region": int(region)} if region is not None else {}),
                        **({"autoguidance": _autoguide_record(*autoguide, null)} if autoguide else {}), "seed": int(seeds[0]),
                        "seconds_per_image": seconds[0], "threads": torch.get_num_threads()}, **rows[0]}
     if len(rows) > 1:
@@ -189,6 +192,8 @@ def main(argv=None) -> int:
                     help="guide only where LO <= t / (T - 1) <= HI (Kynkäänniemi et al. 2024); default: every step")
     ap.add_argument("--guidance-rescale", type=float, default=0.0,
                     help="guidance rescale phi in [0, 1] (Lin et al. 2024); 0 = off")
+    ap.add_argument("--guidance-region", type=int, default=None, metavar="PX",
+                    help="guide only within PX px of the mask (plain conditional elsewhere); default: everywhere")
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic, 1 as stochastic as DDPM")
     ap.add_argument("--method", choices=["ddim", "dpm++2m"], default="ddim",
                     help="sampler: DDIM (first order) or DPM-Solver++(2M) (second order, msknb.ddpm.dpm_solver)")
@@ -216,12 +221,13 @@ def main(argv=None) -> int:
         name = (f"{_file_name(path)}-w{a.guidance:g}-{a.method}{a.steps}" + (f"-eta{a.eta:g}" if a.eta else "")
                 + ("-gi{:g}-{:g}".format(*a.guidance_interval) if a.guidance_interval else "")
                 + (f"-rescale{a.guidance_rescale:g}" if a.guidance_rescale else "")
+                + (f"-region{a.guidance_region}" if a.guidance_region is not None else "")
                 + (f"-ag{float(a.autoguide[1]):g}-{_file_name(a.autoguide[0])}" if a.autoguide else "")
                 + (f"-null{a.autoguide_null}" if a.autoguide and a.autoguide_null != "good" else "")
                 + (f"-seeds{len(a.seed)}" if len(a.seed) > 1 else ""))
         rows = out.setdefault(a.section, {})
         rows[name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed, a.eta, a.guidance_interval,
-                               a.guidance_rescale, a.method, a.autoguide, a.autoguide_null)
+                               a.guidance_rescale, a.method, a.autoguide, a.autoguide_null, a.guidance_region)
         print(name, json.dumps({k: rows[name][k] for k in ("intensity", "alignment", "domain", "over_seeds")
                                 if k in rows[name]}))
     if a.default:

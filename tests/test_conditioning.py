@@ -301,3 +301,21 @@ def test_reference_set_is_drawn_in_timed_chunks_and_resumed(cond_run, tmp_path):
     RS.draw_reference_set(masks, ["a", "b", "c"], 16, folder=tmp_path / "set", checkpoint=ckpt, steps=4,
                           guidance=1.0, progress=False)
     assert len(list(tmp_path.glob("set*"))) == 2                          # the other settings' set moved aside
+
+
+def test_region_guidance_guides_only_near_the_mask():
+    from msknb.ddpm.diffusion import make_denoiser
+    from msknb.ddpm.guidance import Guidance, near_mask
+
+    mask = -torch.ones(1, 1, 16, 16)
+    mask[..., 5:7, :] = 1.0                          # a band on rows 5-6
+    near = near_mask(mask, 2)
+    assert near[0, 0, 3:9].all() and not near[0, 0, :3].any() and not near[0, 0, 9:].any()
+    net = lambda x, t: x[:, 1:].abs()                # 1 where the mask is given, 0 for the null mask
+    guide = Guidance(3.0, region=2)
+    out = make_denoiser(net, "eps", condition=mask, guidance=guide)(torch.zeros(1, 1, 16, 16), torch.tensor([5]))
+    assert torch.allclose(out[0, 0, 3:9], torch.full((6, 16), 3.0)) and torch.allclose(out[0, 0, 9:], torch.ones(7, 16))
+    everywhere = make_denoiser(net, "eps", condition=mask, guidance=3.0)(torch.zeros(1, 1, 16, 16), torch.tensor([5]))
+    assert torch.allclose(everywhere, torch.full((1, 1, 16, 16), 3.0))
+    with pytest.raises(ConfigError, match="guidance_region"):
+        Guidance(2.0, region=-1)

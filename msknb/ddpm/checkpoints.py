@@ -282,6 +282,8 @@ def guidance_label(settings: dict[str, Any]) -> str:
     parts = [f"w {settings.get('guidance', 1.0):g}", "every step" if not lo_hi else f"t/T {lo_hi[0]:g}-{lo_hi[1]:g}"]
     if settings.get("guidance_rescale"):
         parts.append(f"rescale {settings['guidance_rescale']:g}")
+    if settings.get("guidance_region") is not None:
+        parts.append(f"within {settings['guidance_region']} px of the mask")
     if settings.get("eta"):
         parts.append(f"eta {settings['eta']:g}")
     ag = settings.get("autoguidance")

@@ -310,11 +310,12 @@ class Denoiser:
     and ``denoiser.eps_x0(x_t, t) -> (eps, x0)``. Made by :func:`make_denoiser`."""
 
     def __init__(self, model: Callable, prediction: str = "eps", schedule: Schedule | None = None,
-                 condition: torch.Tensor | None = None, guidance: float = 1.0,
+                 condition: torch.Tensor | None = None, guidance: float | Guidance = 1.0,
                  guidance_interval: tuple[float, float] | None = None, guidance_rescale: float = 0.0):
         self.model, self.prediction, self.schedule = model, check_prediction(prediction), schedule
         self.condition = condition
-        self.guide = Guidance(guidance, guidance_interval, guidance_rescale)
+        self.guide = guidance if isinstance(guidance, Guidance) else Guidance(guidance, guidance_interval,
+                                                                              guidance_rescale)
         if self.guide.interval is not None and schedule is None:
             raise ConfigError("guidance_interval needs the schedule to know the number of steps", "schedule")
         if schedule is None and prediction != "eps":
@@ -336,7 +337,7 @@ class Denoiser:
         guided = self.guide.guided_steps(_tvec(t, out), self.schedule.timesteps if self.schedule else 1)
         if not bool(guided.any()):
             return out
-        return self.guide.combine(out, self._net(x_t, t, torch.zeros_like(self.condition)), guided)
+        return self.guide.combine(out, self._net(x_t, t, torch.zeros_like(self.condition)), guided, self.condition)
 
     def eps_x0(self, x_t: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return to_eps_x0(self.schedule, x_t, t, self._output(x_t, t), self.prediction)
@@ -348,7 +349,7 @@ class Denoiser:
 
 
 def make_denoiser(model: Callable, prediction: str = "eps", schedule: Schedule | None = None,
-                  condition: torch.Tensor | None = None, guidance: float = 1.0,
+                  condition: torch.Tensor | None = None, guidance: float | Guidance = 1.0,
                   guidance_interval: tuple[float, float] | None = None, guidance_rescale: float = 0.0) -> Denoiser:
     """Wrap ``model(x_t, t) -> output`` (a network trained with ``prediction``; ``t`` (B,) int64
     passed as is, inputs moved to the model's device, output float32 on x_t's device) as the
@@ -356,7 +357,8 @@ def make_denoiser(model: Callable, prediction: str = "eps", schedule: Schedule |
     (B, K, H, W): appended to x_t by :func:`with_condition`; ``guidance`` w != 1 applies
     classifier-free guidance, output = out(null) + w (out(condition) - out(null)), only where
     ``guidance_interval`` (lo, hi) has lo <= t / (T - 1) <= hi (None = every step; one network call
-    elsewhere), rescaled by ``guidance_rescale`` phi (0 = off): :class:`msknb.ddpm.guidance.Guidance`."""
+    elsewhere), rescaled by ``guidance_rescale`` phi (0 = off): :class:`msknb.ddpm.guidance.Guidance`
+    (or a ``Guidance`` itself as ``guidance``, e.g. one with a ``region``)."""
     return Denoiser(model, prediction, schedule, condition, guidance, guidance_interval, guidance_rescale)
 
 

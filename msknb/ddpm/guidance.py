@@ -57,11 +57,14 @@ def rescaled_guidance(guided: torch.Tensor, conditional: torch.Tensor, phi: floa
 @dataclass(frozen=True)
 class Guidance:
     """Scale ``w`` (1 = plain conditional), ``interval`` (lo, hi): guide only where
-    lo <= t / (T - 1) <= hi (None = every step), ``rescale`` phi in [0, 1] (0 = off)."""
+    lo <= t / (T - 1) <= hi (None = every step), ``rescale`` phi in [0, 1] (0 = off),
+    ``region`` r (px): guide only within r px of the mask (plain conditional elsewhere; None =
+    the whole image)."""
 
     w: float = 1.0
     interval: tuple[float, float] | None = None
     rescale: float = 0.0
+    region: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "w", float(self.w))
@@ -69,6 +72,8 @@ class Guidance:
         if not 0.0 <= float(self.rescale) <= 1.0:
             raise ConfigError(f"guidance_rescale must be in [0, 1] (0 = off); got {self.rescale}", "guidance_rescale")
         object.__setattr__(self, "rescale", float(self.rescale))
+        if self.region is not None and not int(self.region) >= 0:
+            raise ConfigError(f"guidance_region must be a distance in px >= 0; got {self.region}", "guidance_region")
 
     def guided_steps(self, t: torch.Tensor, timesteps: int) -> torch.Tensor:
         """(B,) bool for the timesteps ``t`` (B,) of a chain of ``timesteps``: where w applies."""
@@ -79,8 +84,21 @@ class Guidance:
         frac = t.double() / max(int(timesteps) - 1, 1)
         return (frac >= self.interval[0]) & (frac <= self.interval[1])
 
-    def combine(self, conditional: torch.Tensor, null: torch.Tensor, guided: torch.Tensor) -> torch.Tensor:
+    def combine(self, conditional: torch.Tensor, null: torch.Tensor, guided: torch.Tensor,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
         """u + w (c - u) on the ``guided`` (B,) items, c on the others (linear in the output,
-        hence in eps), then :func:`rescaled_guidance`."""
+        hence in eps), then :func:`rescaled_guidance`; with a ``region``, w only within it of
+        the mask (``condition`` (B, K, H, W), channel 0 the mask in [-1, 1])."""
         w = torch.where(guided, self.w, 1.0).to(conditional.dtype).view(-1, *([1] * (conditional.dim() - 1)))
+        if self.region is not None and condition is not None:
+            w = 1.0 + (w - 1.0) * near_mask(condition[:, :1], int(self.region)).to(conditional.dtype)
         return rescaled_guidance(null + w * (conditional - null), conditional, self.rescale)
+
+
+def near_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """(B, 1, H, W) bool: the pixels within ``radius`` px (square neighbourhood) of the mask
+    (B, 1, H, W) in [-1, 1] (foreground > 0)."""
+    fg = (mask > 0).float()
+    if radius == 0:
+        return fg > 0
+    return torch.nn.functional.max_pool2d(fg, 2 * radius + 1, stride=1, padding=radius) > 0
