@@ -319,3 +319,20 @@ def test_region_guidance_guides_only_near_the_mask():
     assert torch.allclose(everywhere, torch.full((1, 1, 16, 16), 3.0))
     with pytest.raises(ConfigError, match="guidance_region"):
         Guidance(2.0, region=-1)
+
+
+def test_mask_loss_weight_weighs_the_pixels_near_the_mask_and_keeps_the_loss_scale():
+    from msknb.ddpm.train import mask_loss_weights
+
+    mask = -torch.ones(2, 1, 32, 32)
+    mask[0, :, 10:12] = 1.0
+    w = mask_loss_weights(mask, 4.0)
+    assert torch.allclose(w.mean(dim=(1, 2, 3)), torch.ones(2))
+    assert w[0, 0, 11, 0] == pytest.approx(4 * w[0, 0, 30, 0]) and torch.allclose(w[1], torch.ones(1, 32, 32))
+    with pytest.raises(ConfigError, match="mask_loss_weight"):
+        TrainConfig(**{**COND, "mask_loss_weight": 0.5})
+    with pytest.raises(ConfigError, match="mask_loss_weight"):
+        TrainConfig(**{**COND, "condition": None, "mask_loss_weight": 2.0})
+    run = train_ddpm(cond_data(8, 16), TrainConfig(**{**COND, "mask_loss_weight": 4.0, "sample_every": None}), None,
+                     progress=False)
+    assert run.steps > 0 and all(np.isfinite(run.losses))

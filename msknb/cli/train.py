@@ -15,7 +15,7 @@ from msknb.profiles import settings
 #: command-line flag -> TrainConfig field, set only when given
 _OPTIONAL = ("checkpoint_every", "max_seconds", "sample_every", "lr", "batch_size", "prediction", "min_snr_gamma",
              "condition", "cond_dropout", "dim", "fold", "schedule", "lowres_size", "lowres_noise",
-             "ema_decay", "lr_decay", "lr_decay_start", "lr_min", "snapshot_every")
+             "ema_decay", "lr_decay", "lr_decay_start", "lr_min", "snapshot_every", "mask_loss_weight")
 
 
 def _export(results: dict, export: str, ds) -> None:
@@ -98,6 +98,9 @@ def register(subparsers) -> None:
                    help="cascade: largest noise SD added to the low-res image in training (default 0.2)")
     p.add_argument("--cond-dropout", type=float, default=None,
                    help="probability of the null mask in training (classifier-free guidance), e.g. 0.1")
+    p.add_argument("--mask-loss-weight", type=float, default=None,
+                   help="mask-conditioned models: loss weight of the pixels near the mask (within 8 px; the "
+                        "others 1), e.g. 4; default 1")
     p.add_argument("--split", default=None,
                    help="split JSON (e.g. msknb/checkpoints/dltrack_split.json): train on its 'train' ids only")
     p.add_argument("--hflip", action="store_true", help="random horizontal flips")

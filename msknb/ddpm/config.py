@@ -30,6 +30,8 @@ CONDITIONS = (None, "mask", "mask+lowres")
 #: config fields that may change when a run is resumed (everything else must match)
 RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "checkpoint_every", "sample_every", "amp", "device",
                      "ema_decay", "lr_decay", "lr_decay_start", "lr_min", "snapshot_every")
+#: distance (px) from the mask within which ``mask_loss_weight`` applies
+MASK_LOSS_RADIUS = 8
 #: config fields that define the network (must match a checkpoint to load its weights)
 ARCH_FIELDS = ("image_size", "channels", "dim", "dim_mults", "resnet_groups", "init_dim", "condition", "fold")
 #: config fields that define what the weights mean (must match to fine-tune from a checkpoint)
@@ -74,6 +76,8 @@ class TrainConfig:
     image channel only; the training data then holds image + mask, (N, 2, H, W));
     cond_dropout: probability that a training sample's mask is replaced by the null mask
     (0 everywhere), which makes classifier-free guidance possible at sampling (0 = off);
+    mask_loss_weight: loss weight of the pixels within MASK_LOSS_RADIUS px of the mask, the
+    others 1, normalised to mean 1 per image (1 = every pixel the same);
     fold: p = 1 (the network sees the image) or p >= 2 (it sees each p x p block of pixels
     as p² channels of an (H/p, W/p) grid, :mod:`msknb.ddpm.fold`; 4 makes 256 px cost like 64 px).
     """
@@ -112,6 +116,7 @@ class TrainConfig:
     device: str = "auto"
     condition: str | None = None
     cond_dropout: float = 0.0
+    mask_loss_weight: float = 1.0
     fold: int = 1
     lowres_size: int = 64
     lowres_noise: float = 0.2
@@ -147,6 +152,10 @@ class TrainConfig:
         need(_is_num(self.lowres_noise) and 0 <= self.lowres_noise <= 1, "lowres_noise",
              "must be in [0, 1] (the largest noise SD added to the low-res condition while training)")
         need(_is_num(self.cond_dropout) and 0 <= self.cond_dropout < 1, "cond_dropout", "must be in [0, 1)")
+        need(_is_num(self.mask_loss_weight) and self.mask_loss_weight >= 1, "mask_loss_weight",
+             "must be >= 1 (1 = every pixel weighs the same)")
+        need(self.mask_loss_weight == 1 or self.condition is not None, "mask_loss_weight",
+             "needs a mask-conditioned model (condition 'mask')")
         need(self.image_size % f == 0, "image_size", f"must be divisible by {f} = fold x 2 ** (len(dim_mults) - 1)")
 
     def _validate_diffusion(self) -> None:

@@ -472,14 +472,14 @@ _LOSSES = {"l1": F.l1_loss, "l2": F.mse_loss, "mse": F.mse_loss, "huber": F.smoo
 def diffusion_loss(denoise_fn: DenoiseFn, schedule: Schedule, x0: torch.Tensor, t=None,
                    noise: torch.Tensor | None = None, loss: str = "l1",
                    generator: torch.Generator | None = None, prediction: str = "eps",
-                   min_snr_gamma: float | None = None) -> torch.Tensor:
+                   min_snr_gamma: float | None = None, pixel_weights: torch.Tensor | None = None) -> torch.Tensor:
     r"""The DDPM training loss :math:`\mathbb E\,\ell(\text{target} - f_\theta(x_t, t))`, t uniform, no
     weights: "l2"/"mse" is Ho et al.'s simplified objective :math:`L_\text{simple}` (squared L2);
     "l1" (default) is the paper's choice, the absolute error; or "huber". x0 (B, C, H, W), t
     uniform in [0, T) when None. ``denoise_fn(x_t, t)`` is the raw network output and the target is
     :func:`prediction_target` (the noise for ``"eps"``, the paper's objective). With
-    ``min_snr_gamma`` each sample's loss is weighted by :func:`min_snr_weights`.
-    Returns a scalar tensor."""
+    ``min_snr_gamma`` each sample's loss is weighted by :func:`min_snr_weights`, with
+    ``pixel_weights`` (B, 1, H, W) each pixel's. Returns a scalar tensor."""
     if loss not in _LOSSES:
         raise ConfigError(f"unknown loss {loss!r}; choose l1, l2 or huber", "loss")
     if t is None:
@@ -490,7 +490,10 @@ def diffusion_loss(denoise_fn: DenoiseFn, schedule: Schedule, x0: torch.Tensor, 
         noise = _randn_like(x0, generator)
     pred = denoise_fn(q_sample(schedule, x0, t, noise), t)
     target = prediction_target(schedule, x0, noise, t, prediction)
-    if min_snr_gamma is None:
+    if min_snr_gamma is None and pixel_weights is None:
         return _LOSSES[loss](pred, target)
-    per_sample = _LOSSES[loss](pred, target, reduction="none").flatten(1).mean(1)
+    per_pixel = _LOSSES[loss](pred, target, reduction="none") * (1.0 if pixel_weights is None else pixel_weights)
+    per_sample = per_pixel.flatten(1).mean(1)
+    if min_snr_gamma is None:
+        return per_sample.mean()
     return (per_sample * min_snr_weights(schedule, t, prediction, min_snr_gamma).to(per_sample)).mean()

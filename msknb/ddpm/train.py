@@ -39,8 +39,9 @@ from msknb.ddpm import diffusion as D
 from msknb.ddpm import runtime
 from msknb.ddpm.checkpoints import (CHECKPOINT_NAME, FORMAT_FULL, check_pretrained, ema_only_state, float_weights,
                                     load_checkpoint, resume_mismatches, save_checkpoint, state_dict_of)
-from msknb.ddpm.config import TrainConfig, build_model, schedule_of
+from msknb.ddpm.config import MASK_LOSS_RADIUS, TrainConfig, build_model, schedule_of
 from msknb.ddpm.ema import ema_update
+from msknb.ddpm.guidance import near_mask
 from msknb.ddpm.export import save_grid_png
 from msknb.ddpm.lr_schedule import cosine_lr
 from msknb.ddpm.provenance import IDS_KEY, record, training_ids, union_ids
@@ -287,6 +288,13 @@ def split_condition(x: torch.Tensor, config: TrainConfig, dropout_draw: torch.Te
     return x0, cond
 
 
+def mask_loss_weights(mask: torch.Tensor, weight: float) -> torch.Tensor:
+    """(B, 1, H, W) loss weights: ``weight`` within MASK_LOSS_RADIUS px of the mask (B, 1, H, W)
+    in [-1, 1], 1 elsewhere, divided by their mean per image (the loss keeps its scale)."""
+    w = 1.0 + (float(weight) - 1.0) * near_mask(mask, MASK_LOSS_RADIUS).float()
+    return w / w.mean(dim=(1, 2, 3), keepdim=True)
+
+
 def _lowres_aug(run, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Noise conditioning augmentation of a cascade stage: SD uniform in [0, lowres_noise]."""
     if run.cfg.condition != "mask+lowres":
@@ -301,14 +309,17 @@ def _train_step(run: _Run, x0, t, noise, epoch: int) -> tuple[float, bool]:
     dropped) mask to x_t with ``D.with_condition``, as the sampler's denoiser does."""
     cfg = run.cfg
     forward = runtime.autocast_forward(run.train_model, run.device, run.amp)
+    weights = None
     if cfg.condition is not None:
+        if cfg.mask_loss_weight != 1:
+            weights = mask_loss_weights(x0[:, cfg.channels:cfg.channels + 1], cfg.mask_loss_weight)
         draw = torch.rand(x0.shape[0], generator=run.data_gen) if cfg.cond_dropout > 0 else None
         x0, cond = split_condition(x0, cfg, draw, _lowres_aug(run, x0))
         noise = noise[:, :cfg.channels]
         net = forward
         forward = lambda x_t, t_: net(D.with_condition(x_t, cond), t_)  # noqa: E731
     loss = D.diffusion_loss(forward, run.schedule, x0, t=t, noise=noise, loss=cfg.loss, prediction=cfg.prediction,
-                            min_snr_gamma=cfg.min_snr_gamma)
+                            min_snr_gamma=cfg.min_snr_gamma, pixel_weights=weights)
     value = float(loss.detach())
     # every rank must take the same decision, or DDP waits forever for the one that left
     bad_loss, out_of_time = runtime.agree(run.dist, run.device, not math.isfinite(value),
