@@ -29,6 +29,7 @@ class Constant(torch.nn.Module):
         self.image_size, self.prediction = 8, "v"
 
     def forward(self, x, t):
+        assert len(x) > 0, "a network is never called on an empty batch"
         return torch.zeros_like(x[:, :1]) + self.value.detach()
 
 
@@ -139,5 +140,6 @@ def test_the_null_branch_is_the_good_the_weak_or_the_autoguided_output():
         assert torch.allclose(out[0], torch.full((1, 8, 8), expected)), null
         assert torch.allclose(out[1], torch.full((1, 8, 8), 1.75)), null
         assert torch.allclose(pair(x[:1], t[:1])[0], torch.full((1, 8, 8), expected)), null
+        assert torch.allclose(pair(x[1:], t[1:])[0], torch.full((1, 8, 8), 1.75)), null
     with pytest.raises(ConfigError, match="null must be one of"):
         AutoGuided(Constant(1.0), Constant(0.25), 2.0, null="other")

@@ -61,7 +61,7 @@ class AutoGuided(nn.Module):
             return self.bad(x, t)
         out = self.good(x, t)
         guided = conditional if self.null == "good" else torch.ones_like(conditional)
-        if self.null == "weak":
+        if self.null == "weak" and not bool(conditional.all()):
             out[~conditional] = self.bad(x[~conditional], t[~conditional])
         if self.weight == 1.0 or not bool(guided.any()):
             return out
