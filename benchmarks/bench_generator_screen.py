@@ -58,7 +58,7 @@ from msknb.segmentation.shipped import SHIPPED_SEGMENTER
 
 SPLIT = CHECKPOINTS_DIR / "dltrack_split.json"
 #: the keys of the screen file that hold rows by name (merged, not replaced)
-SECTIONS = ("generators", "guidance", "training", "scarce_label", "autoguidance")
+SECTIONS = ("generators", "guidance", "training", "scarce_label", "sampling")
 OUT = SCREEN_FILE
 
 
@@ -207,8 +207,8 @@ def main(argv=None) -> int:
                     help="where the rows go: generators (candidates to ship, shown in notebook 07), guidance (the "
                          "shipped generator under other guidance settings, also shown in 07), training (the EMA "
                          "snapshots of one long run, shown in 07 against its step) or scarce_label (the "
-                         "reference experiment's generators fine-tuned on one 10 %% subset) or autoguidance (a "
-                         "generator guided by a weaker one, --autoguide)")
+                         "reference experiment's generators fine-tuned on one 10 %% subset) or sampling (newer "
+                         "weights sampled in other ways: --autoguide, --guidance-region, averaged snapshots)")
     ap.add_argument("--out", default=str(OUT))
     a = ap.parse_args(argv)
     data = Path(a.data) if a.data else default_data_dir()

@@ -102,7 +102,7 @@ def test_msknb_sample_autoguides_and_records_it(two_models, tmp_path):
 
 
 def test_screen_rows_pair_each_autoguided_setting_with_the_same_weights_without_it():
-    from msknb.evaluation.autoguidance_screen import autoguidance_readings, autoguidance_rows
+    from msknb.evaluation.sampling_screen import sampling_readings, sampling_rows
     from msknb.evaluation.figures import guidance_settings_figure
 
     def row(ratios, aligns, guidance=1.0, autoguide=None, step=5000):
@@ -115,19 +115,19 @@ def test_screen_rows_pair_each_autoguided_setting_with_the_same_weights_without_
                 "domain": {"ratio": ratios[0]}, "alignment": {"dice_mean": aligns[0]},
                 "intensity": {"mean_grey": 0.2, "real_mean_grey": 0.23, "hist_l1": 0.1}}
 
-    screen = {"autoguidance": {"ag": row([2.0, 1.9, 2.1], [0.66, 0.65, 0.67], autoguide=2.0),
+    screen = {"sampling": {"ag": row([2.0, 1.9, 2.1], [0.66, 0.65, 0.67], autoguide=2.0),
                                "plain": row([2.6, 2.5, 2.9], [0.66, 0.66, 0.67])},
               "training": {"cfg": row([2.8, 2.6, 3.3], [0.80, 0.81, 0.80], guidance=2.0),
                            "other weights": row([9.0, 9.0, 9.0], [0.9, 0.9, 0.9], step=7000)}}
-    rows = autoguidance_rows(screen)
-    assert [r["name"] for r in rows] == ["ag", "plain", "cfg"] and rows[0]["autoguided"]
+    rows = sampling_rows(screen)
+    assert [r["name"] for r in rows] == ["ag", "plain", "cfg"] and rows[0]["variant"]
     assert rows[0]["label"] == "step 5000: w 1, every step, autoguided w 2 by a width-32 model at step 2892"
-    text = autoguidance_readings(rows)
+    text = sampling_readings(rows)
     assert "2.00 ± 0.10" in text[0] and "below the 0.80 target" in text[0]
     assert "Lowest mean ratio with alignment >= 0.80: 2.90" in text[1]
     assert "lower in ratio on each of the 3 seeds" in text[2] and len(text) == 3
     fig = guidance_settings_figure(rows)
-    assert "green: autoguided" in fig.axes[0].get_title()
+    assert "green: autoguided or near the mask" in fig.axes[0].get_title()
 
 
 def test_the_null_branch_is_the_good_the_weak_or_the_autoguided_output():

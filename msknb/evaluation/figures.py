@@ -183,8 +183,9 @@ def generator_screen_figure(rows: list, gap: dict | None = None, target: float =
 
 
 def _setting_colour(row: dict) -> str:
-    """Blue: guided at every step; orange: on an interval of t; green: autoguided."""
-    if row.get("autoguided"):
+    """Blue: guided at every step; orange: on an interval of t; green: autoguided or guided near
+    the mask only (a :func:`msknb.evaluation.sampling_screen.sampling_rows` variant)."""
+    if row.get("variant"):
         return "tab:green"
     return "tab:blue" if "every step" in row["label"] else "tab:orange"
 
@@ -192,7 +193,7 @@ def _setting_colour(row: dict) -> str:
 def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_target: float = 0.80):
     """Domain Fréchet ratio (x, log scale) against alignment Dice (y) of one generator under
     each guidance setting (rows of :func:`msknb.evaluation.generator_screen.guidance_rows` or
-    :func:`msknb.evaluation.autoguidance_screen.autoguidance_rows`;
+    :func:`msknb.evaluation.sampling_screen.sampling_rows`;
     error bars: ± 1 sd over sampling seeds where screened over several), each point labelled
     with its setting; the target corner (ratio <= ``ratio_target``, alignment >=
     ``alignment_target``) shaded. Returns the figure."""
@@ -218,8 +219,8 @@ def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_ta
     ax.set_ylabel("alignment Dice (segmenter finds the mask)")
     steps = sorted({r["step"] for r in rows if r.get("step") is not None})
     at = f" at training step {steps[0]}" if len(steps) == 1 else ""
-    kinds = "blue: every step, orange: an interval of t" + (", green: autoguided" if any(
-        r.get("autoguided") for r in rows) else "")
+    kinds = "blue: every step, orange: an interval of t" + (", green: autoguided or near the mask" if any(
+        r.get("variant") for r in rows) else "")
     ax.set_title(f"One generator{at}, several guidance settings ({kinds})", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

@@ -1,0 +1,102 @@
+"""One set of generator weights, many ways to sample it: classifier-free guidance scales and
+intervals, guidance near the mask only, autoguidance by a weaker model (Karras et al. 2024) and
+averaged snapshots, screened on the kit val masks over several sampling seeds
+(``benchmarks/bench_generator_screen.py --section sampling``), beside the same weights sampled
+plainly.
+
+* :func:`sampling_rows` -- the rows of the section and the rows of the same weights (same training
+  step and seconds) screened in other sections;
+* :func:`sampling_readings` -- sentences computed from them: the lowest ratio with and without the
+  alignment target, and each variant (autoguided, guided near the mask only, or averaged weights)
+  against the plain setting it adds to, seed by seed
+  (:func:`msknb.evaluation.generator_screen.seed_comparison`).
+
+The val ids pick and tune; the test ids are never read here.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from msknb.ddpm.checkpoints import guidance_label
+from msknb.evaluation.generator_screen import TARGETS, seed_comparison, seed_spread
+
+#: where the screen keeps these rows (``--section sampling``)
+SAMPLING_SECTION = "sampling"
+#: the sections searched for the same weights sampled in other ways
+OTHER_SECTIONS = ("generators", "guidance", "training")
+#: sampler-record keys that make a row a variant of a plainer setting
+VARIANT_KEYS = ("autoguidance", "guidance_region")
+
+
+def _weights(g: dict[str, Any]) -> tuple:
+    """Which weights a row drew with: its training step and seconds (a snapshot and its export
+    agree), and the steps of the snapshots averaged into it, if any."""
+    return int(g.get("step", -1)), round(float(g.get("train_seconds", 0.0))), tuple(g.get("averaged_steps") or ())
+
+
+def weights_label(g: dict[str, Any]) -> str:
+    """``"step 5000"``, or ``"mean of steps 5000-6000"`` for an average of snapshots."""
+    averaged = g.get("averaged_steps")
+    return f"mean of steps {averaged[0]}-{averaged[-1]}" if averaged else f"step {g.get('step')}"
+
+
+def sampling_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows screened over several seeds for every set of weights in the section: ``name``,
+    ``label`` (the weights and the setting in words), ``variant`` (autoguided or guided near the
+    mask), ``plain_label`` (the setting without those), ``weights``, ``step``, ``averaged_steps``,
+    ``n_seeds``, ``seeds``, ``domain_ratio`` / ``alignment`` (seed 0) and their ``*_mean`` /
+    ``*_sd`` / ``*_values``, ``mean_grey``, ``real_mean_grey``, ``hist_l1`` (seed 0),
+    ``s_per_image``; sorted by mean ratio."""
+    weights = {_weights(g) for g in (screen_file.get(SAMPLING_SECTION) or {}).values()}
+    rows = []
+    for section in (SAMPLING_SECTION,) + OTHER_SECTIONS:
+        for name, g in (screen_file.get(section) or {}).items():
+            if _weights(g) not in weights or not g.get("over_seeds") or "base" in g:
+                continue
+            sampler = g.get("sampler", {})
+            rows.append({"name": name, "label": f"{weights_label(g)}: {guidance_label(sampler)}",
+                         "variant": any(k in sampler for k in VARIANT_KEYS),
+                         "plain_label": guidance_label({k: v for k, v in sampler.items() if k not in VARIANT_KEYS}),
+                         "weights": _weights(g), "step": g.get("step"), "averaged_steps": g.get("averaged_steps"),
+                         "seeds": g["over_seeds"]["seeds"], "n_seeds": len(g["over_seeds"]["seeds"]), **seed_spread(g),
+                         "domain_ratio": g["domain"]["ratio"], "alignment": g["alignment"]["dice_mean"],
+                         "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
+                         "hist_l1": g["intensity"]["hist_l1"], "s_per_image": sampler.get("seconds_per_image")})
+    return sorted(rows, key=lambda r: r["domain_ratio_mean"])
+
+
+def _plain_of(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The row ``row`` adds to: the same weights sampled without its variant, or, for averaged
+    weights, the first averaged snapshot sampled the same way; None when not screened."""
+    if row["variant"]:
+        return next((r for r in rows if r["weights"] == row["weights"] and not r["variant"]
+                     and r["plain_label"] == row["plain_label"]), None)
+    if row["averaged_steps"]:
+        return next((r for r in rows if r["step"] == row["averaged_steps"][0] and not r["averaged_steps"]
+                     and not r["variant"] and r["plain_label"] == row["plain_label"]), None)
+    return None
+
+
+def sampling_readings(rows: list[dict[str, Any]]) -> list[str]:
+    """Sentences from :func:`sampling_rows`: the lowest mean ratio with and without the
+    alignment target, then each variant or averaged set of weights against the plain row it adds
+    to (:func:`_plain_of`), where that was screened."""
+    if not rows:
+        return []
+    best = rows[0]
+    out = [f"Lowest mean domain ratio: {best['domain_ratio_mean']:.2f} ± {best['domain_ratio_sd']:.2f} "
+           f"({best['label']}), alignment {best['alignment_mean']:.3f}"
+           + ("" if best["alignment_mean"] >= TARGETS["alignment_dice"] else
+              f", below the {TARGETS['alignment_dice']:.2f} target") + "."]
+    aligned = [r for r in rows if r["alignment_mean"] >= TARGETS["alignment_dice"]]
+    if aligned and aligned[0] is not best:
+        a = aligned[0]
+        out.append(f"Lowest mean ratio with alignment >= {TARGETS['alignment_dice']:.2f}: "
+                   f"{a['domain_ratio_mean']:.2f} ± {a['domain_ratio_sd']:.2f} ({a['label']}).")
+    elif not aligned:
+        out.append(f"No setting reaches alignment {TARGETS['alignment_dice']:.2f} on these weights.")
+    for r in rows:
+        plain = _plain_of(r, rows)
+        if plain is not None:
+            out.append(seed_comparison(r, plain))
+    return out
