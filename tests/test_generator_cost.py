@@ -117,7 +117,8 @@ def test_guidance_rows_readings_and_figure():
     assert against[1] == "The setting the generator stores, and samplers use by default: w 1.5, every step."
     assert len(against) == 3 and against[2].startswith("Over 3 sampling seeds: w 2, t/T 0.2-0.8 ratio")
     fig = guidance_settings_figure(rows)
-    assert len(fig.axes) == 1
+    listed = [t.get_text() for t in fig.axes[1].texts]
+    assert len(listed) == len(rows) and listed[0].startswith(f"1. {rows[0]['label']}")
     plt.close(fig)
 
 

@@ -193,21 +193,26 @@ def _setting_colour(row: dict) -> str:
 def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_target: float = 0.80):
     """Domain Fréchet ratio (x, log scale) against alignment Dice (y) of one generator under
     each guidance setting (rows of :func:`msknb.evaluation.generator_screen.guidance_rows` or
-    :func:`msknb.evaluation.sampling_screen.sampling_rows`;
-    error bars: ± 1 sd over sampling seeds where screened over several), each point labelled
-    with its setting; the target corner (ratio <= ``ratio_target``, alignment >=
+    :func:`msknb.evaluation.sampling_screen.sampling_rows`; error bars: ± 1 sd over sampling
+    seeds where screened over several), each point numbered, its setting listed beside the plot
+    under its number; the target corner (ratio <= ``ratio_target``, alignment >=
     ``alignment_target``) shaded. Returns the figure."""
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, (ax, key) = plt.subplots(1, 2, figsize=(13, 5.5), gridspec_kw={"width_ratios": [3, 2]})
     ax.axvline(ratio_target, ls="--", color="black", lw=1)
     ax.axhline(alignment_target, ls="--", color="black", lw=1, label=f"targets: ratio <= {ratio_target:g}, "
                                                                      f"alignment >= {alignment_target:.2f}")
-    for r in rows:
+    lines = []
+    for k, r in enumerate(rows, start=1):
         many = r["n_seeds"] > 1 and r["domain_ratio_mean"] is not None
         x, y = (r["domain_ratio_mean"], r["alignment_mean"]) if many else (r["domain_ratio"], r["alignment"])
         ax.errorbar(x, y, xerr=r["domain_ratio_sd"] if many else None, yerr=r["alignment_sd"] if many else None,
                     fmt="o", color=_setting_colour(r), capsize=3)
-        ax.annotate(r["label"] + (f" ({r['n_seeds']} seeds)" if many else ""), (x, y), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
+        ax.annotate(str(k), (x, y), fontsize=8, xytext=(4, 3), textcoords="offset points")
+        lines.append((f"{k}. {r['label']}" + (f" ({r['n_seeds']} seeds)" if many else ""), _setting_colour(r)))
+    for k, (text, colour) in enumerate(lines):
+        key.text(0, 1 - (k + 0.5) / max(len(lines), 12), text, fontsize=7.5, color=colour, va="center",
+                 transform=key.transAxes, wrap=True)
+    key.axis("off")
     ax.set_xscale("log")
     lo_x, top = min(ax.get_xlim()[0], 0.9 * ratio_target), max(ax.get_ylim()[1], alignment_target + 0.01)
     ax.fill_between([lo_x, ratio_target], alignment_target, top, color="tab:green", alpha=0.1, lw=0)
@@ -219,9 +224,9 @@ def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_ta
     ax.set_ylabel("alignment Dice (segmenter finds the mask)")
     steps = sorted({r["step"] for r in rows if r.get("step") is not None})
     at = f" at training step {steps[0]}" if len(steps) == 1 else ""
-    kinds = "blue: every step, orange: an interval of t" + (", green: autoguided or near the mask" if any(
+    kinds = "blue: every step, orange: an interval of t" + (",\ngreen: autoguided or near the mask" if any(
         r.get("variant") for r in rows) else "")
-    ax.set_title(f"One generator{at}, several guidance settings ({kinds})", fontsize=9)
+    ax.set_title(f"One generator{at}, several guidance settings\n({kinds})", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
