@@ -1,11 +1,11 @@
 """The condition channels and classifier-free guidance as the samplers apply it (Ho & Salimans
-2022): the scale w, the part of the chain where it acts (Kynkäänniemi et al. 2024) and guidance
-rescale (Lin et al. 2024).
+2022): the scale w, the part of the chain where it acts (Kynkäänniemi et al. 2024), guidance
+rescale (Lin et al. 2024) and the part of the image where it acts (within r px of the mask).
 
 :func:`with_condition` appends the condition (the mask; 0 = the null mask) to the network input.
 
 ``Guidance(w, interval, rescale)`` turns the network's conditional output c and null-mask
-output u (both (B, C, H, W)) into u + w (c - u) at the guided steps, c elsewhere. Lesson: notebook
+output u (both (B, C, H, W)) into u + w (c - u) at the guided steps (and pixels), c elsewhere. Lesson: notebook
 04 (the guidance lab) and 07 (the settings screened for the shipped generator).
 """
 from __future__ import annotations
