@@ -277,6 +277,19 @@ def test_stored_guidance_is_the_default_of_draw_conditional(tmp_path, cond_run):
                                   plain)
     with pytest.raises(ConfigError, match="guidance must be >= 1"):
         set_guidance(ckpt, 0.5, "no")
+    # a stored region: draw_conditional guides only near the mask, and the record says so
+    from msknb.ddpm.checkpoints import guidance_record
+    from msknb.ddpm.guidance import Guidance
+    set_guidance(ckpt, 2.0, "near the mask", interval=(0.2, 0.8), region=2)
+    assert checkpoint_extras(ckpt)["guidance_region"] == 2
+    assert guidance_record(ckpt) == {"guidance": 2.0, "guidance_interval": [0.2, 0.8], "guidance_region": 2}
+    model, schedule, _ = load_model(ckpt)
+    near = sample_images(model, schedule, None, method="ddim", steps=3, seed=1, masks=masks, progress=False,
+                         guidance=Guidance(2.0, (0.2, 0.8), region=2))
+    np.testing.assert_array_equal(draw_conditional(ckpt, masks, steps=3, seed=1, progress=False, noise_start=True)[0][:, :1],
+                                  near)
+    set_guidance(ckpt, 2.0, "everywhere again")
+    assert checkpoint_extras(ckpt)["guidance_region"] is None
     from msknb.errors import CheckpointError
     from msknb.paths import CHECKPOINTS_DIR
 

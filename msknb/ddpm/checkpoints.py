@@ -33,6 +33,8 @@ from msknb.io import atomic_path, sha256_file
 from msknb.paths import CHECKPOINTS_DIR
 
 CHECKPOINT_NAME = DDPM_CHECKPOINT
+#: the guidance settings a conditional export may store (:func:`set_guidance`)
+GUIDANCE_KEYS = ("guidance", "guidance_interval", "guidance_rescale", "guidance_region")
 FORMAT_FULL = "msknb-ddpm"
 FORMAT_EMA = "msknb-ddpm-ema"
 #: samplers in words (msknb.ddpm.sample.METHODS)
@@ -250,10 +252,10 @@ def find_checkpoint(out_dir: str | Path | None, pretrained: str | None = SHIPPED
 def checkpoint_extras(path: str | Path) -> dict[str, Any]:
     """What a conditional export may carry besides weights: ``{"mask_prior": dict or None,
     "mean_image": (H, W) float32 numpy in [0, 1] or None, "guidance": float,
-    "guidance_interval": (lo, hi) or None, "guidance_rescale": float}`` (None for files without
-    them; the guidance settings are the ones chosen for the file on validation masks, written
-    by :func:`set_guidance`; guidance 1.0 = plain conditional, interval None = every step,
-    rescale 0 = off)."""
+    "guidance_interval": (lo, hi) or None, "guidance_rescale": float, "guidance_region": int or
+    None}`` (None for files without them; the guidance settings are the ones chosen for the file
+    on validation masks, written by :func:`set_guidance`; guidance 1.0 = plain conditional,
+    interval None = every step, rescale 0 = off, region None = the whole image)."""
     ckpt = load_checkpoint(path)
     mean = ckpt.get("mean_image")
     interval = ckpt.get("guidance_interval")
@@ -261,17 +263,25 @@ def checkpoint_extras(path: str | Path) -> dict[str, Any]:
             "mean_image": None if mean is None else mean.float().numpy(),
             "guidance": float(ckpt.get("guidance", 1.0)),
             "guidance_interval": None if interval is None else tuple(float(v) for v in interval),
-            "guidance_rescale": float(ckpt.get("guidance_rescale", 0.0))}
+            "guidance_rescale": float(ckpt.get("guidance_rescale", 0.0)),
+            "guidance_region": None if ckpt.get("guidance_region") is None else int(ckpt["guidance_region"])}
 
 
 def guidance_settings(path: str | Path, guidance: float | None = None) -> dict[str, Any]:
-    """The keyword arguments of :func:`msknb.ddpm.sample.sample_images` that set guidance:
-    ``{"guidance", "guidance_interval", "guidance_rescale"}``, as stored in ``path`` by
-    :func:`set_guidance`, or, when ``guidance`` is given, that scale at every step, unrescaled."""
+    """The guidance settings ``{"guidance", "guidance_interval", "guidance_rescale",
+    "guidance_region"}`` as stored in ``path`` by :func:`set_guidance`, or, when ``guidance`` is
+    given, that scale at every step, unrescaled, over the whole image."""
     if guidance is not None:
-        return {"guidance": float(guidance), "guidance_interval": None, "guidance_rescale": 0.0}
+        return {"guidance": float(guidance), "guidance_interval": None, "guidance_rescale": 0.0,
+                "guidance_region": None}
     extras = checkpoint_extras(path)
-    return {k: extras[k] for k in ("guidance", "guidance_interval", "guidance_rescale")}
+    return {k: extras[k] for k in GUIDANCE_KEYS}
+
+
+def stored_guidance(path: str | Path, guidance: float | None = None) -> Guidance:
+    """:func:`guidance_settings` as the :class:`~msknb.ddpm.guidance.Guidance` samplers apply."""
+    g = guidance_settings(path, guidance)
+    return Guidance(g["guidance"], g["guidance_interval"], g["guidance_rescale"], g["guidance_region"])
 
 
 def guidance_label(settings: dict[str, Any]) -> str:
@@ -298,35 +308,39 @@ def guidance_label(settings: dict[str, Any]) -> str:
 
 def guidance_record(path: str | Path, guidance: float | None = None) -> dict[str, Any]:
     """:func:`guidance_settings` as a generator record writes them: ``{"guidance": w}``, plus
-    ``guidance_interval`` and ``guidance_rescale`` only where they are set."""
+    ``guidance_interval``, ``guidance_rescale`` and ``guidance_region`` only where they are set."""
     g = guidance_settings(path, guidance)
     out: dict[str, Any] = {"guidance": g["guidance"]}
     if g["guidance_interval"] is not None:
         out["guidance_interval"] = list(g["guidance_interval"])
     if g["guidance_rescale"]:
         out["guidance_rescale"] = g["guidance_rescale"]
+    if g["guidance_region"] is not None:
+        out["guidance_region"] = g["guidance_region"]
     return out
 
 
 def set_guidance(path: str | Path, guidance: float, chosen_by: str,
-                 interval: tuple[float, float] | None = None, rescale: float = 0.0) -> Path:
+                 interval: tuple[float, float] | None = None, rescale: float = 0.0, region: int | None = None) -> Path:
     """Store the classifier-free guidance scale ``guidance`` (>= 1) that samplers use by
     default for the mask-conditioned checkpoint ``path``, with ``chosen_by`` (the
     benchmark and data it was chosen on), the ``interval`` (lo, hi) of t / (T - 1) where it
-    applies (None = every step) and the guidance ``rescale`` phi (0 = off); weights
-    untouched. Rewritten atomically."""
+    applies (None = every step), the guidance ``rescale`` phi (0 = off) and the ``region`` (px
+    from the mask; None = the whole image); weights untouched. Rewritten atomically."""
     if not float(guidance) >= 1.0:
         raise ConfigError(f"guidance must be >= 1 (1 = plain conditional), got {guidance}", "guidance")
     ckpt = load_checkpoint(path)
     if ckpt["config_obj"].condition is None:
         raise CheckpointError("not a mask-conditioned model: guidance needs one", path)
-    setting = Guidance(guidance, interval, rescale)
-    state = {k: v for k, v in ckpt.items() if k not in ("config_obj", "guidance_interval", "guidance_rescale")}
+    setting = Guidance(guidance, interval, rescale, region)
+    state = {k: v for k, v in ckpt.items() if k not in ("config_obj",) + GUIDANCE_KEYS[1:]}
     state.update(guidance=setting.w, guidance_chosen_by=str(chosen_by))
     if setting.interval is not None:
         state["guidance_interval"] = list(setting.interval)
     if setting.rescale:
         state["guidance_rescale"] = setting.rescale
+    if setting.region is not None:
+        state["guidance_region"] = int(setting.region)
     return save_checkpoint(Path(path), state)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from msknb.ddpm.autoguidance import load_autoguided
-from msknb.ddpm.checkpoints import checkpoint_extras, guidance_record, guidance_settings, load_model
+from msknb.ddpm.checkpoints import checkpoint_extras, guidance_record, load_model, stored_guidance
 from msknb.data.label_qa import unflagged
 from msknb.ddpm.condition_masks import augmented_masks, resize_mask
 from msknb.ddpm.provenance import training_ids
@@ -56,15 +56,15 @@ def draw_conditional(checkpoint: str | Path, masks: np.ndarray, method: str = "d
     the mask-conditioned ``checkpoint`` (channel 0), the mask itself as channel 1 (the label
     is exact by construction). Starts from the checkpoint's ``mean_image`` when it stores one,
     unless ``noise_start``. ``guidance``: classifier-free guidance scale at every step; None = the
-    guidance settings stored in the checkpoint (``msknb.ddpm.checkpoints.guidance_settings``:
-    scale, interval, rescale; plain conditional when none). ``autoguide`` (weaker checkpoint, w):
+    guidance settings stored in the checkpoint (``msknb.ddpm.checkpoints.stored_guidance``:
+    scale, interval, rescale, region; plain conditional when none). ``autoguide`` (weaker checkpoint, w):
     guide with it (:mod:`msknb.ddpm.autoguidance`). ``seconds``: wall time of sampling."""
     model, schedule, _ = load_autoguided(checkpoint, autoguide[0], autoguide[1]) if autoguide else load_model(checkpoint)
     start_mean = None if noise_start else checkpoint_extras(checkpoint)["mean_image"]
     t0 = time.perf_counter()
     x = sample_images(model, schedule, None, method=method, steps=steps, eta=eta, seed=seed,
                       batch_size=batch_size, progress=progress, masks=masks, start_mean=start_mean,
-                      **guidance_settings(checkpoint, guidance))
+                      guidance=stored_guidance(checkpoint, guidance))
     seconds = time.perf_counter() - t0
     return np.concatenate([x, np.asarray(masks, dtype=np.float32)[:, None]], axis=1), seconds
 
