@@ -90,6 +90,8 @@ def _draw(args, path: Path, model, schedule, config, errors: list[str]) -> tuple
         return draw_conditional(path, masks, method=args.method, steps=args.steps, seed=args.seed,
                                 batch_size=args.batch_size, progress=not args.quiet, guidance=args.guidance,
                                 noise_start=args.noise_start, eta=args.eta, autoguide=_autoguide(args))
+    if args.autoguide:
+        model = load_autoguided(path, *_autoguide(args))[0]
     start_mean = None if args.noise_start else checkpoint_extras(path)["mean_image"]
     t0 = time.perf_counter()
     x = sample_images(model, schedule, args.n, method=args.method, steps=args.steps, eta=args.eta, seed=args.seed,
@@ -100,8 +102,6 @@ def _draw(args, path: Path, model, schedule, config, errors: list[str]) -> tuple
 def _cli_sample(args) -> int:
     path = _model_path(args)
     model, schedule, config = load_model(path)  # model.prediction comes from the checkpoint
-    if args.autoguide:
-        model = load_autoguided(path, *_autoguide(args))[0]
     if config.condition == "mask" and not args.masks:
         args.masks = "prior"  # an image without a mask: draw the mask from the prior first, then the image
     if args.threads:

@@ -309,14 +309,19 @@ def guidance_label(settings: dict[str, Any]) -> str:
 def guidance_record(path: str | Path, guidance: float | None = None) -> dict[str, Any]:
     """:func:`guidance_settings` as a generator record writes them: ``{"guidance": w}``, plus
     ``guidance_interval``, ``guidance_rescale`` and ``guidance_region`` only where they are set."""
-    g = guidance_settings(path, guidance)
-    out: dict[str, Any] = {"guidance": g["guidance"]}
-    if g["guidance_interval"] is not None:
-        out["guidance_interval"] = list(g["guidance_interval"])
-    if g["guidance_rescale"]:
-        out["guidance_rescale"] = g["guidance_rescale"]
-    if g["guidance_region"] is not None:
-        out["guidance_region"] = g["guidance_region"]
+    return _set_keys(stored_guidance(path, guidance))
+
+
+def _set_keys(setting: Guidance) -> dict[str, Any]:
+    """``{"guidance": w}``, plus ``guidance_interval`` (a list), ``guidance_rescale`` and
+    ``guidance_region`` where ``setting`` sets them: how files and records store a setting."""
+    out: dict[str, Any] = {"guidance": setting.w}
+    if setting.interval is not None:
+        out["guidance_interval"] = list(setting.interval)
+    if setting.rescale:
+        out["guidance_rescale"] = setting.rescale
+    if setting.region is not None:
+        out["guidance_region"] = int(setting.region)
     return out
 
 
@@ -334,13 +339,7 @@ def set_guidance(path: str | Path, guidance: float, chosen_by: str,
         raise CheckpointError("not a mask-conditioned model: guidance needs one", path)
     setting = Guidance(guidance, interval, rescale, region)
     state = {k: v for k, v in ckpt.items() if k not in ("config_obj",) + GUIDANCE_KEYS[1:]}
-    state.update(guidance=setting.w, guidance_chosen_by=str(chosen_by))
-    if setting.interval is not None:
-        state["guidance_interval"] = list(setting.interval)
-    if setting.rescale:
-        state["guidance_rescale"] = setting.rescale
-    if setting.region is not None:
-        state["guidance_region"] = int(setting.region)
+    state.update(**_set_keys(setting), guidance_chosen_by=str(chosen_by))
     return save_checkpoint(Path(path), state)
 
 

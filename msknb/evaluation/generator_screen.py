@@ -209,25 +209,28 @@ def seed_spread(g: dict[str, Any]) -> dict[str, Any]:
             for stat in ("mean", "sd", "values")}
 
 
+def setting_row(name: str, g: dict[str, Any]) -> dict[str, Any]:
+    """One screened row ``g`` read for a settings figure: ``name``, ``label`` (its sampler setting
+    in words), ``step``, ``domain_ratio`` and ``alignment`` (seed 0), their ``*_mean`` / ``*_sd``
+    / ``*_values`` over sampling ``seeds`` (None with one seed), ``n_seeds``, ``mean_grey``,
+    ``real_mean_grey``, ``hist_l1`` (seed 0), ``s_per_image``."""
+    seeds = g.get("over_seeds") or {}
+    return {"name": name, "label": guidance_label(g.get("sampler", {})), "step": g.get("step"),
+            "domain_ratio": g["domain"]["ratio"], "alignment": g["alignment"]["dice_mean"],
+            "n_seeds": len(seeds.get("seeds", [0])), "seeds": seeds.get("seeds"), **seed_spread(g),
+            "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
+            "hist_l1": g["intensity"]["hist_l1"], "s_per_image": g.get("sampler", {}).get("seconds_per_image")}
+
+
 def guidance_rows(screen_file: dict[str, Any], checkpoint: str = "ddpm_cond_dltrack_256") -> list[dict[str, Any]]:
     """One row per guidance setting screened for ``checkpoint`` (its rows in the ``generators``
-    and :data:`GUIDANCE_SECTION` sections): ``name``, ``label`` (the setting in words), ``step``,
-    ``domain_ratio`` and ``alignment`` (seed 0), their ``*_mean`` / ``*_sd`` / ``*_values`` over
-    sampling ``seeds`` (None with one seed), ``n_seeds``, ``mean_grey``, ``hist_l1``, ``s_per_image``; sorted by
-    domain ratio."""
+    and :data:`GUIDANCE_SECTION` sections), read by :func:`setting_row`; sorted by domain ratio."""
     rows = []
     for section in ("generators", GUIDANCE_SECTION):
         for name, g in (screen_file.get(section) or {}).items():
             if Path(str(g.get("checkpoint", ""))).stem != checkpoint or "base" in g:
                 continue
-            seeds = g.get("over_seeds") or {}
-            spread = seed_spread(g)
-            rows.append({"name": name, "label": guidance_label(g.get("sampler", {})), "step": g.get("step"),
-                         "domain_ratio": g["domain"]["ratio"], "alignment": g["alignment"]["dice_mean"],
-                         "n_seeds": len(seeds.get("seeds", [0])), "seeds": seeds.get("seeds"), **spread,
-                         "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
-                         "hist_l1": g["intensity"]["hist_l1"],
-                         "s_per_image": g.get("sampler", {}).get("seconds_per_image")})
+            rows.append(setting_row(name, g))
     screened_over_seeds = {r["label"] for r in rows if r["n_seeds"] > 1}
     rows = [r for r in rows if r["n_seeds"] > 1 or r["label"] not in screened_over_seeds]
     return sorted(rows, key=lambda r: r["domain_ratio"])

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from msknb.ddpm.checkpoints import guidance_label
-from msknb.evaluation.generator_screen import TARGETS, seed_comparison, seed_spread
+from msknb.evaluation.generator_screen import TARGETS, seed_comparison, setting_row
 
 #: where the screen keeps these rows (``--section sampling``)
 SAMPLING_SECTION = "sampling"
@@ -43,10 +43,8 @@ def weights_label(g: dict[str, Any]) -> str:
 def sampling_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows screened over several seeds for every set of weights in the section: ``name``,
     ``label`` (the weights and the setting in words), ``variant`` (autoguided or guided near the
-    mask), ``plain_label`` (the setting without those), ``weights``, ``step``, ``averaged_steps``,
-    ``n_seeds``, ``seeds``, ``domain_ratio`` / ``alignment`` (seed 0) and their ``*_mean`` /
-    ``*_sd`` / ``*_values``, ``mean_grey``, ``real_mean_grey``, ``hist_l1`` (seed 0),
-    ``s_per_image``; sorted by mean ratio."""
+    mask), ``plain_label`` (the setting without those), ``weights``, ``averaged_steps`` and the
+    numbers of :func:`msknb.evaluation.generator_screen.setting_row`; sorted by mean ratio."""
     weights = {_weights(g) for g in (screen_file.get(SAMPLING_SECTION) or {}).values()}
     rows = []
     for section in (SAMPLING_SECTION,) + OTHER_SECTIONS:
@@ -54,14 +52,11 @@ def sampling_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
             if _weights(g) not in weights or not g.get("over_seeds") or "base" in g:
                 continue
             sampler = g.get("sampler", {})
-            rows.append({"name": name, "label": f"{weights_label(g)}: {guidance_label(sampler)}",
+            row = setting_row(name, g)
+            rows.append({**row, "label": f"{weights_label(g)}: {row['label']}",
                          "variant": any(k in sampler for k in VARIANT_KEYS),
                          "plain_label": guidance_label({k: v for k, v in sampler.items() if k not in VARIANT_KEYS}),
-                         "weights": _weights(g), "step": g.get("step"), "averaged_steps": g.get("averaged_steps"),
-                         "seeds": g["over_seeds"]["seeds"], "n_seeds": len(g["over_seeds"]["seeds"]), **seed_spread(g),
-                         "domain_ratio": g["domain"]["ratio"], "alignment": g["alignment"]["dice_mean"],
-                         "mean_grey": g["intensity"]["mean_grey"], "real_mean_grey": g["intensity"]["real_mean_grey"],
-                         "hist_l1": g["intensity"]["hist_l1"], "s_per_image": sampler.get("seconds_per_image")})
+                         "weights": _weights(g), "averaged_steps": g.get("averaged_steps")})
     return sorted(rows, key=lambda r: r["domain_ratio_mean"])
 
 
