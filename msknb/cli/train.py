@@ -45,8 +45,9 @@ def _cli_train(args) -> int:
     extra = {k: getattr(args, k) for k in _OPTIONAL if getattr(args, k)}
     if args.hflip:
         extra["hflip"] = True
-    if args.zero_terminal_snr:
-        extra["zero_terminal_snr"] = True
+    for flag in ("zero_terminal_snr", "mask_injection", "freeze_base"):
+        if getattr(args, flag):
+            extra[flag] = True
     pretrained = args.init_from
     results = train_groups(ds, s, args.out, seed=args.seed, progress=not args.quiet, pretrained=pretrained,
                            strict_pretrained=pretrained is not None, **extra)
@@ -101,6 +102,11 @@ def register(subparsers) -> None:
     p.add_argument("--mask-loss-weight", type=float, default=None,
                    help="mask-conditioned models: loss weight of the pixels near the mask (within 8 px; the "
                         "others 1), e.g. 4; default 1")
+    p.add_argument("--mask-injection", action="store_true",
+                   help="mask-conditioned models: the mask also enters at every U-Net resolution (layers that "
+                        "start at zero, so --init-from a model without them draws as before)")
+    p.add_argument("--freeze-base", action="store_true",
+                   help="with --mask-injection: train only those layers, the rest kept as --init-from gave it")
     p.add_argument("--split", default=None,
                    help="split JSON (e.g. msknb/checkpoints/dltrack_split.json): train on its 'train' ids only")
     p.add_argument("--hflip", action="store_true", help="random horizontal flips")

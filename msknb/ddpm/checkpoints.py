@@ -89,7 +89,10 @@ def check_pretrained(path: str | Path, config: TrainConfig) -> tuple[bool, str]:
         ckpt = load_checkpoint(path)
     except CheckpointError as e:
         return False, str(e)
-    diff = mismatches(ckpt["config_obj"].to_dict(), config.to_dict(), ARCH_FIELDS + MEANING_FIELDS)
+    fields = ARCH_FIELDS + MEANING_FIELDS
+    if config.mask_injection and not ckpt["config_obj"].mask_injection:   # the new layers start at zero
+        fields = tuple(f for f in fields if f != "mask_injection")
+    diff = mismatches(ckpt["config_obj"].to_dict(), config.to_dict(), fields)
     return (not diff), "; ".join(diff)
 
 

@@ -33,7 +33,8 @@ RESUMABLE_CHANGES = ("epochs", "max_steps", "max_seconds", "checkpoint_every", "
 #: distance (px) from the mask within which ``mask_loss_weight`` applies
 MASK_LOSS_RADIUS = 8
 #: config fields that define the network (must match a checkpoint to load its weights)
-ARCH_FIELDS = ("image_size", "channels", "dim", "dim_mults", "resnet_groups", "init_dim", "condition", "fold")
+ARCH_FIELDS = ("image_size", "channels", "dim", "dim_mults", "resnet_groups", "init_dim", "condition", "fold",
+               "mask_injection")
 #: config fields that define what the weights mean (must match to fine-tune from a checkpoint)
 MEANING_FIELDS = ("timesteps", "schedule", "zero_terminal_snr", "prediction")
 
@@ -78,6 +79,10 @@ class TrainConfig:
     (0 everywhere), which makes classifier-free guidance possible at sampling (0 = off);
     mask_loss_weight: loss weight of the pixels within MASK_LOSS_RADIUS px of the mask, the
     others 1, normalised to mean 1 per image (1 = every pixel the same);
+    mask_injection: the condition also enters at every U-Net resolution (zero-initialised convs,
+    ``DiffusionUNet(condition_channels=...)``), not only with the input; a checkpoint without them
+    can initialise such a network (they start at zero, so it draws as before);
+    freeze_base: train only those injection layers, every other weight kept as ``init_from`` gave it;
     fold: p = 1 (the network sees the image) or p >= 2 (it sees each p x p block of pixels
     as p² channels of an (H/p, W/p) grid, :mod:`msknb.ddpm.fold`; 4 makes 256 px cost like 64 px).
     """
@@ -117,6 +122,8 @@ class TrainConfig:
     condition: str | None = None
     cond_dropout: float = 0.0
     mask_loss_weight: float = 1.0
+    mask_injection: bool = False
+    freeze_base: bool = False
     fold: int = 1
     lowres_size: int = 64
     lowres_noise: float = 0.2
@@ -156,6 +163,10 @@ class TrainConfig:
              "must be >= 1 (1 = every pixel weighs the same)")
         need(self.mask_loss_weight == 1 or self.condition is not None, "mask_loss_weight",
              "needs a mask-conditioned model (condition 'mask')")
+        need(isinstance(self.mask_injection, (bool, np.bool_)) and (not self.mask_injection or self.condition),
+             "mask_injection", "must be True or False, and True needs a conditional model (condition 'mask')")
+        need(isinstance(self.freeze_base, (bool, np.bool_)) and (not self.freeze_base or self.mask_injection),
+             "freeze_base", "must be True or False, and True needs mask_injection (the layers left to train)")
         need(self.image_size % f == 0, "image_size", f"must be divisible by {f} = fold x 2 ** (len(dim_mults) - 1)")
 
     def _validate_diffusion(self) -> None:
@@ -255,7 +266,8 @@ def build_model(config: TrainConfig) -> DiffusionUNet | FoldedUNet:
     p2 = config.fold ** 2
     model = DiffusionUNet(dim=config.dim, dim_mults=config.dim_mults, channels=config.input_channels * p2,
                           out_channels=config.channels * p2, resnet_groups=config.resnet_groups,
-                          init_dim=config.init_dim)
+                          init_dim=config.init_dim,
+                          condition_channels=config.condition_channels * p2 if config.mask_injection else 0)
     if config.fold > 1:
         model = FoldedUNet(model, config.fold)
     model.image_size = config.image_size

@@ -132,9 +132,13 @@ class _IndexSet(torch.utils.data.Dataset):
 
 
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.freeze_base:   # only the mask-injection layers learn
+        for name, p in model.named_parameters():
+            p.requires_grad_("mask_inject." in name)
+    params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
 # ------------------------------------------------------------------ setting up ----------
@@ -196,8 +200,10 @@ def _start_from(run: _Run, init_from) -> None:
     if not ok:
         raise CheckpointError(f"cannot initialise from it: {why}", init_from)
     weights = float_weights(load_checkpoint(init_from)["ema"])
-    run.model.load_state_dict(weights)
-    run.ema.load_state_dict(weights)
+    for m in (run.model, run.ema):   # mask-injection layers the file lacks keep their zero init
+        missing, _ = m.load_state_dict(weights, strict=not run.cfg.mask_injection)
+        if any("mask_inject." not in k for k in missing):
+            raise CheckpointError(f"lacks weights the network needs: {', '.join(missing[:5])}", init_from)
     run.started_from, run.started_sha, run.warmup = str(init_from), sha256_file(init_from), False
     run.trained_ids = union_ids(run.own_ids, training_ids(init_from), True)
 

@@ -317,20 +317,28 @@ class DiffusionUNet(nn.Module):
     out_channels : output channels (default ``channels``: predicted noise).
     resnet_groups : GroupNorm groups in the residual blocks (must divide every width).
     init_dim : width after the first 1x1 conv (default ``dim``).
+    condition_channels : K >= 1 makes the last K input channels (a condition, e.g. the mask)
+        enter again at every resolution: area-averaged to the level's grid, a 3x3 conv adds them
+        to the features before the level's first block and before the middle block
+        (``mask_inject``, zero-initialised, so a network with them starts as one without).
+        0 = the condition enters only with the input.
 
     ``forward(x, t)``: x (B, C, H, W) float in about [-1, 1]; t (B,) long timesteps
     -> (B, out_channels, H, W).
     """
 
     def __init__(self, dim: int = 64, dim_mults: Sequence[int] = (1, 2, 4, 8), channels: int = 1,
-                 out_channels: int | None = None, resnet_groups: int = 8, init_dim: int | None = None):
+                 out_channels: int | None = None, resnet_groups: int = 8, init_dim: int | None = None,
+                 condition_channels: int = 0):
         super().__init__()
         dim_mults = tuple(int(m) for m in dim_mults)
         if dim < 1 or not dim_mults or any(m < 1 for m in dim_mults):
             raise ConfigError(f"dim ({dim}) and dim_mults ({dim_mults}) must be positive", "dim_mults")
-        if channels < 1:
-            raise ConfigError(f"channels must be >= 1, got {channels}", "channels")
+        if channels < 1 or not 0 <= condition_channels < channels:
+            raise ConfigError(f"channels ({channels}) must be >= 1 and condition_channels ({condition_channels}) "
+                              f"in [0, channels)", "channels")
         self.channels = channels
+        self.condition_channels = condition_channels
         self.out_channels = out_channels or channels
         self.dim = dim
         self.dim_mults = dim_mults
@@ -372,6 +380,9 @@ class DiffusionUNet(nn.Module):
                 Residual(PreNorm(d_out, LinearAttention(d_out))),
                 Upsample(d_out, d_in) if not last else nn.Conv2d(d_out, d_in, 3, padding=1),
             ]))
+        self.mask_inject = nn.ModuleList(
+            [zero_conv(condition_channels, d) for d, _ in in_out] + [zero_conv(condition_channels, mid)]
+            if condition_channels else [])
         self.final_res_block = resnet(init_dim * 2, dim)
         self.final_conv = nn.Conv2d(dim, self.out_channels, 1)
         #: recompute blocks in the backward pass: None = on a CPU above CPU_CHECKPOINT_ELEMENTS
@@ -391,7 +402,8 @@ class DiffusionUNet(nn.Module):
     def arch(self) -> dict:
         """The constructor arguments (plain types), e.g. to store in a checkpoint."""
         return {"dim": self.dim, "dim_mults": list(self.dim_mults), "channels": self.channels,
-                "out_channels": self.out_channels, "resnet_groups": self.resnet_groups, "init_dim": self.init_dim}
+                "out_channels": self.out_channels, "resnet_groups": self.resnet_groups, "init_dim": self.init_dim,
+                "condition_channels": self.condition_channels}
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.channels:
@@ -403,16 +415,19 @@ class DiffusionUNet(nn.Module):
         if t.ndim == 0:
             t = t.expand(x.shape[0])
         run = _recompute if self.checkpoints(x) else _call   # run(block, *inputs) = block(*inputs)
+        cond = x[:, self.channels - self.condition_channels:]   # (B, K, H, W), K = condition_channels
         x = self.init_conv(x)                  # (B, init_dim, H, W)
         r = x.clone()
         t_emb = self.time_mlp(t)               # (B, 4 D)
         skips = []
-        for block1, block2, attn, down in self.downs:
+        for level, (block1, block2, attn, down) in enumerate(self.downs):
+            x = self._inject(x, cond, level)
             x = run(block1, x, t_emb)
             skips.append(x)
             x = run(attn, run(block2, x, t_emb))
             skips.append(x)
             x = down(x)
+        x = self._inject(x, cond, len(self.downs))
         x = run(self.mid_block2, run(self.mid_attn, run(self.mid_block1, x, t_emb)), t_emb)
         for block1, block2, attn, up in self.ups:
             x = run(block1, torch.cat((x, skips.pop()), dim=1), t_emb)
@@ -420,6 +435,21 @@ class DiffusionUNet(nn.Module):
             x = up(run(attn, x))
         x = run(self.final_res_block, torch.cat((x, r), dim=1), t_emb)
         return self.final_conv(x)              # (B, out_channels, H, W)
+
+
+    def _inject(self, x: torch.Tensor, cond: torch.Tensor, level: int) -> torch.Tensor:
+        """``x`` plus ``mask_inject[level]`` of the condition averaged to x's grid (x unchanged without)."""
+        if not self.condition_channels:
+            return x
+        return x + self.mask_inject[level](F.adaptive_avg_pool2d(cond, x.shape[-2:]))
+
+
+def zero_conv(c_in: int, c_out: int) -> nn.Conv2d:
+    """A 3x3 conv whose weights and bias start at zero (its output is 0 until trained)."""
+    conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
 
 
 def _call(block: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
