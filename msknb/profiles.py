@@ -65,7 +65,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # (msknb.ddpm.lessons.guidance: each mask drawn at w = 0, 1, 2, 4 from the same noise).
     # solver_lab_n / solver_lab_steps / solver_lab_reference: images, steps and the reference DDIM
     # steps of 04's first- vs second-order sampler lab (msknb.ddpm.lessons.solvers).
-    # n_256: images 04 draws from the shipped folded 256 px generator (ddpm_cond_dltrack_256.pt), one
+    # n_256: images 04 draws from the shipped folded 256 px generator (SHIPPED_SAMPLE_DDPM), one
     # per real mask, DDIM-25 with its stored guidance: about 2 s per image on 2 CPU cores.
     # sample_batch_size: images per batch when 03/04 sample; 4 on CPUs (a batch of 16 64-px images
     # overflows the cache: 1.5x the time per image on the 2-core dev machine, see

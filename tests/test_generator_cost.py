@@ -81,7 +81,7 @@ def test_over_seeds_gives_mean_sd_and_values():
 
 
 def _screened(ratio, align, sampler, seeds=None):
-    row = {"checkpoint": "msknb/checkpoints/ddpm_cond_dltrack_256.pt", "sampler": sampler,
+    row = {"checkpoint": "msknb/checkpoints/ddpm_cond_dltrack_256_step2892.pt", "sampler": sampler,
            "domain": {"ratio": ratio}, "alignment": {"dice_mean": align},
            "intensity": {"mean_grey": 0.22, "real_mean_grey": 0.23, "hist_l1": 0.1}}
     if seeds:
@@ -135,19 +135,20 @@ def test_training_rows_readings_and_curve():
     rows = training_rows(screen)
     assert [r["step"] for r in rows] == [6000, 8000] and rows[0]["run"] == "run"
     assert rows[1]["train_hours"] == pytest.approx(8000 / 3600) and rows[1]["label"] == "w 2, t/T 0.2-0.8"
-    shipped = guidance_rows(screen)[0]
-    assert shipped["step"] == 2892
-    text = training_readings(rows, shipped)
+    start = guidance_rows(screen)[0]
+    assert start["step"] == 2892
+    text = training_readings(rows, start)
     assert text[0].startswith("run: from step 6000 to step 8000 (0.6 hours more on one thread), the domain ratio over 3")
     assert "3.30 ± 0.30 to 2.60 ± 0.30" in text[0]
     assert "lowest mean ratio is run at step 8000: 2.60 ± 0.30, alignment 0.800 (ratio <= 2 not met, alignment >= 0.80 met)" in text[1]
+    assert "against step 2892 (the runs' start)" in text[3] or "step 2892 (the runs' start)" in text[3]
     assert "run step 8000 ratio 2.60" in text[3] and "lower in ratio on each of the 3 seeds (by 0.90 to 0.90)" in text[3]
     assert training_readings([]) == []
     screen["training"]["tail/ema_step0001000"] = {**snap(2.9, 0.80, 1000), "started_from": "run/ema_step0006000.pt",
                                                   "started_from_step": 6000, "started_from_seconds": 6000.0}
     tail = [r for r in training_rows(screen) if r["run"] == "tail"][0]   # steps and hours continue the parent's
     assert tail["step"] == 7000 and tail["train_hours"] == pytest.approx(7000 / 3600)
-    plt.close(training_curve_figure(training_rows(screen), shipped))
-    fig = training_curve_figure(rows, shipped)
-    assert len(fig.axes) == 2
+    plt.close(training_curve_figure(training_rows(screen), start))
+    fig = training_curve_figure(rows, start)
+    assert len(fig.axes) == 2 and "step 2892 (the runs' start)" in fig.axes[0].get_legend_handles_labels()[1]
     plt.close(fig)

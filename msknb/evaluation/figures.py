@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from msknb.evaluation.intensity import intensity_stats
 from msknb.evaluation.memorisation import Neighbours
 from msknb.evaluation.pca import pca_project
+from msknb.evaluation.training_screen import start_label
 from msknb.evaluation.stacks import as_stack
 
 
@@ -232,13 +233,13 @@ def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_ta
     return fig
 
 
-def training_curve_figure(rows: list, shipped: dict | None = None, ratio_target: float = 2.0,
+def training_curve_figure(rows: list, start: dict | None = None, ratio_target: float = 2.0,
                           alignment_target: float = 0.80):
     """Left: domain Fréchet ratio (log scale), right: alignment Dice, against the training step of
     each snapshot (rows of :func:`msknb.evaluation.training_screen.training_rows`, one colour per
-    run; marker = mean over sampling seeds, bar = ± 1 sd, dots = seeds), the ``shipped`` generator (a
-    :func:`msknb.evaluation.generator_screen.guidance_rows` row) as a grey square, the targets
-    dashed. Returns the figure."""
+    run; marker = mean over sampling seeds, bar = ± 1 sd, dots = seeds), the weights the runs
+    continued (``start``, a :func:`msknb.evaluation.generator_screen.guidance_rows` row) as a grey
+    square, the targets dashed. Returns the figure."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     runs = list(dict.fromkeys(r["run"] for r in rows))
     steps = [r["step"] for r in rows]
@@ -253,9 +254,9 @@ def training_curve_figure(rows: list, shipped: dict | None = None, ratio_target:
             for r in mine:
                 v = r.get(f"{key}_values") or []
                 ax.plot([r["step"]] * len(v), v, ".", color=colour, alpha=0.4, ms=4)
-        if shipped is not None and shipped.get(f"{key}_mean") is not None:
-            ax.errorbar([shipped.get("step", steps[0] if steps else 0)], [shipped[f"{key}_mean"]],
-                        yerr=[shipped[f"{key}_sd"]], fmt="s", color="grey", capsize=3, label="shipped generator")
+        if start is not None and start.get(f"{key}_mean") is not None:
+            ax.errorbar([start.get("step", steps[0] if steps else 0)], [start[f"{key}_mean"]],
+                        yerr=[start[f"{key}_sd"]], fmt="s", color="grey", capsize=3, label=start_label(start))
         ax.axhline(target, ls="--", color="black", lw=1, label=f"target {target:g}")
         ax.set(xlabel="training step (batch 8)", ylabel=label)
     axes[0].set_yscale("log")

@@ -14,8 +14,8 @@ One function per number the generator issue is judged by, each beside its real b
 - :func:`read_generator_screen` (the one reader of :data:`SCREEN_FILE`, which
   ``benchmarks/bench_generator_screen.py`` writes), :func:`screen_rows` and
   :func:`screen_readings`: the stored screen for notebook 07;
-- :func:`guidance_rows` and :func:`guidance_readings`: the shipped generator under each
-  guidance setting screened (scale, interval, rescale), for notebook 07.
+- :func:`guidance_rows` and :func:`guidance_readings`: one generator (:data:`GUIDANCE_SCREENED`)
+  under each guidance setting screened (scale, interval, rescale), for notebook 07.
 
 The val ids pick and tune; the test ids are never read here.
 """
@@ -139,7 +139,7 @@ def read_generator_screen(path: str | Path = SCREEN_FILE) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise CheckpointError("no stored generator screen; run `python benchmarks/bench_generator_screen.py "
-                              "--diagnostic --checkpoint msknb/checkpoints/ddpm_cond_dltrack_256.pt`", p)
+                              "--diagnostic`", p)
     try:
         return json.loads(p.read_text())
     except (OSError, ValueError) as e:
@@ -196,8 +196,11 @@ def screen_readings(screen_file: dict[str, Any]) -> list[str]:
     return out
 
 
-#: where the screen keeps the shipped generator's guidance settings (``--section guidance``)
+#: where the screen keeps one generator's guidance settings (``--section guidance``)
 GUIDANCE_SECTION = "guidance"
+#: the checkpoint (file stem in msknb/checkpoints) every guidance setting was screened on: the run's
+#: step-2892 weights, which the longer runs of the training screen continue
+GUIDANCE_SCREENED = "ddpm_cond_dltrack_256_step2892"
 
 
 def seed_spread(g: dict[str, Any]) -> dict[str, Any]:
@@ -222,7 +225,7 @@ def setting_row(name: str, g: dict[str, Any]) -> dict[str, Any]:
             "hist_l1": g["intensity"]["hist_l1"], "s_per_image": g.get("sampler", {}).get("seconds_per_image")}
 
 
-def guidance_rows(screen_file: dict[str, Any], checkpoint: str = "ddpm_cond_dltrack_256") -> list[dict[str, Any]]:
+def guidance_rows(screen_file: dict[str, Any], checkpoint: str = GUIDANCE_SCREENED) -> list[dict[str, Any]]:
     """One row per guidance setting screened for ``checkpoint`` (its rows in the ``generators``
     and :data:`GUIDANCE_SECTION` sections), read by :func:`setting_row`; sorted by domain ratio."""
     rows = []

@@ -46,11 +46,16 @@ def training_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: r["step"])
 
 
-def training_readings(rows: list[dict[str, Any]], shipped: dict[str, Any] | None = None) -> list[str]:
-    """Sentences from :func:`training_rows` (and the ``shipped`` generator's row of
-    :func:`msknb.evaluation.generator_screen.guidance_rows` under the same setting): each run
-    from its first to its last snapshot, the snapshot with the lowest mean ratio against the
-    targets, each snapshot against the shipped one seed by seed."""
+def start_label(row: dict[str, Any]) -> str:
+    """How the training screen names the weights its runs continued: their step."""
+    return f"step {row['step']} (the runs' start)" if row.get("step") is not None else "the runs' start"
+
+
+def training_readings(rows: list[dict[str, Any]], start: dict[str, Any] | None = None) -> list[str]:
+    """Sentences from :func:`training_rows` (and the row of the weights the runs continued,
+    ``start``, from :func:`msknb.evaluation.generator_screen.guidance_rows` under the same setting):
+    each run from its first to its last snapshot, the snapshot with the lowest mean ratio against
+    the targets, each snapshot against ``start`` seed by seed."""
     if not rows:
         return []
     out = []
@@ -68,8 +73,8 @@ def training_readings(rows: list[dict[str, Any]], shipped: dict[str, Any] | None
            f"{'met' if best['alignment_mean'] >= TARGETS['alignment_dice'] else 'not met'}"]
     out.append(f"The lowest mean ratio is {best['run']} at step {best['step']}: {best['domain_ratio_mean']:.2f} ± "
                f"{best['domain_ratio_sd']:.2f}, alignment {best['alignment_mean']:.3f} ({', '.join(met)}).")
-    if shipped is not None and shipped.get("domain_ratio_mean") is not None:
+    if start is not None and start.get("domain_ratio_mean") is not None:
         for r in rows:
             named = {**r, "label": f"{r['run']} step {r['step']}"}
-            out.append(seed_comparison(named, {**shipped, "label": "the shipped generator"}))
+            out.append(seed_comparison(named, {**start, "label": start_label(start)}))
     return out
