@@ -128,6 +128,14 @@ def test_screen_rows_pair_each_autoguided_setting_with_the_same_weights_without_
     assert "lower in ratio on each of the 3 seeds" in text[2] and len(text) == 3
     fig = guidance_settings_figure(rows)
     assert "green: autoguided or near the mask" in fig.axes[0].get_title()
+    injected = {**row([2.2, 2.1, 2.4], [0.73, 0.74, 0.73], step=1000), "config": {"mask_injection": True},
+                "started_from_step": 5000, "train_seconds": 50.0}
+    screen["sampling"]["inject"] = injected   # layers trained on the step-5000 weights: read against them
+    rows = sampling_rows(screen)
+    inj = next(r for r in rows if r["name"] == "inject")
+    assert inj["label"].startswith("step 6000 (5000 + 1000 with the mask at every level): w 1")
+    assert any("step 6000 (5000 + 1000" in t and "lower in ratio on each of the 3 seeds" in t
+               for t in sampling_readings(rows))
 
 
 def test_the_null_branch_is_the_good_the_weak_or_the_autoguided_output():

@@ -7,6 +7,7 @@ import torch.distributed
 
 from msknb.data import load_folder
 from msknb.ddpm.checkpoints import conditioning_extras, export_ema
+from msknb.ddpm.config import LOSSES
 from msknb.ddpm.diffusion import PREDICTIONS, SCHEDULE_KINDS
 from msknb.ddpm.groups import train_groups
 from msknb.ddpm.training_data import split_indices
@@ -15,7 +16,7 @@ from msknb.profiles import settings
 #: command-line flag -> TrainConfig field, set only when given
 _OPTIONAL = ("checkpoint_every", "max_seconds", "sample_every", "lr", "batch_size", "prediction", "min_snr_gamma",
              "condition", "cond_dropout", "dim", "fold", "schedule", "lowres_size", "lowres_noise",
-             "ema_decay", "lr_decay", "lr_decay_start", "lr_min", "snapshot_every", "mask_loss_weight")
+             "ema_decay", "lr_decay", "lr_decay_start", "lr_min", "snapshot_every", "mask_loss_weight", "loss")
 
 
 def _export(results: dict, export: str, ds) -> None:
@@ -102,6 +103,8 @@ def register(subparsers) -> None:
     p.add_argument("--mask-loss-weight", type=float, default=None,
                    help="mask-conditioned models: loss weight of the pixels near the mask (within 8 px; the "
                         "others 1), e.g. 4; default 1")
+    p.add_argument("--loss", choices=LOSSES, default=None,
+                   help="the training loss (default: the profile's, L1 as in the paper); l2 is mean-seeking")
     p.add_argument("--mask-injection", action="store_true",
                    help="mask-conditioned models: the mask also enters at every U-Net resolution (layers that "
                         "start at zero, so --init-from a model without them draws as before)")

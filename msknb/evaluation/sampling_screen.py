@@ -7,8 +7,8 @@ plainly.
 * :func:`sampling_rows` -- the rows of the section and the rows of the same weights (same training
   step and seconds) screened in other sections;
 * :func:`sampling_readings` -- sentences computed from them: the lowest ratio with and without the
-  alignment target, and each variant (autoguided, guided near the mask only, or averaged weights)
-  against the plain setting it adds to, seed by seed
+  alignment target, and each variant (autoguided, guided near the mask only, averaged weights, or
+  mask-injection layers trained on the weights) against the plain setting it adds to, seed by seed
   (:func:`msknb.evaluation.generator_screen.seed_comparison`).
 
 The val ids pick and tune; the test ids are never read here.
@@ -28,16 +28,31 @@ OTHER_SECTIONS = ("generators", "guidance", "training")
 VARIANT_KEYS = ("autoguidance", "guidance_region")
 
 
+def _step(g: dict[str, Any]) -> int:
+    """Training steps from the start of training (a fine-tuning run's own steps plus its start's)."""
+    return int(g.get("step", -1)) + int(g.get("started_from_step", 0))
+
+
+def _injected(g: dict[str, Any]) -> bool:
+    """Whether the weights take the mask at every U-Net resolution (``mask_injection``)."""
+    return bool((g.get("config") or {}).get("mask_injection"))
+
+
 def _weights(g: dict[str, Any]) -> tuple:
     """Which weights a row drew with: its training step and seconds (a snapshot and its export
     agree), and the steps of the snapshots averaged into it, if any."""
-    return int(g.get("step", -1)), round(float(g.get("train_seconds", 0.0))), tuple(g.get("averaged_steps") or ())
+    return _step(g), round(float(g.get("train_seconds", 0.0))), tuple(g.get("averaged_steps") or ())
 
 
 def weights_label(g: dict[str, Any]) -> str:
-    """``"step 5000"``, or ``"mean of steps 5000-6000"`` for an average of snapshots."""
+    """``"step 5000"``, ``"mean of steps 5000-6000"`` for an average of snapshots, or ``"step 6000
+    (5000 + 1000 with the mask at every level)"`` for mask-injection layers trained on a start."""
     averaged = g.get("averaged_steps")
-    return f"mean of steps {averaged[0]}-{averaged[-1]}" if averaged else f"step {g.get('step')}"
+    if averaged:
+        return f"mean of steps {averaged[0]}-{averaged[-1]}"
+    if _injected(g) and g.get("started_from_step") is not None:
+        return f"step {_step(g)} ({g['started_from_step']} + {g['step']} with the mask at every level)"
+    return f"step {_step(g)}"
 
 
 def sampling_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
@@ -53,22 +68,28 @@ def sampling_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
                 continue
             sampler = g.get("sampler", {})
             row = setting_row(name, g)
-            rows.append({**row, "label": f"{weights_label(g)}: {row['label']}",
+            rows.append({**row, "label": f"{weights_label(g)}: {row['label']}", "setting": row["label"],
                          "variant": any(k in sampler for k in VARIANT_KEYS),
                          "plain_label": guidance_label({k: v for k, v in sampler.items() if k not in VARIANT_KEYS}),
-                         "weights": _weights(g), "averaged_steps": g.get("averaged_steps")})
+                         "weights": _weights(g), "averaged_steps": g.get("averaged_steps"), "step": _step(g),
+                         "injected_from": g.get("started_from_step") if _injected(g) else None})
     return sorted(rows, key=lambda r: r["domain_ratio_mean"])
 
 
 def _plain_of(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The row ``row`` adds to: the same weights sampled without its variant, or, for averaged
+    """The row ``row`` adds to: for mask-injection layers, the weights they were trained on,
+    sampled the same way; else the same weights sampled without the row's variant; for averaged
     weights, the first averaged snapshot sampled the same way; None when not screened."""
+    if row["injected_from"] is not None:
+        return next((r for r in rows if r["step"] == row["injected_from"] and r["injected_from"] is None
+                     and not r["averaged_steps"] and r["setting"] == row["setting"]), None)
     if row["variant"]:
         return next((r for r in rows if r["weights"] == row["weights"] and not r["variant"]
                      and r["plain_label"] == row["plain_label"]), None)
     if row["averaged_steps"]:
         return next((r for r in rows if r["step"] == row["averaged_steps"][0] and not r["averaged_steps"]
-                     and not r["variant"] and r["plain_label"] == row["plain_label"]), None)
+                     and r["injected_from"] is None and not r["variant"] and r["plain_label"] == row["plain_label"]),
+                    None)
     return None
 
 
