@@ -136,6 +136,8 @@ def test_screen_rows_pair_each_autoguided_setting_with_the_same_weights_without_
     assert inj["label"].startswith("step 6000 (5000 + 1000 with the mask at every level): w 1")
     assert any("step 6000 (5000 + 1000" in t and "lower in ratio on each of the 3 seeds" in t
                for t in sampling_readings(rows))
+    injected["config"]["loss"] = "l2"
+    assert any("(5000 + 1000 with the mask at every level, L2 loss)" in r["label"] for r in sampling_rows(screen))
 
 
 def test_the_null_branch_is_the_good_the_weak_or_the_autoguided_output():

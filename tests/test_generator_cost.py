@@ -112,6 +112,8 @@ def test_guidance_rows_readings_and_figure():
     paired = " ".join(guidance_readings(guidance_rows(screen)))
     assert "lower in ratio on each of the 3 seeds (by 0.70 to 0.70) and no worse in alignment" in paired
     screen["guidance"]["gi"]["over_seeds"]["alignment_dice"]["values"] = [0.70, 0.81, 0.81]
+    assert "change sign: no measurable change in alignment" in " ".join(guidance_readings(guidance_rows(screen)))
+    screen["guidance"]["gi"]["over_seeds"]["alignment_dice"]["values"] = [0.70, 0.75, 0.76]
     assert "a trade between the two" in " ".join(guidance_readings(guidance_rows(screen)))
     against = guidance_readings(guidance_rows(screen), stored="w 1.5, every step")
     assert against[1] == "The setting the generator stores, and samplers use by default: w 1.5, every step."

@@ -274,17 +274,22 @@ def seed_comparison(a: dict[str, Any], b: dict[str, Any]) -> str:
     if a.get("seeds") and a.get("seeds") == b.get("seeds"):
         d_ratio = np.subtract(a["domain_ratio_values"], b["domain_ratio_values"])
         d_align = np.subtract(a["alignment_values"], b["alignment_values"])
+        align = f"({d_align.min():+.3f} to {d_align.max():+.3f})"
+        align_moved = (d_align > 0).all() or (d_align < 0).all()
         if not ((d_ratio < 0).all() or (d_ratio > 0).all()):
-            return head + "seed by seed the ratio differences change sign: no measurable effect."
+            return head + ("seed by seed the ratio differences change sign: no measurable effect"
+                           + (f"; alignment {'higher' if d_align[0] > 0 else 'lower'} on each seed {align}"
+                              if align_moved else "") + ".")
         better = bool((d_ratio < 0).all())                       # lower ratio is closer to real
         size = np.abs(d_ratio)
         lead = (f"drawn from the same noise, the first is {'lower' if better else 'higher'} in ratio on each of the "
                 f"{len(d_ratio)} seeds (by {size.min():.2f} to {size.max():.2f})")
-        align = f"({d_align.min():+.3f} to {d_align.max():+.3f})"
         if (better and (d_align >= 0).all()) or (not better and (d_align <= 0).all()):
             verdict = "better in both" if better else "worse in both"
             return head + (f"{lead} and {'no worse' if better else 'no better'} in alignment {align}: {verdict}; "
                            f"{len(d_ratio)} seeds are too few for a confidence interval.")
+        if not align_moved:
+            return head + f"{lead}; the alignment differences {align} change sign: no measurable change in alignment."
         return head + f"{lead}, with alignment {align}: a trade between the two, not a gain in both."
     apart = a["domain_ratio_mean"] + 2 * a["domain_ratio_sd"] < b["domain_ratio_mean"] - 2 * b["domain_ratio_sd"]
     return head + ("the seeds separate them." if apart else

@@ -46,12 +46,15 @@ def _weights(g: dict[str, Any]) -> tuple:
 
 def weights_label(g: dict[str, Any]) -> str:
     """``"step 5000"``, ``"mean of steps 5000-6000"`` for an average of snapshots, or ``"step 6000
-    (5000 + 1000 with the mask at every level)"`` for mask-injection layers trained on a start."""
+    (5000 + 1000 with the mask at every level)"`` for mask-injection layers trained on a start (and
+    the loss they were trained with, when not the paper's L1)."""
     averaged = g.get("averaged_steps")
     if averaged:
         return f"mean of steps {averaged[0]}-{averaged[-1]}"
     if _injected(g) and g.get("started_from_step") is not None:
-        return f"step {_step(g)} ({g['started_from_step']} + {g['step']} with the mask at every level)"
+        loss = (g.get("config") or {}).get("loss") or "l1"
+        return (f"step {_step(g)} ({g['started_from_step']} + {g['step']} with the mask at every level"
+                + ("" if loss == "l1" else f", {loss.upper()} loss") + ")")
     return f"step {_step(g)}"
 
 
@@ -107,8 +110,12 @@ def sampling_readings(rows: list[dict[str, Any]]) -> list[str]:
     aligned = [r for r in rows if r["alignment_mean"] >= TARGETS["alignment_dice"]]
     if aligned and aligned[0] is not best:
         a = aligned[0]
+        gap = abs(a["mean_grey"] - a["real_mean_grey"])
         out.append(f"Lowest mean ratio with alignment >= {TARGETS['alignment_dice']:.2f}: "
-                   f"{a['domain_ratio_mean']:.2f} ± {a['domain_ratio_sd']:.2f} ({a['label']}).")
+                   f"{a['domain_ratio_mean']:.2f} ± {a['domain_ratio_sd']:.2f} ({a['label']}); its mean grey level "
+                   f"(seed 0) is {a['mean_grey']:.3f} against {a['real_mean_grey']:.3f} for the real images, "
+                   + ("inside" if gap <= TARGETS["mean_grey_gap"] else "outside")
+                   + f" the {TARGETS['mean_grey_gap']:g} target.")
     elif not aligned:
         out.append(f"No setting reaches alignment {TARGETS['alignment_dice']:.2f} on these weights.")
     for r in rows:
