@@ -21,11 +21,19 @@ def test_injection_layers_start_at_zero_and_change_nothing():
     assert torch.equal(plain(x, t), injected(x, t))
     assert injected.net.condition_channels == 4 and len(injected.net.mask_inject) == 3   # 2 levels + middle
     assert injected.net.arch()["condition_channels"] == 4
+    for conv in injected.net.mask_inject:   # trained layers act on the bands only
+        torch.nn.init.normal_(conv.weight)
+    no_bands = torch.cat([x[:, :1], -torch.ones_like(x[:, 1:])], dim=1)   # background only
+    null = torch.cat([x[:, :1], torch.zeros_like(x[:, 1:])], dim=1)       # the null mask of guidance
+    for y in (no_bands, null):
+        assert torch.equal(plain(y, t), injected(y, t))
+    assert not torch.equal(plain(x, t), injected(x, t))
 
 
 def test_injection_needs_a_condition_and_freezing_needs_injection():
-    with pytest.raises(ConfigError, match="mask_injection"):
-        TrainConfig(**{**COND, "condition": None, "mask_injection": True})
+    for condition in (None, "mask+lowres"):
+        with pytest.raises(ConfigError, match="mask_injection"):
+            TrainConfig(**{**COND, "condition": condition, "lowres_size": 8, "mask_injection": True})
     with pytest.raises(ConfigError, match="freeze_base"):
         TrainConfig(**{**COND, "freeze_base": True})
 

@@ -163,7 +163,8 @@ class TrainConfig:
              "must be >= 1 (1 = every pixel weighs the same)")
         need(self.mask_loss_weight == 1 or self.condition is not None, "mask_loss_weight",
              "needs a mask-conditioned model (condition 'mask')")
-        need(isinstance(self.mask_injection, (bool, np.bool_)) and (not self.mask_injection or self.condition),
+        injection_ok = not self.mask_injection or self.condition == "mask"
+        need(isinstance(self.mask_injection, (bool, np.bool_)) and injection_ok,
              "mask_injection", "must be True or False, and True needs a conditional model (condition 'mask')")
         need(isinstance(self.freeze_base, (bool, np.bool_)) and (not self.freeze_base or self.mask_injection),
              "freeze_base", "must be True or False, and True needs mask_injection (the layers left to train)")

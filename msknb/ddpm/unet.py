@@ -317,10 +317,12 @@ class DiffusionUNet(nn.Module):
     out_channels : output channels (default ``channels``: predicted noise).
     resnet_groups : GroupNorm groups in the residual blocks (must divide every width).
     init_dim : width after the first 1x1 conv (default ``dim``).
-    condition_channels : K >= 1 makes the last K input channels (a condition, e.g. the mask)
-        enter again at every resolution: area-averaged to the level's grid, a 3x3 conv adds them
-        to the features before the level's first block and before the middle block
-        (``mask_inject``, zero-initialised, so a network with them starts as one without).
+    condition_channels : K >= 1 makes the last K input channels (a mask in [-1, 1]) enter again
+        at every resolution: their positive part (1 on the bands, 0 on the background and for the
+        null mask), area-averaged to the level's grid, goes through a 3x3 conv without bias into
+        the features before the level's first block and before the middle block (``mask_inject``,
+        zero-initialised, so a network with them starts as one without; without a bias they can
+        change the features only near the bands, not the whole image's level).
         0 = the condition enters only with the input.
 
     ``forward(x, t)``: x (B, C, H, W) float in about [-1, 1]; t (B,) long timesteps
@@ -438,17 +440,16 @@ class DiffusionUNet(nn.Module):
 
 
     def _inject(self, x: torch.Tensor, cond: torch.Tensor, level: int) -> torch.Tensor:
-        """``x`` plus ``mask_inject[level]`` of the condition averaged to x's grid (x unchanged without)."""
+        """``x`` plus ``mask_inject[level]`` of the mask's bands averaged to x's grid (x unchanged without)."""
         if not self.condition_channels:
             return x
-        return x + self.mask_inject[level](F.adaptive_avg_pool2d(cond, x.shape[-2:]))
+        return x + self.mask_inject[level](F.adaptive_avg_pool2d(F.relu(cond), x.shape[-2:]))
 
 
 def zero_conv(c_in: int, c_out: int) -> nn.Conv2d:
-    """A 3x3 conv whose weights and bias start at zero (its output is 0 until trained)."""
-    conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+    """A 3x3 conv without bias whose weights start at zero (its output is 0 until trained)."""
+    conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
     nn.init.zeros_(conv.weight)
-    nn.init.zeros_(conv.bias)
     return conv
 
 
