@@ -116,7 +116,7 @@ def test_guidance_rows_readings_and_figure():
     screen["guidance"]["gi"]["over_seeds"]["alignment_dice"]["values"] = [0.70, 0.75, 0.76]
     assert "a trade between the two" in " ".join(guidance_readings(guidance_rows(screen)))
     against = guidance_readings(guidance_rows(screen), stored="w 1.5, every step")
-    assert against[1] == "The setting the generator stores, and samplers use by default: w 1.5, every step."
+    assert against[1] == "The setting stored with these weights (what samplers use with them by default): w 1.5, every step."
     assert len(against) == 3 and against[2].startswith("Over 3 sampling seeds: w 2, t/T 0.2-0.8 ratio")
     fig = guidance_settings_figure(rows)
     listed = [t.get_text() for t in fig.axes[1].texts]

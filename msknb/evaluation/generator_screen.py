@@ -257,7 +257,8 @@ def guidance_readings(rows: list[dict[str, Any]], stored: str | None = None) -> 
     base = next((r for r in multi if r["label"] == stored), None)
     if base is not None:
         at = f" (screened on its weights at training step {base['step']})" if base.get("step") is not None else ""
-        out.append(f"The setting the generator stores, and samplers use by default: {base['label']}{at}.")
+        out.append(f"The setting stored with these weights (what samplers use with them by default): "
+                   f"{base['label']}{at}.")
         out += [seed_comparison(r, base) for r in multi if r is not base]
     elif len(multi) >= 2:
         out.append(seed_comparison(multi[0], multi[1]))
