@@ -79,9 +79,9 @@ class TrainConfig:
     (0 everywhere), which makes classifier-free guidance possible at sampling (0 = off);
     mask_loss_weight: loss weight of the pixels within MASK_LOSS_RADIUS px of the mask, the
     others 1, normalised to mean 1 per image (1 = every pixel the same);
-    mask_injection: the condition also enters at every U-Net resolution (zero-initialised convs,
-    ``DiffusionUNet(condition_channels=...)``), not only with the input; a checkpoint without them
-    can initialise such a network (they start at zero, so it draws as before);
+    mask_injection: the mask's bands also enter at every U-Net resolution (zero-initialised convs
+    without bias, ``DiffusionUNet(condition_channels=...)``), not only with the input; a checkpoint
+    without them can initialise such a network (they start at zero, so it draws as before);
     freeze_base: train only those injection layers, every other weight kept as ``init_from`` gave it;
     fold: p = 1 (the network sees the image) or p >= 2 (it sees each p x p block of pixels
     as p² channels of an (H/p, W/p) grid, :mod:`msknb.ddpm.fold`; 4 makes 256 px cost like 64 px).
