@@ -132,9 +132,6 @@ class _IndexSet(torch.utils.data.Dataset):
 
 
 def _make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    if config.freeze_base:   # only the mask-injection layers learn
-        for name, p in model.named_parameters():
-            p.requires_grad_("mask_inject." in name)
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -149,6 +146,9 @@ def _new_run(cfg: TrainConfig, data, out_dir) -> _Run:
     out = ensure_dir(out_dir) if (out_dir is not None and dist.main) else (Path(out_dir) if out_dir else None)
     runtime.seed_everything(cfg.seed)
     model = build_model(cfg)
+    if cfg.freeze_base:   # only the mask-injection layers learn
+        for name, p in model.named_parameters():
+            p.requires_grad_("mask_inject." in name)
     ema = copy.deepcopy(model).requires_grad_(False)
     data_gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + 17 + dist.rank)
     return _Run(cfg=cfg, x_all=x_all, dist=dist, device=device, amp=runtime.amp_dtype(cfg.amp, device), out=out,

@@ -203,6 +203,12 @@ GUIDANCE_SECTION = "guidance"
 GUIDANCE_SCREENED = "ddpm_cond_dltrack_256_step2892"
 
 
+def steps_from_start(g: dict[str, Any]) -> int:
+    """A screened row's training steps from the start of training: its own steps plus, for a
+    fine-tuning run, those of the file it ``started_from``."""
+    return int(g.get("step", 0)) + int(g.get("started_from_step", 0))
+
+
 def seed_spread(g: dict[str, Any]) -> dict[str, Any]:
     """``domain_ratio_{mean,sd,values}`` and ``alignment_{mean,sd,values}`` of a screened row's
     ``over_seeds`` (:func:`over_seeds`); None each where it was screened with one seed."""

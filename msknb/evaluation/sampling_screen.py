@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from msknb.ddpm.checkpoints import guidance_label
-from msknb.evaluation.generator_screen import TARGETS, seed_comparison, setting_row
+from msknb.evaluation.generator_screen import TARGETS, seed_comparison, setting_row, steps_from_start
 
 #: where the screen keeps these rows (``--section sampling``)
 SAMPLING_SECTION = "sampling"
@@ -26,11 +26,6 @@ SAMPLING_SECTION = "sampling"
 OTHER_SECTIONS = ("generators", "guidance", "training")
 #: sampler-record keys that make a row a variant of a plainer setting
 VARIANT_KEYS = ("autoguidance", "guidance_region")
-
-
-def _step(g: dict[str, Any]) -> int:
-    """Training steps from the start of training (a fine-tuning run's own steps plus its start's)."""
-    return int(g.get("step", -1)) + int(g.get("started_from_step", 0))
 
 
 def _injected(g: dict[str, Any]) -> bool:
@@ -41,7 +36,7 @@ def _injected(g: dict[str, Any]) -> bool:
 def _weights(g: dict[str, Any]) -> tuple:
     """Which weights a row drew with: its training step and seconds (a snapshot and its export
     agree), and the steps of the snapshots averaged into it, if any."""
-    return _step(g), round(float(g.get("train_seconds", 0.0))), tuple(g.get("averaged_steps") or ())
+    return steps_from_start(g), round(float(g.get("train_seconds", 0.0))), tuple(g.get("averaged_steps") or ())
 
 
 def weights_label(g: dict[str, Any]) -> str:
@@ -53,9 +48,9 @@ def weights_label(g: dict[str, Any]) -> str:
         return f"mean of steps {averaged[0]}-{averaged[-1]}"
     if _injected(g) and g.get("started_from_step") is not None:
         loss = (g.get("config") or {}).get("loss") or "l1"
-        return (f"step {_step(g)} ({g['started_from_step']} + {g['step']} with the mask at every level"
+        return (f"step {steps_from_start(g)} ({g['started_from_step']} + {g['step']} with the mask at every level"
                 + ("" if loss == "l1" else f", {loss.upper()} loss") + ")")
-    return f"step {_step(g)}"
+    return f"step {steps_from_start(g)}"
 
 
 def sampling_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,7 +69,7 @@ def sampling_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({**row, "label": f"{weights_label(g)}: {row['label']}", "setting": row["label"],
                          "variant": any(k in sampler for k in VARIANT_KEYS),
                          "plain_label": guidance_label({k: v for k, v in sampler.items() if k not in VARIANT_KEYS}),
-                         "weights": _weights(g), "averaged_steps": g.get("averaged_steps"), "step": _step(g),
+                         "weights": _weights(g), "averaged_steps": g.get("averaged_steps"), "step": steps_from_start(g),
                          "injected_from": g.get("started_from_step") if _injected(g) else None})
     return sorted(rows, key=lambda r: r["domain_ratio_mean"])
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from msknb.ddpm.checkpoints import guidance_label
-from msknb.evaluation.generator_screen import TARGETS, seed_comparison, seed_spread
+from msknb.evaluation.generator_screen import TARGETS, seed_comparison, seed_spread, steps_from_start
 
 #: where the screen keeps the snapshots of a long run (``--section training``)
 TRAINING_SECTION = "training"
@@ -32,7 +32,7 @@ def training_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
     for name, g in (screen_file.get(TRAINING_SECTION) or {}).items():
         seeds = (g.get("over_seeds") or {}).get("seeds", [0])
         rows.append({"name": name, "run": name.split("/")[0],
-                     "step": int(g.get("step", 0)) + int(g.get("started_from_step", 0)),
+                     "step": steps_from_start(g),
                      "train_hours": (float(g.get("train_seconds", 0.0)) + float(g.get("started_from_seconds", 0.0)))
                      / 3600.0, "started_from": g.get("started_from"),
                      "label": guidance_label(g.get("sampler", {})), "n_seeds": len(seeds), "seeds": seeds,
