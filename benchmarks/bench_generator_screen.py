@@ -77,11 +77,11 @@ def diagnostic(segmenter, data) -> dict:
             "by_size": {str(k): v for k, v in gap.items()}}
 
 
-def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, eta: float = 0.0,
-              interval=None, rescale: float = 0.0, method: str = "ddim", autoguide=None, null: str = "good",
-              region: int | None = None) -> dict:
-    """The screen of ``path``'s draws for the val masks with the first of ``seeds``; with more
-    seeds, ``over_seeds`` adds each headline number's mean, sd and values over them. ``autoguide``
+def generator(path: str, segmenter, data, steps: int, setting: Guidance, seeds, eta: float = 0.0,
+              method: str = "ddim", autoguide=None, null: str = "good") -> dict:
+    """The screen of ``path``'s draws for the val masks under the guidance ``setting`` with the
+    first of ``seeds``; with more seeds, ``over_seeds`` adds each headline number's mean, sd and
+    values over them. ``autoguide``
     (BAD, w): guide ``path`` with the weaker model BAD (:mod:`msknb.ddpm.autoguidance`; ``null``:
     what the pair outputs for the null mask)."""
     model, schedule, config = (load_autoguided(path, autoguide[0], float(autoguide[1]), null) if autoguide
@@ -92,7 +92,7 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
     for seed in seeds:
         t0 = time.perf_counter()
         drawn = sample_images(model, schedule, None, method=method, steps=steps, seed=seed, masks=p["val_masks"],
-                              guidance=Guidance(guidance, interval, rescale, region), spacing="trailing",
+                              guidance=setting, spacing="trailing",
                               progress=True, eta=eta)[:, 0]
         seconds.append((time.perf_counter() - t0) / len(drawn))
         rows.append(screen(drawn, p["val_masks"], p["val"], p["train"], p["train_ids"], p["val_clusters"],
@@ -102,9 +102,11 @@ def generator(path: str, segmenter, data, steps: int, guidance: float, seeds, et
            "config": {k: ck["config"].get(k) for k in ("image_size", "fold", "dim", "prediction", "schedule",
                                                         "zero_terminal_snr", "min_snr_gamma", "cond_dropout",
                                                         "mask_injection", "loss")},
-           "sampler": {"method": method, "steps": steps, "spacing": "trailing", "guidance": guidance, "eta": eta,
-                       "guidance_interval": list(interval) if interval else None, "guidance_rescale": rescale,
-                       **({"guidance_region": int(region)} if region is not None else {}),
+           "sampler": {"method": method, "steps": steps, "spacing": "trailing", "guidance": setting.w, "eta": eta,
+                       "guidance_interval": list(setting.interval) if setting.interval else None,
+                       "guidance_rescale": setting.rescale,
+                       **({"guidance_region": int(setting.region)} if setting.region is not None else {}),
+                       **({"guidance_coarse": setting.coarse} if setting.coarse is not None else {}),
                        **({"autoguidance": _autoguide_record(*autoguide, null)} if autoguide else {}), "seed": int(seeds[0]),
                        "seconds_per_image": seconds[0], "threads": torch.get_num_threads()}, **rows[0]}
     if len(rows) > 1:
@@ -195,6 +197,9 @@ def main(argv=None) -> int:
                     help="guidance rescale phi in [0, 1] (Lin et al. 2024); 0 = off")
     ap.add_argument("--guidance-region", type=int, default=None, metavar="PX",
                     help="guide only within PX px of the mask (plain conditional elsewhere); default: everywhere")
+    ap.add_argument("--guidance-coarse", type=float, default=None, metavar="SIGMA",
+                    help="guide only the structure coarser than a Gaussian of SIGMA px (finer detail as the plain "
+                         "conditional model draws it); default: every scale")
     ap.add_argument("--eta", type=float, default=0.0, help="DDIM eta: 0 deterministic, 1 as stochastic as DDPM")
     ap.add_argument("--method", choices=["ddim", "dpm++2m"], default="ddim",
                     help="sampler: DDIM (first order) or DPM-Solver++(2M) (second order, msknb.ddpm.dpm_solver)")
@@ -223,12 +228,14 @@ def main(argv=None) -> int:
                 + ("-gi{:g}-{:g}".format(*a.guidance_interval) if a.guidance_interval else "")
                 + (f"-rescale{a.guidance_rescale:g}" if a.guidance_rescale else "")
                 + (f"-region{a.guidance_region}" if a.guidance_region is not None else "")
+                + (f"-coarse{a.guidance_coarse:g}" if a.guidance_coarse is not None else "")
                 + (f"-ag{float(a.autoguide[1]):g}-{_file_name(a.autoguide[0])}" if a.autoguide else "")
                 + (f"-null{a.autoguide_null}" if a.autoguide and a.autoguide_null != "good" else "")
                 + (f"-seeds{len(a.seed)}" if len(a.seed) > 1 else ""))
         rows = out.setdefault(a.section, {})
-        rows[name] = generator(path, segmenter, data, a.steps, a.guidance, a.seed, a.eta, a.guidance_interval,
-                               a.guidance_rescale, a.method, a.autoguide, a.autoguide_null, a.guidance_region)
+        setting = Guidance(a.guidance, a.guidance_interval, a.guidance_rescale, a.guidance_region, a.guidance_coarse)
+        rows[name] = generator(path, segmenter, data, a.steps, setting, a.seed, a.eta, a.method, a.autoguide,
+                               a.autoguide_null)
         print(name, json.dumps({k: rows[name][k] for k in ("intensity", "alignment", "domain", "over_seeds")
                                 if k in rows[name]}))
     if a.default:

@@ -127,7 +127,7 @@ def test_screen_rows_pair_each_autoguided_setting_with_the_same_weights_without_
     assert "Lowest mean ratio with alignment >= 0.80: 2.90" in text[1]
     assert "lower in ratio on each of the 3 seeds" in text[2] and len(text) == 3
     fig = guidance_settings_figure(rows)
-    assert "green: autoguided or near the mask" in fig.axes[0].get_title()
+    assert "green: autoguided, near the mask or coarse only" in fig.axes[0].get_title()
     injected = {**row([2.2, 2.1, 2.4], [0.73, 0.74, 0.73], step=1000), "config": {"mask_injection": True},
                 "started_from_step": 5000, "train_seconds": 50.0}
     screen["sampling"]["inject"] = injected   # layers trained on the step-5000 weights: read against them
@@ -136,6 +136,16 @@ def test_screen_rows_pair_each_autoguided_setting_with_the_same_weights_without_
     assert inj["label"].startswith("step 6000 (5000 + 1000 with the mask at every level): w 1")
     assert any("step 6000 (5000 + 1000" in t and "lower in ratio on each of the 3 seeds" in t
                for t in sampling_readings(rows))
+    region = row([2.4, 2.3, 2.8], [0.78, 0.78, 0.79], guidance=2.0)
+    region["sampler"]["guidance_region"] = 8
+    coarse = row([2.6, 2.5, 2.9], [0.76, 0.77, 0.77], guidance=2.0)
+    coarse["sampler"].update(guidance_region=8, guidance_coarse=2.0)
+    screen["sampling"].update(region=region, coarse=coarse)   # coarse only: read against the same without it
+    rows = sampling_rows(screen)
+    c = next(r for r in rows if r["name"] == "coarse")
+    assert c["variant"] and c["plain_label"] == "w 2, every step, within 8 px of the mask"
+    assert c["label"].endswith("within 8 px of the mask, structure coarser than 2 px only")
+    assert any(t.count("structure coarser than 2 px only") == 1 and "worse in both" in t for t in sampling_readings(rows))
     injected["config"]["loss"] = "l2"
     assert any("(5000 + 1000 with the mask at every level, L2 loss)" in r["label"] for r in sampling_rows(screen))
 

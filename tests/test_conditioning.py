@@ -334,6 +334,33 @@ def test_region_guidance_guides_only_near_the_mask():
         Guidance(2.0, region=-1)
 
 
+def test_coarse_guidance_guides_the_layout_and_leaves_the_speckle_plain(tmp_path, cond_run):
+    from msknb.ddpm.checkpoints import export_ema, guidance_label, guidance_record, set_guidance, stored_guidance
+    from msknb.ddpm.guidance import Guidance, coarse_part
+
+    g = torch.Generator().manual_seed(0)
+    null = torch.randn(2, 1, 32, 32, generator=g)
+    layout = torch.linspace(0, 1, 32).view(1, 1, 32, 1).expand(2, 1, 32, 32)   # a smooth change
+    speckle = torch.randn(2, 1, 32, 32, generator=g)
+    cond = null + layout + speckle
+    guided = torch.ones(2, dtype=torch.bool)
+    out = Guidance(3.0, coarse=2.0).combine(cond, null, guided)
+    assert torch.allclose(out, cond + 2.0 * coarse_part(cond - null, 2.0))
+    # the smooth part of c - u is guided as without `coarse`, the pixel noise barely
+    assert torch.allclose(coarse_part(layout, 2.0)[..., 6:-6, :], layout[..., 6:-6, :], atol=1e-5)
+    assert coarse_part(speckle, 2.0).std() < 0.25 * speckle.std()
+    shift = torch.full_like(cond, 0.5)                                      # a constant: every scale is coarse
+    assert torch.allclose(Guidance(3.0, coarse=2.0).combine(null + shift, null, guided),
+                          Guidance(3.0).combine(null + shift, null, guided), atol=1e-5)
+    with pytest.raises(ConfigError, match="guidance_coarse"):
+        Guidance(2.0, coarse=0)
+    ckpt = export_ema(cond_run[0].checkpoint_path, tmp_path / "cond.pt")
+    set_guidance(ckpt, 2.0, "coarse", interval=(0.2, 0.8), coarse=2)
+    assert guidance_record(ckpt) == {"guidance": 2.0, "guidance_interval": [0.2, 0.8], "guidance_coarse": 2.0}
+    assert stored_guidance(ckpt) == Guidance(2.0, (0.2, 0.8), coarse=2.0)
+    assert "structure coarser than 2 px only" in guidance_label(guidance_record(ckpt))
+
+
 def test_mask_loss_weight_weighs_the_pixels_near_the_mask_and_keeps_the_loss_scale():
     from msknb.ddpm.train import mask_loss_weights
 

@@ -34,7 +34,7 @@ from msknb.paths import CHECKPOINTS_DIR
 
 CHECKPOINT_NAME = DDPM_CHECKPOINT
 #: the guidance settings a conditional export may store (:func:`set_guidance`)
-GUIDANCE_KEYS = ("guidance", "guidance_interval", "guidance_rescale", "guidance_region")
+GUIDANCE_KEYS = ("guidance", "guidance_interval", "guidance_rescale", "guidance_region", "guidance_coarse")
 FORMAT_FULL = "msknb-ddpm"
 FORMAT_EMA = "msknb-ddpm-ema"
 #: samplers in words (msknb.ddpm.sample.METHODS)
@@ -256,9 +256,10 @@ def checkpoint_extras(path: str | Path) -> dict[str, Any]:
     """What a conditional export may carry besides weights: ``{"mask_prior": dict or None,
     "mean_image": (H, W) float32 numpy in [0, 1] or None, "guidance": float,
     "guidance_interval": (lo, hi) or None, "guidance_rescale": float, "guidance_region": int or
-    None}`` (None for files without them; the guidance settings are the ones chosen for the file
-    on validation masks, written by :func:`set_guidance`; guidance 1.0 = plain conditional,
-    interval None = every step, rescale 0 = off, region None = the whole image)."""
+    None, "guidance_coarse": float or None}`` (None for files without them; the guidance settings
+    are the ones chosen for the file on validation masks, written by :func:`set_guidance`;
+    guidance 1.0 = plain conditional, interval None = every step, rescale 0 = off, region None =
+    the whole image, coarse None = every scale)."""
     ckpt = load_checkpoint(path)
     mean = ckpt.get("mean_image")
     interval = ckpt.get("guidance_interval")
@@ -267,16 +268,18 @@ def checkpoint_extras(path: str | Path) -> dict[str, Any]:
             "guidance": float(ckpt.get("guidance", 1.0)),
             "guidance_interval": None if interval is None else tuple(float(v) for v in interval),
             "guidance_rescale": float(ckpt.get("guidance_rescale", 0.0)),
-            "guidance_region": None if ckpt.get("guidance_region") is None else int(ckpt["guidance_region"])}
+            "guidance_region": None if ckpt.get("guidance_region") is None else int(ckpt["guidance_region"]),
+            "guidance_coarse": None if ckpt.get("guidance_coarse") is None else float(ckpt["guidance_coarse"])}
 
 
 def guidance_settings(path: str | Path, guidance: float | None = None) -> dict[str, Any]:
     """The guidance settings ``{"guidance", "guidance_interval", "guidance_rescale",
-    "guidance_region"}`` as stored in ``path`` by :func:`set_guidance`, or, when ``guidance`` is
-    given, that scale at every step, unrescaled, over the whole image."""
+    "guidance_region", "guidance_coarse"}`` as stored in ``path`` by :func:`set_guidance`, or,
+    when ``guidance`` is given, that scale at every step, unrescaled, over the whole image and
+    every scale."""
     if guidance is not None:
         return {"guidance": float(guidance), "guidance_interval": None, "guidance_rescale": 0.0,
-                "guidance_region": None}
+                "guidance_region": None, "guidance_coarse": None}
     extras = checkpoint_extras(path)
     return {k: extras[k] for k in GUIDANCE_KEYS}
 
@@ -284,7 +287,8 @@ def guidance_settings(path: str | Path, guidance: float | None = None) -> dict[s
 def stored_guidance(path: str | Path, guidance: float | None = None) -> Guidance:
     """:func:`guidance_settings` as the :class:`~msknb.ddpm.guidance.Guidance` samplers apply."""
     g = guidance_settings(path, guidance)
-    return Guidance(g["guidance"], g["guidance_interval"], g["guidance_rescale"], g["guidance_region"])
+    return Guidance(g["guidance"], g["guidance_interval"], g["guidance_rescale"], g["guidance_region"],
+                    g["guidance_coarse"])
 
 
 def guidance_label(settings: dict[str, Any]) -> str:
@@ -297,6 +301,8 @@ def guidance_label(settings: dict[str, Any]) -> str:
         parts.append(f"rescale {settings['guidance_rescale']:g}")
     if settings.get("guidance_region") is not None:
         parts.append(f"within {settings['guidance_region']} px of the mask")
+    if settings.get("guidance_coarse") is not None:
+        parts.append(f"structure coarser than {settings['guidance_coarse']:g} px only")
     if settings.get("eta"):
         parts.append(f"eta {settings['eta']:g}")
     ag = settings.get("autoguidance")
@@ -311,13 +317,15 @@ def guidance_label(settings: dict[str, Any]) -> str:
 
 def guidance_record(path: str | Path, guidance: float | None = None) -> dict[str, Any]:
     """:func:`guidance_settings` as a generator record writes them: ``{"guidance": w}``, plus
-    ``guidance_interval``, ``guidance_rescale`` and ``guidance_region`` only where they are set."""
+    ``guidance_interval``, ``guidance_rescale``, ``guidance_region`` and ``guidance_coarse`` only
+    where they are set."""
     return _set_keys(stored_guidance(path, guidance))
 
 
 def _set_keys(setting: Guidance) -> dict[str, Any]:
-    """``{"guidance": w}``, plus ``guidance_interval`` (a list), ``guidance_rescale`` and
-    ``guidance_region`` where ``setting`` sets them: how files and records store a setting."""
+    """``{"guidance": w}``, plus ``guidance_interval`` (a list), ``guidance_rescale``,
+    ``guidance_region`` and ``guidance_coarse`` where ``setting`` sets them: how files and
+    records store a setting."""
     out: dict[str, Any] = {"guidance": setting.w}
     if setting.interval is not None:
         out["guidance_interval"] = list(setting.interval)
@@ -325,22 +333,26 @@ def _set_keys(setting: Guidance) -> dict[str, Any]:
         out["guidance_rescale"] = setting.rescale
     if setting.region is not None:
         out["guidance_region"] = int(setting.region)
+    if setting.coarse is not None:
+        out["guidance_coarse"] = float(setting.coarse)
     return out
 
 
 def set_guidance(path: str | Path, guidance: float, chosen_by: str,
-                 interval: tuple[float, float] | None = None, rescale: float = 0.0, region: int | None = None) -> Path:
+                 interval: tuple[float, float] | None = None, rescale: float = 0.0, region: int | None = None,
+                 coarse: float | None = None) -> Path:
     """Store the classifier-free guidance scale ``guidance`` (>= 1) that samplers use by
     default for the mask-conditioned checkpoint ``path``, with ``chosen_by`` (the
     benchmark and data it was chosen on), the ``interval`` (lo, hi) of t / (T - 1) where it
-    applies (None = every step), the guidance ``rescale`` phi (0 = off) and the ``region`` (px
-    from the mask; None = the whole image); weights untouched. Rewritten atomically."""
+    applies (None = every step), the guidance ``rescale`` phi (0 = off), the ``region`` (px
+    from the mask; None = the whole image) and the ``coarse`` sigma (px; None = every scale);
+    weights untouched. Rewritten atomically."""
     if not float(guidance) >= 1.0:
         raise ConfigError(f"guidance must be >= 1 (1 = plain conditional), got {guidance}", "guidance")
     ckpt = load_checkpoint(path)
     if ckpt["config_obj"].condition is None:
         raise CheckpointError("not a mask-conditioned model: guidance needs one", path)
-    setting = Guidance(guidance, interval, rescale, region)
+    setting = Guidance(guidance, interval, rescale, region, coarse)
     state = {k: v for k, v in ckpt.items() if k not in ("config_obj",) + GUIDANCE_KEYS[1:]}
     state.update(**_set_keys(setting), guidance_chosen_by=str(chosen_by))
     return save_checkpoint(Path(path), state)

@@ -1,6 +1,8 @@
 """The condition channels and classifier-free guidance as the samplers apply it (Ho & Salimans
 2022): the scale w, the part of the chain where it acts (Kynkäänniemi et al. 2024), guidance
-rescale (Lin et al. 2024) and the part of the image where it acts (within r px of the mask).
+rescale (Lin et al. 2024), the part of the image where it acts (within r px of the mask) and the
+scales it acts on (only structure coarser than a Gaussian of sigma px; cf. frequency-decoupled
+guidance, Sadat et al. 2025).
 
 :func:`with_condition` appends the condition (the mask; 0 = the null mask) to the network input.
 
@@ -10,9 +12,11 @@ output u (both (B, C, H, W)) into u + w (c - u) at the guided steps (and pixels)
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+from torchvision.transforms.functional import gaussian_blur
 
 from msknb.errors import ConfigError
 
@@ -59,12 +63,15 @@ class Guidance:
     """Scale ``w`` (1 = plain conditional), ``interval`` (lo, hi): guide only where
     lo <= t / (T - 1) <= hi (None = every step), ``rescale`` phi in [0, 1] (0 = off),
     ``region`` r (px): guide only within r px of the mask (plain conditional elsewhere; None =
-    the whole image)."""
+    the whole image), ``coarse`` sigma (px): guide only the part of c - u that survives a
+    Gaussian blur of that sigma, the layout of bands and muscle, and leave the finer detail
+    (speckle) as the plain conditional model draws it (None = every scale)."""
 
     w: float = 1.0
     interval: tuple[float, float] | None = None
     rescale: float = 0.0
     region: int | None = None
+    coarse: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "w", float(self.w))
@@ -74,6 +81,11 @@ class Guidance:
         object.__setattr__(self, "rescale", float(self.rescale))
         if self.region is not None and not int(self.region) >= 0:
             raise ConfigError(f"guidance_region must be a distance in px >= 0; got {self.region}", "guidance_region")
+        if self.coarse is not None:
+            if not float(self.coarse) > 0.0:
+                raise ConfigError(f"guidance_coarse must be a Gaussian sigma in px > 0; got {self.coarse}",
+                                  "guidance_coarse")
+            object.__setattr__(self, "coarse", float(self.coarse))
 
     def guided_steps(self, t: torch.Tensor, timesteps: int) -> torch.Tensor:
         """(B,) bool for the timesteps ``t`` (B,) of a chain of ``timesteps``: where w applies."""
@@ -86,13 +98,23 @@ class Guidance:
 
     def combine(self, conditional: torch.Tensor, null: torch.Tensor, guided: torch.Tensor,
                 condition: torch.Tensor | None = None) -> torch.Tensor:
-        """u + w (c - u) on the ``guided`` (B,) items, c on the others (linear in the output,
-        hence in eps), then :func:`rescaled_guidance`; with a ``region``, w only within it of
-        the mask (``condition`` (B, K, H, W), channel 0 the mask in [-1, 1])."""
+        """c + (w - 1) (c - u) = u + w (c - u) on the ``guided`` (B,) items, c on the others
+        (linear in the output, hence in eps), then :func:`rescaled_guidance`; with a ``region``,
+        w only within it of the mask (``condition`` (B, K, H, W), channel 0 the mask in [-1, 1]);
+        with ``coarse``, c - u low-passed by :func:`coarse_part` first."""
         w = torch.where(guided, self.w, 1.0).to(conditional.dtype).view(-1, *([1] * (conditional.dim() - 1)))
         if self.region is not None and condition is not None:
             w = 1.0 + (w - 1.0) * near_mask(condition[:, :1], int(self.region)).to(conditional.dtype)
-        return rescaled_guidance(null + w * (conditional - null), conditional, self.rescale)
+        delta = conditional - null
+        if self.coarse is not None:
+            delta = coarse_part(delta, self.coarse)
+        return rescaled_guidance(conditional + (w - 1.0) * delta, conditional, self.rescale)
+
+
+def coarse_part(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``x`` (B, C, H, W) blurred by a Gaussian of ``sigma`` px (kernel 2 ceil(3 sigma) + 1,
+    reflected at the borders): the structure coarser than about sigma px."""
+    return gaussian_blur(x, kernel_size=2 * math.ceil(3 * sigma) + 1, sigma=sigma)
 
 
 def near_mask(mask: torch.Tensor, radius: int) -> torch.Tensor:

@@ -225,8 +225,8 @@ def guidance_settings_figure(rows: list, ratio_target: float = 2.0, alignment_ta
     ax.set_ylabel("alignment Dice (segmenter finds the mask)")
     steps = sorted({r["step"] for r in rows if r.get("step") is not None})
     at = f" at training step {steps[0]}" if len(steps) == 1 else ""
-    kinds = "blue: every step, orange: an interval of t" + (",\ngreen: autoguided or near the mask" if any(
-        r.get("variant") for r in rows) else "")
+    kinds = "blue: every step, orange: an interval of t" + (",\ngreen: autoguided, near the mask or coarse only"
+                                                             if any(r.get("variant") for r in rows) else "")
     ax.set_title(f"One generator{at}, several guidance settings\n({kinds})", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

@@ -1,14 +1,15 @@
 """One set of generator weights, many ways to sample it: classifier-free guidance scales and
-intervals, guidance near the mask only, autoguidance by a weaker model (Karras et al. 2024) and
-averaged snapshots, screened on the kit val masks over several sampling seeds
+intervals, guidance near the mask only, guidance of the coarse structure only, autoguidance by a
+weaker model (Karras et al. 2024) and averaged snapshots, screened on the kit val masks over several sampling seeds
 (``benchmarks/bench_generator_screen.py --section sampling``), beside the same weights sampled
 plainly.
 
 * :func:`sampling_rows` -- the rows of the section and the rows of the same weights (same training
   step and seconds) screened in other sections;
 * :func:`sampling_readings` -- sentences computed from them: the lowest ratio with and without the
-  alignment target, and each variant (autoguided, guided near the mask only, averaged weights, or
-  mask-injection layers trained on the weights) against the plain setting it adds to, seed by seed
+  alignment target, and each variant (autoguided, guided near the mask only, guided on the coarse
+  structure only, averaged weights, or mask-injection layers trained on the weights) against the
+  setting it adds to, seed by seed
   (:func:`msknb.evaluation.generator_screen.seed_comparison`).
 
 The val ids pick and tune; the test ids are never read here.
@@ -24,8 +25,9 @@ from msknb.evaluation.generator_screen import TARGETS, seed_comparison, setting_
 SAMPLING_SECTION = "sampling"
 #: the sections searched for the same weights sampled in other ways
 OTHER_SECTIONS = ("generators", "guidance", "training")
-#: sampler-record keys that make a row a variant of a plainer setting
-VARIANT_KEYS = ("autoguidance", "guidance_region")
+#: sampler-record keys that make a row a variant of a plainer setting, the outermost first: a row
+#: is read against the same setting without the first of them it has
+VARIANT_KEYS = ("guidance_coarse", "autoguidance", "guidance_region")
 
 
 def _injected(g: dict[str, Any]) -> bool:
@@ -57,7 +59,8 @@ def sampling_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows screened over several seeds for every set of weights in the section: ``name``,
     ``label`` (the weights and the setting in words), ``variant`` (autoguided or guided near the
     mask), ``plain_label`` (the setting without those), ``weights``, ``averaged_steps`` and the
-    numbers of :func:`msknb.evaluation.generator_screen.setting_row`; sorted by mean ratio."""
+    numbers of :func:`msknb.evaluation.generator_screen.setting_row`; sorted by mean ratio.
+    ``plain_label``: the setting without the first of :data:`VARIANT_KEYS` it has."""
     weights = {_weights(g) for g in (screen_file.get(SAMPLING_SECTION) or {}).values()}
     rows = []
     for section in (SAMPLING_SECTION,) + OTHER_SECTIONS:
@@ -68,10 +71,16 @@ def sampling_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
             row = setting_row(name, g)
             rows.append({**row, "label": f"{weights_label(g)}: {row['label']}", "setting": row["label"],
                          "variant": any(k in sampler for k in VARIANT_KEYS),
-                         "plain_label": guidance_label({k: v for k, v in sampler.items() if k not in VARIANT_KEYS}),
+                         "plain_label": guidance_label(_without_variant(sampler)),
                          "weights": _weights(g), "averaged_steps": g.get("averaged_steps"), "step": steps_from_start(g),
                          "injected_from": g.get("started_from_step") if _injected(g) else None})
     return sorted(rows, key=lambda r: r["domain_ratio_mean"])
+
+
+def _without_variant(sampler: dict[str, Any]) -> dict[str, Any]:
+    """``sampler`` without the first of :data:`VARIANT_KEYS` it has (unchanged without any)."""
+    key = next((k for k in VARIANT_KEYS if k in sampler), None)
+    return {k: v for k, v in sampler.items() if k != key}
 
 
 def _plain_of(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -82,8 +91,8 @@ def _plain_of(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]
         return next((r for r in rows if r["step"] == row["injected_from"] and r["injected_from"] is None
                      and not r["averaged_steps"] and r["setting"] == row["setting"]), None)
     if row["variant"]:
-        return next((r for r in rows if r["weights"] == row["weights"] and not r["variant"]
-                     and r["plain_label"] == row["plain_label"]), None)
+        return next((r for r in rows if r["weights"] == row["weights"] and r["setting"] == row["plain_label"]),
+                    None)
     if row["averaged_steps"]:
         return next((r for r in rows if r["step"] == row["averaged_steps"][0] and not r["averaged_steps"]
                      and r["injected_from"] is None and not r["variant"] and r["plain_label"] == row["plain_label"]),
