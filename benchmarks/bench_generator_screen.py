@@ -101,7 +101,7 @@ def generator(path: str, segmenter, data, steps: int, setting: Guidance, seeds, 
            **_parent(ck), **({"averaged_steps": ck["averaged_steps"]} if ck.get("averaged_steps") else {}),
            "config": {k: ck["config"].get(k) for k in ("image_size", "fold", "dim", "prediction", "schedule",
                                                         "zero_terminal_snr", "min_snr_gamma", "cond_dropout",
-                                                        "mask_injection", "loss")},
+                                                        "mask_injection", "freeze_base", "loss")},
            "sampler": {"method": method, "steps": steps, "spacing": "trailing", "guidance": setting.w, "eta": eta,
                        "guidance_interval": list(setting.interval) if setting.interval else None,
                        "guidance_rescale": setting.rescale,
@@ -122,14 +122,16 @@ def _autoguide_record(bad: str, weight, null: str = "good") -> dict:
 
 
 def _parent(ck: dict) -> dict:
-    """Where a fine-tuned file started: ``started_from`` and that file's ``started_from_step`` and
-    ``started_from_seconds`` (so its steps and hours continue the parent's); {} for a run from scratch."""
+    """Where a fine-tuned file started: ``started_from`` and the steps and seconds of that file and
+    of the files it started from in turn (``started_from_step``, ``started_from_seconds``: so its
+    steps and hours continue the parent's); {} for a run from scratch."""
     parent = ck.get("started_from")
     if not parent or not Path(parent).is_file():
         return {}
     p = load_checkpoint(parent)
-    return {"started_from": str(parent), "started_from_step": int(p["step"]),
-            "started_from_seconds": float(p.get("seconds", 0.0))}
+    up = _parent(p)
+    return {"started_from": str(parent), "started_from_step": int(p["step"]) + up.get("started_from_step", 0),
+            "started_from_seconds": float(p.get("seconds", 0.0)) + up.get("started_from_seconds", 0.0)}
 
 
 def sample_default(n: int, segmenter, data, seed: int, path: str | None = None) -> dict:

@@ -146,6 +146,14 @@ def test_screen_rows_pair_each_autoguided_setting_with_the_same_weights_without_
     assert c["variant"] and c["plain_label"] == "w 2, every step, within 8 px of the mask"
     assert c["label"].endswith("within 8 px of the mask, structure coarser than 2 px only")
     assert any(t.count("structure coarser than 2 px only") == 1 and "worse in both" in t for t in sampling_readings(rows))
+    injected["checkpoint"] = "layers.pt"     # every weight trained on from the layers' file: read against it
+    screen["sampling"]["all weights"] = {**row([1.9, 1.8, 2.0], [0.75, 0.76, 0.75], step=500),
+                                         "config": {"mask_injection": True, "freeze_base": False},
+                                         "started_from": "layers.pt", "started_from_step": 6000}
+    rows = sampling_rows(screen)
+    assert next(r for r in rows if r["name"] == "all weights")["label"].startswith(
+        "step 6500 (6000 + 500 with the mask at every level, every weight trained): w 1")
+    assert any(t.count("step 6500") == 1 and t.count("step 6000 (5000 + 1000") == 1 for t in sampling_readings(rows))
     injected["config"]["loss"] = "l2"
     assert any("(5000 + 1000 with the mask at every level, L2 loss)" in r["label"] for r in sampling_rows(screen))
 

@@ -44,13 +44,16 @@ def _weights(g: dict[str, Any]) -> tuple:
 def weights_label(g: dict[str, Any]) -> str:
     """``"step 5000"``, ``"mean of steps 5000-6000"`` for an average of snapshots, or ``"step 6000
     (5000 + 1000 with the mask at every level)"`` for mask-injection layers trained on a start (and
-    the loss they were trained with, when not the paper's L1)."""
+    ``every weight trained`` where the rest of the network was not frozen (``freeze_base`` False;
+    rows that do not record it were frozen), the loss when not the paper's L1)."""
     averaged = g.get("averaged_steps")
     if averaged:
         return f"mean of steps {averaged[0]}-{averaged[-1]}"
     if _injected(g) and g.get("started_from_step") is not None:
-        loss = (g.get("config") or {}).get("loss") or "l1"
+        config = g.get("config") or {}
+        loss = config.get("loss") or "l1"
         return (f"step {steps_from_start(g)} ({g['started_from_step']} + {g['step']} with the mask at every level"
+                + ("" if config.get("freeze_base", True) else ", every weight trained")
                 + ("" if loss == "l1" else f", {loss.upper()} loss") + ")")
     return f"step {steps_from_start(g)}"
 
@@ -73,6 +76,7 @@ def sampling_rows(screen_file: dict[str, Any]) -> list[dict[str, Any]]:
                          "variant": any(k in sampler for k in VARIANT_KEYS),
                          "plain_label": guidance_label(_without_variant(sampler)),
                          "weights": _weights(g), "averaged_steps": g.get("averaged_steps"), "step": steps_from_start(g),
+                         "checkpoint": g.get("checkpoint"), "started_from": g.get("started_from"),
                          "injected_from": g.get("started_from_step") if _injected(g) else None})
     return sorted(rows, key=lambda r: r["domain_ratio_mean"])
 
@@ -84,12 +88,13 @@ def _without_variant(sampler: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plain_of(row: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The row ``row`` adds to: for mask-injection layers, the weights they were trained on,
-    sampled the same way; else the same weights sampled without the row's variant; for averaged
+    """The row ``row`` adds to: for mask-injection layers, the weights they were trained on (the
+    file they started from, else the plain weights at their starting step), sampled the same way; else the same weights sampled without the row's variant; for averaged
     weights, the first averaged snapshot sampled the same way; None when not screened."""
     if row["injected_from"] is not None:
-        return next((r for r in rows if r["step"] == row["injected_from"] and r["injected_from"] is None
-                     and not r["averaged_steps"] and r["setting"] == row["setting"]), None)
+        same = [r for r in rows if r["setting"] == row["setting"] and not r["averaged_steps"]]
+        return next((r for r in same if row["started_from"] and r["checkpoint"] == row["started_from"]),
+                    next((r for r in same if r["step"] == row["injected_from"] and r["injected_from"] is None), None))
     if row["variant"]:
         return next((r for r in rows if r["weights"] == row["weights"] and r["setting"] == row["plain_label"]),
                     None)
