@@ -105,10 +105,11 @@ class Guidance:
         w = torch.where(guided, self.w, 1.0).to(conditional.dtype).view(-1, *([1] * (conditional.dim() - 1)))
         if self.region is not None and condition is not None:
             w = 1.0 + (w - 1.0) * near_mask(condition[:, :1], int(self.region)).to(conditional.dtype)
-        delta = conditional - null
-        if self.coarse is not None:
-            delta = coarse_part(delta, self.coarse)
-        return rescaled_guidance(conditional + (w - 1.0) * delta, conditional, self.rescale)
+        if self.coarse is None:
+            guided_out = null + w * (conditional - null)
+        else:
+            guided_out = conditional + (w - 1.0) * coarse_part(conditional - null, self.coarse)
+        return rescaled_guidance(guided_out, conditional, self.rescale)
 
 
 def coarse_part(x: torch.Tensor, sigma: float) -> torch.Tensor:
