@@ -262,14 +262,17 @@ def checkpoint_extras(path: str | Path) -> dict[str, Any]:
     the whole image, coarse None = every scale)."""
     ckpt = load_checkpoint(path)
     mean = ckpt.get("mean_image")
-    interval = ckpt.get("guidance_interval")
+    stored = Guidance(ckpt.get("guidance", 1.0), ckpt.get("guidance_interval"), ckpt.get("guidance_rescale", 0.0),
+                      ckpt.get("guidance_region"), ckpt.get("guidance_coarse"))
     return {"mask_prior": ckpt.get("mask_prior"),
-            "mean_image": None if mean is None else mean.float().numpy(),
-            "guidance": float(ckpt.get("guidance", 1.0)),
-            "guidance_interval": None if interval is None else tuple(float(v) for v in interval),
-            "guidance_rescale": float(ckpt.get("guidance_rescale", 0.0)),
-            "guidance_region": None if ckpt.get("guidance_region") is None else int(ckpt["guidance_region"]),
-            "guidance_coarse": None if ckpt.get("guidance_coarse") is None else float(ckpt["guidance_coarse"])}
+            "mean_image": None if mean is None else mean.float().numpy(), **_all_keys(stored)}
+
+
+def _all_keys(setting: Guidance) -> dict[str, Any]:
+    """Every one of :data:`GUIDANCE_KEYS` for ``setting`` (None where it is not set)."""
+    return {"guidance": setting.w, "guidance_interval": setting.interval, "guidance_rescale": setting.rescale,
+            "guidance_region": None if setting.region is None else int(setting.region),
+            "guidance_coarse": setting.coarse}
 
 
 def guidance_settings(path: str | Path, guidance: float | None = None) -> dict[str, Any]:
@@ -278,8 +281,7 @@ def guidance_settings(path: str | Path, guidance: float | None = None) -> dict[s
     when ``guidance`` is given, that scale at every step, unrescaled, over the whole image and
     every scale."""
     if guidance is not None:
-        return {"guidance": float(guidance), "guidance_interval": None, "guidance_rescale": 0.0,
-                "guidance_region": None, "guidance_coarse": None}
+        return _all_keys(Guidance(guidance))
     extras = checkpoint_extras(path)
     return {k: extras[k] for k in GUIDANCE_KEYS}
 
