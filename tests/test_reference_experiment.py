@@ -12,7 +12,7 @@ from msknb.errors import CheckpointError
 from msknb.evaluation.reference import cell as C
 from msknb.evaluation.reference import plan as P
 from msknb.evaluation.reference import run as R
-from msknb.evaluation.reference.store import read_reference
+from msknb.evaluation.reference.store import cell_cpu_seconds, read_reference, replace_cells
 from msknb.evaluation.reference.summary import summarise_reference
 
 
@@ -57,8 +57,8 @@ def test_run_writes_each_cell_skips_finished_and_summarises(tiny, tmp_path, caps
     assert room["ci_low"] <= room["mean"] <= room["ci_high"]
     assert s["gain_10pct"] is None and s["cpu_hours"] > 0
     assert rec["train_cpu_seconds"] > 0 and s["cpu_measured_cells"] == 4        # CPU time, all threads
-    assert s["cpu_hours"] == pytest.approx(sum(R.cell_cpu_seconds(c) for c in read_reference(tmp_path)["cells"].values()) / 3600)
-    assert R.cell_cpu_seconds({"train_seconds": 10.0, "threads": 2}) == 20.0   # older cells: wall x threads
+    assert s["cpu_hours"] == pytest.approx(sum(cell_cpu_seconds(c) for c in read_reference(tmp_path)["cells"].values()) / 3600)
+    assert cell_cpu_seconds({"train_seconds": 10.0, "threads": 2}) == 20.0   # older cells: wall x threads
     from msknb.evaluation.reference.summary import provenance_line
     line = provenance_line(s)
     assert line.startswith("Precomputed by `python -m msknb experiment run") and "4 models" in line
@@ -213,3 +213,30 @@ def test_scarce_generator_fine_tune_resumes_and_exports(tmp_path, monkeypatch):
     rec = S.fine_tune_record(out)
     assert out.name == "generator_d0.pt" and rec["step"] == 2 and rec["finetuned_ids"] == ["im0", "im1"]
     assert S.finetune_generator(tmp_path / "d", ["im0", "im1"], 0, folder=tmp_path / "s") == out   # done: skipped
+
+
+def test_replace_cells_swaps_in_a_redrawn_cell_and_keeps_what_the_old_one_cost(tmp_path):
+    from msknb.evaluation.reference.store import write_cell, write_meta
+    from msknb.evaluation.reference.summary import provenance_line
+
+    dst, src = tmp_path / "reference", tmp_path / "redraw"
+    write_cell(dst, "gen-d0-s0", {"generator": {"checkpoint": "old.pt"}, "train_seconds": 3600.0, "threads": 1})
+    write_cell(dst, "real-d0-s0", {"train_cpu_seconds": 1800.0})
+    write_meta(dst, {"commands": ["first"], "cpu_hours": 1.5})
+    (dst / "weights").mkdir()
+    (dst / "weights" / "gen-d0-s0.pt").write_bytes(b"old")
+    write_cell(src, "gen-d0-s0", {"generator": {"checkpoint": "new.pt"}, "train_cpu_seconds": 900.0})
+    write_meta(src, {"commands": ["redraw"]})
+    with pytest.raises(CheckpointError, match="not stored here yet") as err:
+        replace_cells(dst, src, ["gen-d0-s0", "gen-d0-s1"], "abc1234")
+    assert "gen-d0-s1.json" in str(err.value)
+    assert json.loads((dst / "cells" / "gen-d0-s0.json").read_text())["generator"]["checkpoint"] == "old.pt"
+    meta = replace_cells(dst, src, ["gen-d0-s0"], "abc1234")
+    assert read_reference(dst)["cells"]["gen-d0-s0"]["generator"]["checkpoint"] == "new.pt"
+    assert not (dst / "weights" / "gen-d0-s0.pt").exists()          # the old model's weights go with it
+    assert meta["cpu_hours"] == pytest.approx(0.75) and meta["commands"] == ["first", "redraw"]
+    assert meta["superseded"] == [{"cells": ["gen-d0-s0"], "cpu_hours": 1.0, "generators": ["old.pt"],
+                                   "in_git_history_at": "abc1234"}]
+    assert replace_cells(dst, src, ["gen-d0-s0"], "def5678")["superseded"] == meta["superseded"]  # once only
+    line = provenance_line({"n_cells": {"Gen": 1}, "commands": ["x"], "superseded": meta["superseded"]})
+    assert "1 models trained on sets drawn by old.pt were replaced (1.0 CPU-hours" in line

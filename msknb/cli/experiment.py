@@ -2,7 +2,9 @@
 
 ``run`` trains and scores the cells not stored yet (resumable, hours on a CPU; see
 :mod:`msknb.evaluation.reference`); ``summary --json`` prints the stored results as one
-JSON object: ``resolution``, ``n_seeds``, ``cpu_hours``, ``generator``, ``dice`` (experiment
+JSON object; ``replace --from FOLDER`` swaps in the synthetic-data cells trained again in
+FOLDER (on a set drawn by a newer generator), keeping the CPU-hours of those it replaces:
+``resolution``, ``n_seeds``, ``cpu_hours``, ``generator``, ``dice`` (experiment
 -> mean test Dice over seeds and draws), ``real_minus_10pct``, ``gain_10pct``,
 ``gain_10pct_vs_control`` (each ``mean``, ``ci_low``, ``ci_high``), ``gen_over_real``.
 """
@@ -13,8 +15,8 @@ import shlex
 import sys
 
 from msknb.evaluation.reference.plan import SEEDS, all_cells, gen_cells, keep_fractions, real_cells, scarce_cells
-from msknb.evaluation.reference.run import run_cells
-from msknb.evaluation.reference.store import REFERENCE_DIR
+from msknb.evaluation.reference.run import current_commit, run_cells
+from msknb.evaluation.reference.store import REFERENCE_DIR, replace_cells
 from msknb.evaluation.reference.summary import summarise_reference
 
 
@@ -28,6 +30,16 @@ def _run(args) -> int:
     command = "python -m msknb " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     run_cells(args.data, cells, folder=args.folder, state_dir=args.state_dir, max_seconds=args.max_seconds,
               threads=args.threads, progress=not args.quiet, command=command)
+    return 0
+
+
+def _replace(args) -> int:
+    names = [c.name for c in gen_cells(SEEDS) if c.gen_use != "control"]
+    meta = replace_cells(args.folder, args.source, names, current_commit())
+    last = meta["superseded"][-1] if meta.get("superseded") else None
+    print(f"{len(names)} cells of {args.folder} now come from {args.source}; "
+          + (f"the {len(last['cells'])} replaced ({last['cpu_hours']:.2f} CPU-hours) stay in git history at "
+             f"{last['in_git_history_at']}" if last else "nothing was replaced"))
     return 0
 
 
@@ -59,6 +71,10 @@ def register(subparsers) -> None:
     r.add_argument("--draws", type=int, nargs="+", default=[0], help="10 %% subset draws of --part scarce")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=_run)
+    x = sub.add_parser("replace", help="swap in the synthetic-data cells trained again in another folder")
+    x.add_argument("--from", dest="source", required=True, help="the folder holding every synthetic-data cell")
+    x.add_argument("--folder", default=str(REFERENCE_DIR), help="the folder whose cells are replaced")
+    x.set_defaults(func=_replace)
     s = sub.add_parser("summary", help="the stored results: mean Dice per experiment and the paired CIs")
     s.add_argument("--folder", default=str(REFERENCE_DIR))
     s.add_argument("--json", action="store_true", help="one JSON object")

@@ -27,7 +27,7 @@ from msknb.paths import REPO_ROOT
 from msknb.segmentation.model import build_segmenter, load_segmenter
 
 
-def _commit() -> str:
+def current_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                               text=True, timeout=10).stdout.strip() or "unknown"
@@ -45,7 +45,7 @@ def _record(cell: Cell, data: RealData, res, scores: dict[str, Any], threads: in
             "train_seconds": float(res.history[-1]["seconds"]) if res.history else 0.0,
             "train_cpu_seconds": float(res.history[-1]["cpu_seconds"]) if res.history and "cpu_seconds"
             in res.history[-1] else None,
-            "threads": threads, "commit": _commit(), "test": scores, "generator": generator,
+            "threads": threads, "commit": current_commit(), "test": scores, "generator": generator,
             "starts_from": None if starts_from(cell) is None else starts_from(cell).name}
 
 
@@ -155,13 +155,6 @@ def run_cells(data_dir: str | Path, cells: Sequence[Cell] | None = None, folder:
     return done
 
 
-def cell_cpu_seconds(cell: dict[str, Any]) -> float:
-    """A stored cell's training CPU seconds: measured (all threads) where the cell records
-    them, else its wall seconds times its threads (an upper bound on shared cores)."""
-    measured = cell.get("train_cpu_seconds")
-    return float(measured) if measured is not None else float(cell.get("train_seconds", 0.0)) * int(cell.get("threads", 1))
-
-
 def _finished(res) -> bool:
     """Stopped by patience or by reaching the last epoch (not by the time budget)."""
     n = len(res.history)
@@ -170,7 +163,7 @@ def _finished(res) -> bool:
 
 def _update_meta(folder, command: str, threads: int | None) -> None:
     cells = store.read_cells(folder)
-    cpu_s = sum(cell_cpu_seconds(c) for c in cells.values())
+    cpu_s = sum(store.cell_cpu_seconds(c) for c in cells.values())
     command = command or "python -m msknb experiment run --data ../shared/data/dltrack_apo"
     try:
         before = store.read_reference(folder)["meta"]
@@ -178,8 +171,9 @@ def _update_meta(folder, command: str, threads: int | None) -> None:
         before = {}
     commands = list(before.get("commands") or ([before["command"]] if before.get("command") else []))
     commands += [] if command in commands else [command]
-    store.write_meta(folder, {"resolution": RESOLUTION, "training_rule": TRAINING_RULE,
+    kept = {"superseded": before["superseded"]} if before.get("superseded") else {}
+    store.write_meta(folder, {**kept, "resolution": RESOLUTION, "training_rule": TRAINING_RULE,
                               "split": "msknb/checkpoints/dltrack_split.json (kit split; test ids scored only)",
                               "command": command, "commands": commands,
-                              "cpu_hours": cpu_s / 3600.0, "n_cells": len(cells), "commit": _commit(),
+                              "cpu_hours": cpu_s / 3600.0, "n_cells": len(cells), "commit": current_commit(),
                               "machine": f"{os.cpu_count()} cores"})

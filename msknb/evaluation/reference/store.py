@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,48 @@ def read_cells(folder: str | Path) -> dict[str, dict[str, Any]]:
         except (OSError, ValueError) as e:
             raise CheckpointError(f"cannot read reference result ({e})", f) from e
     return out
+
+
+def cell_cpu_seconds(cell: dict[str, Any]) -> float:
+    """A stored cell's training CPU seconds: measured (all threads) where the cell records
+    them, else its wall seconds times its threads (an upper bound on shared cores)."""
+    measured = cell.get("train_cpu_seconds")
+    return float(measured) if measured is not None else float(cell.get("train_seconds", 0.0)) * int(cell.get("threads", 1))
+
+
+def replace_cells(folder: str | Path, source: str | Path, names: list[str], commit: str) -> dict[str, Any]:
+    """Replace cells ``names`` of ``folder`` by those stored in ``source`` (cell files and
+    weights; a replaced cell's old weights go when ``source`` has none), e.g. the synthetic-data
+    cells trained again on a set drawn by a newer generator. ``experiment.json`` counts the
+    CPU-hours of the cells now stored and keeps the replaced ones under ``superseded`` (their
+    files stay in git history at ``commit``). Raises CheckpointError naming the first cell file
+    ``source`` lacks, before anything is written; running it again changes nothing more."""
+    src, dst = Path(source), Path(folder)
+    missing = [cell_path(src, n) for n in names if not is_done(src, n)]
+    if missing:
+        raise CheckpointError(f"{len(missing)} of the {len(names)} cells to replace are not stored here yet", missing[0])
+    old, new, meta = read_cells(dst), read_cells(src), read_reference(dst)["meta"]
+    replaced = [n for n in names if n in old and old[n] != new[n]]
+    superseded = list(meta.get("superseded", []))
+    if replaced:
+        superseded.append({"cells": replaced, "cpu_hours": sum(cell_cpu_seconds(old[n]) for n in replaced) / 3600.0,
+                           "generators": sorted({str((old[n].get("generator") or {}).get("checkpoint"))
+                                                 for n in replaced}), "in_git_history_at": commit})
+    for n in names:
+        write_cell(dst, n, new[n])
+        w_src, w_dst = src / "weights" / f"{n}.pt", dst / "weights" / f"{n}.pt"
+        if w_src.is_file():
+            shutil.copyfile(w_src, w_dst.with_suffix(".tmp"))
+            w_dst.with_suffix(".tmp").replace(w_dst)
+        elif n in replaced:
+            w_dst.unlink(missing_ok=True)
+    cells = read_cells(dst)
+    commands = list(meta.get("commands", []))
+    commands += [c for c in read_reference(src)["meta"].get("commands", []) if c not in commands]
+    meta.update(commands=commands, superseded=superseded, n_cells=len(cells),
+                cpu_hours=sum(cell_cpu_seconds(c) for c in cells.values()) / 3600.0)
+    write_meta(dst, meta)
+    return meta
 
 
 def read_reference(folder: str | Path | None = None) -> dict[str, Any]:

@@ -151,6 +151,7 @@ def summarise_reference(folder: str | Path | None = None, clean: bool = False) -
             "generator_scarce_detail": next((c["generator"] for c in cells.values() if c.get("labels") == "subset"
                                              and isinstance(c.get("generator"), dict)), None),
             "gen_over_real": _ratio(keyed, "Gen", "Real"),
+            "superseded": meta.get("superseded") or [],
             "clean_test_only": clean, "command": meta.get("command"), "commands": meta.get("commands"),
             "commit": meta.get("commit")})
 
@@ -169,10 +170,14 @@ def provenance_line(summary: dict[str, Any]) -> str:
     how_timed = ("wall-clock × threads: runs shared the cores" if not measured else
                  f"CPU time measured for {measured} model(s), wall-clock × threads for the others, "
                  "as runs shared the cores" if measured < n else "CPU time measured")
+    old = summary.get("superseded") or []
+    gone = (f" Before, {sum(len(o['cells']) for o in old)} models trained on sets drawn by "
+            f"{', '.join(sorted({g for o in old for g in o['generators']}))} were replaced "
+            f"({sum(o['cpu_hours'] for o in old):.1f} CPU-hours, kept in git history)." if old else "")
     return (f"Precomputed by {how} (last at commit {summary.get('commit')}): {n} models at "
             f"{summary.get('resolution')} px, {'' if measured == n else 'at most '}"
             f"{summary.get('cpu_hours') or 0.0:.1f} CPU-hours of training "
-            f"({how_timed}) and {syn}.")
+            f"({how_timed}) and {syn}.{gone}")
 
 
 def _read_gain(what: str, c: dict[str, Any] | None) -> str | None:
