@@ -29,6 +29,15 @@ def _torch_threads():
         pass
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Each test's matplotlib figures are closed after it (figure helpers return them open)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path of the real DL_Track set (``../shared/data/dltrack_apo``)."""
