@@ -240,3 +240,15 @@ def test_replace_cells_swaps_in_a_redrawn_cell_and_keeps_what_the_old_one_cost(t
     assert replace_cells(dst, src, ["gen-d0-s0"], "def5678")["superseded"] == meta["superseded"]  # once only
     line = provenance_line({"n_cells": {"Gen": 1}, "commands": ["x"], "superseded": meta["superseded"]})
     assert "1 models trained on sets drawn by old.pt were replaced (1.0 CPU-hours" in line
+
+
+def test_a_cell_records_where_guidance_acted_and_the_reading_names_it():
+    from msknb.evaluation.reference.summary import reference_readings
+
+    g = R._generator_summary({"checkpoint": "gen.pt", "sampler": "ddim-25", "guidance": 2.5, "n": 354,
+                              "guidance_interval": [0.2, 0.8], "guidance_region": 8, "training_ids": ["a"]})
+    assert g["guidance_interval"] == [0.2, 0.8] and g["guidance_region"] == 8 and "guidance_coarse" not in g
+    text = " ".join(reference_readings({"generator_detail": g}))
+    assert "guidance w 2.5, t/T 0.2-0.8, within 8 px of the mask" in text
+    old = R._generator_summary({"checkpoint": "old.pt", "sampler": "ddim-25", "guidance": 1.5, "n": 354})
+    assert "guidance w 1.5, every step" in " ".join(reference_readings({"generator_detail": old}))

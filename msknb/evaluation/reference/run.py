@@ -53,10 +53,12 @@ def _generator_summary(record: dict[str, Any]) -> dict[str, Any]:
     """What a cell file says about the synthetic set: the generator, what it saw, how it was drawn."""
     keep = ("checkpoint", "training_ids_sha256", "sampler", "guidance", "n", "drawn_at_px", "resized_to_px", "seed",
             "draw_cpu_seconds", "draw_chunks_timed", "finetune_cpu_seconds")
+    where = ("guidance_interval", "guidance_rescale", "guidance_region", "guidance_coarse")  # only where set
     ids = record.get("training_ids")
     paper = "the real masks of the kit train ids (the paper's setting: the generator saw every train pair)"
-    out = {**{k: record.get(k) for k in keep}, "n_training_ids": None if ids is None else len(ids),
-           "condition_masks": record.get("condition_masks", paper), "setting": record.get("setting", "paper")}
+    out = {**{k: record.get(k) for k in keep}, **{k: record[k] for k in where if k in record},
+           "n_training_ids": None if ids is None else len(ids), "condition_masks": record.get("condition_masks", paper),
+           "setting": record.get("setting", "paper")}
     if record.get("fine_tuned_from"):
         out.update(fine_tuned_from=record["fine_tuned_from"], fine_tuned_on=record.get("condition_mask_ids"))
     return out

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from msknb.ddpm.checkpoints import guidance_label
 from msknb.readings import paired_bootstrap
 from msknb.evaluation.reference.store import read_reference
 from msknb.paper import PAPER_TABLE6
@@ -237,7 +238,7 @@ def reference_readings(summary: dict[str, Any]) -> list[str]:
     if g:
         seen = f"the kit's {g['n_training_ids']} train ids" if g.get("n_training_ids") else "unknown ids"
         out.append(f"Synthetic images: {g.get('n')} drawn by `{g.get('checkpoint')}` ({g.get('sampler')}, guidance "
-                   f"{g.get('guidance')}) at {g.get('drawn_at_px')} px, one for each real train mask; the generator "
+                   f"{guidance_label(g)}) at {g.get('drawn_at_px')} px, one for each real train mask; the generator "
                    f"was trained on {seen}, so in the x %+Gen rows it carries what all train pairs taught it "
                    "(the paper's setting), not only the x % of labels.")
     g = summary.get("generator_scarce_detail")
