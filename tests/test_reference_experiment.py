@@ -226,7 +226,7 @@ def test_replace_cells_swaps_in_a_redrawn_cell_and_keeps_what_the_old_one_cost(t
     (dst / "weights").mkdir()
     (dst / "weights" / "gen-d0-s0.pt").write_bytes(b"old")
     write_cell(src, "gen-d0-s0", {"generator": {"checkpoint": "new.pt"}, "train_cpu_seconds": 900.0})
-    write_meta(src, {"commands": ["redraw"]})
+    write_meta(src, {"commands": ["redraw"], "commit": "fed9876"})
     with pytest.raises(CheckpointError, match="not stored here yet") as err:
         replace_cells(dst, src, ["gen-d0-s0", "gen-d0-s1"], "abc1234")
     assert "gen-d0-s1.json" in str(err.value)
@@ -235,6 +235,7 @@ def test_replace_cells_swaps_in_a_redrawn_cell_and_keeps_what_the_old_one_cost(t
     assert read_reference(dst)["cells"]["gen-d0-s0"]["generator"]["checkpoint"] == "new.pt"
     assert not (dst / "weights" / "gen-d0-s0.pt").exists()          # the old model's weights go with it
     assert meta["cpu_hours"] == pytest.approx(0.75) and meta["commands"] == ["first", "redraw"]
+    assert meta["commit"] == "fed9876"                                   # the last run that trained a stored cell
     assert meta["superseded"] == [{"cells": ["gen-d0-s0"], "cpu_hours": 1.0, "generators": ["old.pt"],
                                    "in_git_history_at": "abc1234"}]
     assert replace_cells(dst, src, ["gen-d0-s0"], "def5678")["superseded"] == meta["superseded"]  # once only

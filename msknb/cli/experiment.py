@@ -16,7 +16,7 @@ import sys
 
 from msknb.evaluation.reference.plan import SEEDS, all_cells, gen_cells, keep_fractions, real_cells, scarce_cells
 from msknb.evaluation.reference.run import current_commit, run_cells
-from msknb.evaluation.reference.store import REFERENCE_DIR, replace_cells
+from msknb.evaluation.reference.store import REFERENCE_DIR, read_reference, replace_cells
 from msknb.evaluation.reference.summary import summarise_reference
 
 
@@ -35,11 +35,12 @@ def _run(args) -> int:
 
 def _replace(args) -> int:
     names = [c.name for c in gen_cells(SEEDS) if c.gen_use != "control"]
+    before = len(read_reference(args.folder)["meta"].get("superseded", []))
     meta = replace_cells(args.folder, args.source, names, current_commit())
-    last = meta["superseded"][-1] if meta.get("superseded") else None
+    last = meta["superseded"][-1] if len(meta.get("superseded", [])) > before else None
     print(f"{len(names)} cells of {args.folder} now come from {args.source}; "
           + (f"the {len(last['cells'])} replaced ({last['cpu_hours']:.2f} CPU-hours) stay in git history at "
-             f"{last['in_git_history_at']}" if last else "nothing was replaced"))
+             f"{last['in_git_history_at']}" if last else "they were already there"))
     return 0
 
 

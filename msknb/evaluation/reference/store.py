@@ -91,10 +91,10 @@ def replace_cells(folder: str | Path, source: str | Path, names: list[str], comm
         elif n in replaced:
             w_dst.unlink(missing_ok=True)
     cells = read_cells(dst)
-    commands = list(meta.get("commands", []))
-    commands += [c for c in read_reference(src)["meta"].get("commands", []) if c not in commands]
+    src_meta, commands = read_reference(src)["meta"], list(meta.get("commands", []))
+    commands += [c for c in src_meta.get("commands", []) if c not in commands]
     meta.update(commands=commands, superseded=superseded, n_cells=len(cells),
-                cpu_hours=sum(cell_cpu_seconds(c) for c in cells.values()) / 3600.0)
+                commit=src_meta.get("commit", meta.get("commit")), cpu_hours=sum(cell_cpu_seconds(c) for c in cells.values()) / 3600.0)
     write_meta(dst, meta)
     return meta
 
