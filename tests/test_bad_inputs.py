@@ -181,6 +181,7 @@ def test_real_process_exit_status_without_traceback(tmp_path):
     assert "scan.dcm" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4")  # torch's note on the garbage file's header
 def test_sample_cli_garbage_checkpoint_keeps_existing_outputs(tmp_path, capsys):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"\x80\x04not really a checkpoint")
