@@ -86,6 +86,7 @@ def replace_cells(folder: str | Path, source: str | Path, names: list[str], comm
         write_cell(dst, n, new[n])
         w_src, w_dst = src / "weights" / f"{n}.pt", dst / "weights" / f"{n}.pt"
         if w_src.is_file():
+            w_dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(w_src, w_dst.with_suffix(".tmp"))
             w_dst.with_suffix(".tmp").replace(w_dst)
         elif n in replaced:
@@ -94,7 +95,8 @@ def replace_cells(folder: str | Path, source: str | Path, names: list[str], comm
     src_meta, commands = read_reference(src)["meta"], list(meta.get("commands", []))
     commands += [c for c in src_meta.get("commands", []) if c not in commands]
     meta.update(commands=commands, superseded=superseded, n_cells=len(cells),
-                commit=src_meta.get("commit", meta.get("commit")), cpu_hours=sum(cell_cpu_seconds(c) for c in cells.values()) / 3600.0)
+                commit=src_meta.get("commit", meta.get("commit")),
+                cpu_hours=sum(cell_cpu_seconds(c) for c in cells.values()) / 3600.0)
     write_meta(dst, meta)
     return meta
 
