@@ -14,7 +14,8 @@ import json
 import shlex
 import sys
 
-from msknb.evaluation.reference.plan import SEEDS, all_cells, gen_cells, keep_fractions, real_cells, scarce_cells
+from msknb.evaluation.reference.plan import (SEEDS, all_cells, gen_cells, keep_fractions, real_cells, scarce_cells,
+                                             uses_generator)
 from msknb.evaluation.reference.run import current_commit, run_cells
 from msknb.evaluation.reference.store import REFERENCE_DIR, read_reference, replace_cells
 from msknb.evaluation.reference.summary import summarise_reference
@@ -34,7 +35,7 @@ def _run(args) -> int:
 
 
 def _replace(args) -> int:
-    names = [c.name for c in gen_cells(SEEDS) if c.gen_use != "control"]
+    names = [c.name for c in gen_cells(SEEDS) if uses_generator(c)]
     before = len(read_reference(args.folder)["meta"].get("superseded", []))
     meta = replace_cells(args.folder, args.source, names, current_commit())
     last = meta["superseded"][-1] if len(meta.get("superseded", [])) > before else None

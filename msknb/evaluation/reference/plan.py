@@ -142,3 +142,9 @@ def starts_from(cell: Cell) -> Cell | None:
 def needs_synthetic(cell: Cell) -> bool:
     """Whether the cell trains on the synthetic set itself ("Gen" and mix cells)."""
     return cell.synthetic_only or cell.gen_use == "mix"
+
+
+def uses_generator(cell: Cell) -> bool:
+    """Whether the cell's model depends on the generator: it trains on the synthetic set or
+    starts from a model that did (pretrain); the cells a redrawn set replaces."""
+    return needs_synthetic(cell) or cell.gen_use == "pretrain"

@@ -15,11 +15,11 @@ from typing import Any, Sequence
 
 import torch
 
+from msknb.ddpm.checkpoints import GUIDANCE_KEYS
 from msknb.evaluation.reference import store
 from msknb.evaluation.reference.cell import RealData, cell_train_index, load_real, score_cell, train_cell
 from msknb.evaluation.reference.plan import (RESOLUTION, TRAINING_RULE, Cell, all_cells, gen_cells, needs_synthetic,
-                                             scarce_cells,
-                                             starts_from)
+                                             scarce_cells, starts_from, uses_generator)
 from msknb.evaluation.reference.scarce import SCARCE_DIR, draw_scarce_set, finetune_generator
 from msknb.evaluation.reference.synthetic import SYNTHETIC_DIR, draw_reference_set
 from msknb.errors import MsknbError
@@ -53,10 +53,9 @@ def _generator_summary(record: dict[str, Any]) -> dict[str, Any]:
     """What a cell file says about the synthetic set: the generator, what it saw, how it was drawn."""
     keep = ("checkpoint", "training_ids_sha256", "sampler", "guidance", "n", "drawn_at_px", "resized_to_px", "seed",
             "draw_cpu_seconds", "draw_chunks_timed", "finetune_cpu_seconds")
-    where = ("guidance_interval", "guidance_rescale", "guidance_region", "guidance_coarse")  # only where set
     ids = record.get("training_ids")
     paper = "the real masks of the kit train ids (the paper's setting: the generator saw every train pair)"
-    out = {**{k: record.get(k) for k in keep}, **{k: record[k] for k in where if k in record},
+    out = {**{k: record.get(k) for k in keep}, **{k: record[k] for k in GUIDANCE_KEYS if k in record and k not in keep},
            "n_training_ids": None if ids is None else len(ids), "condition_masks": record.get("condition_masks", paper),
            "setting": record.get("setting", "paper")}
     if record.get("fine_tuned_from"):
@@ -141,8 +140,7 @@ def run_cells(data_dir: str | Path, cells: Sequence[Cell] | None = None, folder:
         if not _finished(res):
             print(f"{cell.name}: time budget spent at epoch {len(res.history)}; re-run to continue")
             break
-        uses_gen = needs_synthetic(cell) or cell.gen_use == "pretrain"
-        gen_rec = _generator_summary(synthetic["record"]) if uses_gen and synthetic is not None else None
+        gen_rec = _generator_summary(synthetic["record"]) if uses_generator(cell) and synthetic is not None else None
         if cell.gen_use == "pretrain":
             gen_rec = store.read_cells(folder)[before.name].get("generator")
         rec = _record(cell, data, res, score_cell(res.model, data), threads or torch.get_num_threads(), gen_rec)

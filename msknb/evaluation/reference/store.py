@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from msknb.errors import CheckpointError
-from msknb.io import write_json_atomic
+from msknb.io import write_bytes_atomic, write_json_atomic
 from msknb.paths import CHECKPOINTS_DIR
 from msknb.segmentation.model import save_segmenter
 
@@ -86,9 +85,7 @@ def replace_cells(folder: str | Path, source: str | Path, names: list[str], comm
         write_cell(dst, n, new[n])
         w_src, w_dst = src / "weights" / f"{n}.pt", dst / "weights" / f"{n}.pt"
         if w_src.is_file():
-            w_dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(w_src, w_dst.with_suffix(".tmp"))
-            w_dst.with_suffix(".tmp").replace(w_dst)
+            write_bytes_atomic(w_dst, w_src.read_bytes())
         elif n in replaced:
             w_dst.unlink(missing_ok=True)
     cells = read_cells(dst)
